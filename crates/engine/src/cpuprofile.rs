@@ -1,0 +1,222 @@
+//! Reads V8's `.cpuprofile` JSON (the inspector's `Profiler.Profile`) into a flat profile.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::budget::Budget;
+use crate::function::CallFrame;
+use crate::profile::{FlatProfile, NO_PARENT, ProfileError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawProfile<'a> {
+    #[serde(borrow)]
+    nodes: Vec<RawNode<'a>>,
+    start_time: f64,
+    end_time: f64,
+    #[serde(default)]
+    samples: Vec<i64>,
+    #[serde(default)]
+    time_deltas: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawNode<'a> {
+    id: i64,
+    #[serde(borrow)]
+    call_frame: RawCallFrame<'a>,
+    #[serde(default)]
+    children: Vec<i64>,
+    #[serde(default)]
+    parent: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCallFrame<'a> {
+    #[serde(borrow, default)]
+    function_name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    url: Cow<'a, str>,
+    #[serde(default)]
+    script_id: ScriptId<'a>,
+    #[serde(default)]
+    line_number: i64,
+    #[serde(default)]
+    column_number: i64,
+}
+
+/// Producers disagree on whether a script id is a string or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScriptId<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Number(i64),
+}
+
+impl Default for ScriptId<'_> {
+    fn default() -> Self {
+        ScriptId::Number(0)
+    }
+}
+
+impl ScriptId<'_> {
+    fn to_text(&self) -> String {
+        match self {
+            ScriptId::Text(text) => text.to_string(),
+            ScriptId::Number(number) => number.to_string(),
+        }
+    }
+}
+
+/// JSON parsing cannot allocate fallibly, so the budget is asked for a bound on its size first.
+const PARSE_BYTES_PER_INPUT_BYTE: usize = 3;
+
+fn micros(value: f64, what: &str) -> Result<i64, ProfileError> {
+    if value.is_finite() && value.abs() < 9.0e15 {
+        Ok(value.round() as i64)
+    } else {
+        Err(ProfileError::Malformed(format!("{what} {value} is not a time in microseconds")))
+    }
+}
+
+fn position(value: i64) -> i32 {
+    i32::try_from(value).unwrap_or(-1)
+}
+
+/// Parses a `.cpuprofile` document.
+pub fn parse(json: &str, budget: &Budget) -> Result<FlatProfile, ProfileError> {
+    let bound = json.len().saturating_mul(PARSE_BYTES_PER_INPUT_BYTE);
+    budget.charge(bound)?;
+    let parsed = parse_unbudgeted(json);
+    budget.release(bound);
+    parsed
+}
+
+fn parse_unbudgeted(json: &str) -> Result<FlatProfile, ProfileError> {
+    let raw: RawProfile<'_> = serde_json::from_str(json)
+        .map_err(|error| ProfileError::Malformed(format!("not a V8 CPU profile: {error}")))?;
+    let node_count = raw.nodes.len();
+    let mut index_of_id: HashMap<i64, u32> = HashMap::with_capacity(node_count);
+    for (index, node) in raw.nodes.iter().enumerate() {
+        if index_of_id.insert(node.id, index as u32).is_some() {
+            return Err(ProfileError::Malformed(format!("node id {} appears twice", node.id)));
+        }
+    }
+    let lookup = |id: i64, context: &str| {
+        index_of_id
+            .get(&id)
+            .copied()
+            .ok_or_else(|| ProfileError::Malformed(format!("{context} names node id {id}, which is not in the profile")))
+    };
+
+    let mut node_parent = vec![NO_PARENT; node_count];
+    for (index, node) in raw.nodes.iter().enumerate() {
+        if let Some(parent) = node.parent {
+            node_parent[index] = lookup(parent, &format!("node {}", node.id))?;
+        }
+        for &child in &node.children {
+            let child_index = lookup(child, &format!("node {}", node.id))? as usize;
+            let slot = &mut node_parent[child_index];
+            if *slot != NO_PARENT && *slot != index as u32 {
+                return Err(ProfileError::Malformed(format!("node id {child} has two parents")));
+            }
+            *slot = index as u32;
+        }
+    }
+
+    let mut frames = Vec::new();
+    let mut frame_of: HashMap<(&str, &str, String, i64, i64), u32> = HashMap::new();
+    let mut node_frame = Vec::with_capacity(node_count);
+    for node in &raw.nodes {
+        let frame = &node.call_frame;
+        let key = (
+            frame.function_name.as_ref(),
+            frame.url.as_ref(),
+            frame.script_id.to_text(),
+            frame.line_number,
+            frame.column_number,
+        );
+        let next = frames.len() as u32;
+        let index = *frame_of.entry(key).or_insert_with_key(|key| {
+            frames.push(CallFrame {
+                name: key.0.to_string(),
+                url: key.1.to_string(),
+                script_id: key.2.clone(),
+                line: position(key.3),
+                column: position(key.4),
+            });
+            next
+        });
+        node_frame.push(index);
+    }
+
+    let samples = raw
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| lookup(id, &format!("sample {i}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let time_deltas = raw
+        .time_deltas
+        .iter()
+        .map(|&delta| micros(delta, "time delta"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let profile = FlatProfile {
+        frames,
+        node_parent,
+        node_frame,
+        samples,
+        time_deltas,
+        start_time: micros(raw.start_time, "start time")?,
+        end_time: micros(raw.end_time, "end time")?,
+    };
+    profile.validate()?;
+    Ok(profile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROFILE: &str = r#"{
+      "nodes": [
+        {"id": 1, "callFrame": {"functionName": "(root)", "scriptId": "0", "url": "", "lineNumber": -1, "columnNumber": -1}, "children": [2, 3]},
+        {"id": 2, "callFrame": {"functionName": "main", "scriptId": "5", "url": "file:///app/m.js", "lineNumber": 0, "columnNumber": 0}, "children": [4]},
+        {"id": 3, "callFrame": {"functionName": "(idle)", "scriptId": "0", "url": "", "lineNumber": -1, "columnNumber": -1}},
+        {"id": 4, "callFrame": {"functionName": "work", "scriptId": 5, "url": "file:///app/m.js", "lineNumber": 9, "columnNumber": 2}}
+      ],
+      "startTime": 1000, "endTime": 1400,
+      "samples": [4, 4, 2, 3], "timeDeltas": [100, 100, 100, 50]
+    }"#;
+
+    #[test]
+    fn reads_nodes_frames_and_samples() {
+        let profile = parse(PROFILE, &Budget::new(usize::MAX)).unwrap();
+        assert_eq!(profile.node_parent, vec![NO_PARENT, 0, 0, 1]);
+        assert_eq!(profile.frames.len(), 4);
+        assert_eq!(profile.frames[3].name, "work");
+        assert_eq!(profile.frames[3].script_id, "5");
+        assert_eq!(profile.samples, vec![3, 3, 1, 2]);
+        assert_eq!((profile.start_time, profile.end_time), (1000, 1400));
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let budget = Budget::new(usize::MAX);
+        let unknown_child = PROFILE.replace("[2, 3]", "[2, 3, 9]");
+        let error = parse(&unknown_child, &budget).unwrap_err().to_string();
+        assert!(error.contains("node id 9"), "{error}");
+        assert!(parse("{\"nodes\": 3}", &budget).unwrap_err().to_string().contains("not a V8 CPU profile"));
+        let too_many_deltas = PROFILE.replace("[100, 100, 100, 50]", "[1, 2]");
+        assert!(parse(&too_many_deltas, &budget).unwrap_err().to_string().contains("time deltas"));
+    }
+
+    #[test]
+    fn refuses_what_the_budget_cannot_hold() {
+        assert!(matches!(parse(PROFILE, &Budget::new(100)), Err(ProfileError::Refused(_))));
+    }
+}

@@ -1,0 +1,126 @@
+//! Stats leave the engine as one array of numbers and one string, decoded in TypeScript.
+//!
+//! Strings are referenced by (offset, length) in UTF-16 code units, so the reader slices the
+//! one string it received without decoding anything else. Layouts are versioned; the TS
+//! decoder checks the version first.
+
+use hashbrown::HashMap;
+
+use crate::budget::Refusal;
+use crate::engine::SessionView;
+use crate::function::FuncKind;
+use crate::query::MergedStats;
+use crate::stats::CallStats;
+
+pub const FORMAT_VERSION: f64 = 1.0;
+pub const HEADER_LEN: usize = 6;
+pub const FUNC_FIELDS: usize = 14;
+pub const EDGE_FIELDS: usize = 8;
+pub const THREAD_FIELDS: usize = 10;
+
+#[derive(Debug, Default)]
+pub struct Encoded {
+    pub numbers: Vec<f64>,
+    pub text: String,
+}
+
+#[derive(Default)]
+struct Text<'a> {
+    text: String,
+    utf16_len: usize,
+    seen: HashMap<&'a str, (f64, f64)>,
+}
+
+impl<'a> Text<'a> {
+    fn add(&mut self, value: &'a str) -> Result<(f64, f64), Refusal> {
+        if let Some(&place) = self.seen.get(value) {
+            return Ok(place);
+        }
+        let units = value.encode_utf16().count();
+        let place = (self.utf16_len as f64, units as f64);
+        self.text.try_reserve(value.len())?;
+        self.text.push_str(value);
+        self.utf16_len += units;
+        self.seen.try_reserve(1).map_err(|_| Refusal::AllocFailed)?;
+        self.seen.insert(value, place);
+        Ok(place)
+    }
+}
+
+fn push_stats(numbers: &mut Vec<f64>, stats: &CallStats) {
+    numbers.extend_from_slice(&[
+        stats.ncall as f64,
+        stats.nactual as f64,
+        stats.ttot_ns as f64,
+        stats.tsub_ns as f64,
+        stats.samples as f64,
+        stats.samples_total as f64,
+    ]);
+}
+
+fn is_listed(view: &SessionView<'_>, func: u32) -> bool {
+    view.functions().get(func).is_some_and(|desc| desc.kind != FuncKind::Idle)
+}
+
+/// Header: version, functions, edges, threads merged, clock code, reserved.
+/// Function: id, kind, line, column, name (offset, length), module (offset, length), stats.
+/// Edge: caller id, callee id, stats.
+pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encoded, Refusal> {
+    let funcs: Vec<_> = merged.funcs.iter().filter(|(id, _)| is_listed(view, *id)).collect();
+    let edges: Vec<_> =
+        merged.edges.iter().filter(|((caller, callee), _)| is_listed(view, *caller) && is_listed(view, *callee)).collect();
+    let mut numbers = Vec::new();
+    numbers.try_reserve_exact(HEADER_LEN + funcs.len() * FUNC_FIELDS + edges.len() * EDGE_FIELDS)?;
+    let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
+    numbers.extend_from_slice(&[FORMAT_VERSION, funcs.len() as f64, edges.len() as f64, merged.threads as f64, clock, 0.0]);
+    let mut text = Text::default();
+    for (id, stats) in funcs {
+        let Some(desc) = view.functions().get(*id) else { continue };
+        let name = text.add(&desc.name)?;
+        let module = text.add(&desc.module)?;
+        numbers.extend_from_slice(&[
+            *id as f64,
+            desc.kind as u8 as f64,
+            desc.line as f64,
+            desc.column as f64,
+            name.0,
+            name.1,
+            module.0,
+            module.1,
+        ]);
+        push_stats(&mut numbers, stats);
+    }
+    for ((caller, callee), stats) in edges {
+        numbers.extend_from_slice(&[*caller as f64, *callee as f64]);
+        push_stats(&mut numbers, stats);
+    }
+    Ok(Encoded { numbers, text: text.text })
+}
+
+/// Header: version, threads, clock code, then per thread: id, name (offset, length), wall ns,
+/// cpu ns, samples, idle ns, idle samples, profiles, dropped samples.
+pub fn thread_stats(view: &SessionView<'_>) -> Result<Encoded, Refusal> {
+    let threads: Vec<_> = view.threads().collect();
+    let mut numbers = Vec::new();
+    numbers.try_reserve_exact(3 + threads.len() * THREAD_FIELDS)?;
+    let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
+    numbers.extend_from_slice(&[FORMAT_VERSION, threads.len() as f64, clock]);
+    let mut text = Text::default();
+    for (shard, snapshot) in threads {
+        let name = text.add(&shard.name)?;
+        let totals = &snapshot.totals;
+        numbers.extend_from_slice(&[
+            shard.id as f64,
+            name.0,
+            name.1,
+            totals.wall_ns as f64,
+            totals.cpu_ns as f64,
+            totals.samples as f64,
+            totals.idle_ns as f64,
+            totals.idle_samples as f64,
+            totals.profiles as f64,
+            totals.dropped_samples as f64,
+        ]);
+    }
+    Ok(Encoded { numbers, text: text.text })
+}

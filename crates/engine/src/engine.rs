@@ -1,0 +1,353 @@
+//! The process-wide profiler state: one session of stats shared by every thread.
+//!
+//! Writers (threads folding a profile) and readers (threads asking for stats) never wait for
+//! each other: each thread's stats are an immutable snapshot that its writer replaces with an
+//! atomic swap; readers pin an epoch, read whatever snapshot is current, and the replaced one is
+//! freed once no reader can still see it. Writers of the *same* thread serialize on that
+//! thread's writer lock only.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+use hashbrown::HashMap;
+
+use crate::append_vec::AppendVec;
+use crate::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
+use crate::fold::{FoldOptions, ProfileDelta, fold};
+use crate::functions::{FuncId, FunctionTable};
+use crate::profile::{FlatProfile, ProfileError};
+use crate::stats::{ThreadSnapshot, ThreadTotals, merge_sorted};
+
+/// The clock a session's times are measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Clock {
+    Wall = 1,
+    Cpu = 2,
+}
+
+impl Clock {
+    pub fn name(self) -> &'static str {
+        match self {
+            Clock::Wall => "wall",
+            Clock::Cpu => "cpu",
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Clock> {
+        match code {
+            1 => Some(Clock::Wall),
+            2 => Some(Clock::Cpu),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    AlreadyRunning,
+    /// Stats of another clock are present; mixing them would add unlike times.
+    ClockMismatch { have: Clock, asked: Clock },
+    Profile(ProfileError),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::AlreadyRunning => write!(f, "the profiler is already running; call stop() first"),
+            EngineError::ClockMismatch { have, asked } => write!(
+                f,
+                "the stats so far were measured on the {} clock; call clearStats() before starting with the {} clock",
+                have.name(),
+                asked.name()
+            ),
+            EngineError::Profile(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<ProfileError> for EngineError {
+    fn from(error: ProfileError) -> Self {
+        EngineError::Profile(error)
+    }
+}
+
+/// A thread as the host names it.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadRef<'a> {
+    pub id: u32,
+    pub name: &'a str,
+}
+
+/// One profiled thread's stats in a session.
+pub struct ThreadShard {
+    pub id: u32,
+    pub name: String,
+    writer: Mutex<WriterState>,
+    published: Atomic<ThreadSnapshot>,
+}
+
+#[derive(Default)]
+struct WriterState {
+    last_stack: Vec<FuncId>,
+}
+
+impl ThreadShard {
+    pub fn snapshot<'g>(&self, guard: &'g Guard) -> Option<&'g ThreadSnapshot> {
+        // SAFETY: snapshots are only freed through `defer_destroy` after being replaced, or
+        // when the shard drops; the guard keeps the current one alive while it is borrowed.
+        unsafe { self.published.load(Ordering::Acquire, guard).as_ref() }
+    }
+}
+
+impl Drop for ThreadShard {
+    fn drop(&mut self) {
+        // SAFETY: a shard drops with its session, after every guard that could see it is gone.
+        unsafe {
+            let current = self.published.load(Ordering::Relaxed, epoch::unprotected());
+            if !current.is_null() {
+                drop(current.into_owned());
+            }
+        }
+    }
+}
+
+/// Everything collected between two `clear_stats` calls.
+pub struct Session {
+    pub functions: FunctionTable,
+    pub budget: Budget,
+    threads: AppendVec<ThreadShard>,
+    thread_slots: Mutex<HashMap<u32, usize>>,
+    clock: AtomicU8,
+}
+
+impl Session {
+    fn new(max_memory_bytes: usize) -> Session {
+        Session {
+            functions: FunctionTable::default(),
+            budget: Budget::new(max_memory_bytes),
+            threads: AppendVec::default(),
+            thread_slots: Mutex::new(HashMap::new()),
+            clock: AtomicU8::new(0),
+        }
+    }
+
+    pub fn clock(&self) -> Option<Clock> {
+        Clock::from_code(self.clock.load(Ordering::Relaxed))
+    }
+
+    pub fn threads(&self) -> impl Iterator<Item = &ThreadShard> {
+        (0..self.threads.len()).filter_map(|slot| self.threads.get(slot))
+    }
+
+    fn shard(&self, thread: ThreadRef<'_>) -> Result<&ThreadShard, Refusal> {
+        let mut slots = lock(&self.thread_slots);
+        if let Some(&slot) = slots.get(&thread.id) {
+            return self.threads.get(slot).ok_or(Refusal::OverBudget);
+        }
+        slots.try_reserve(1).map_err(|_| Refusal::AllocFailed)?;
+        let shard = ThreadShard {
+            id: thread.id,
+            name: self.budget.string(thread.name)?,
+            writer: Mutex::new(WriterState::default()),
+            published: Atomic::null(),
+        };
+        let slot = self.threads.push(shard, &self.budget)?;
+        slots.insert(thread.id, slot);
+        self.threads.get(slot).ok_or(Refusal::OverBudget)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct Control {
+    running: bool,
+    max_memory_bytes: usize,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub samples: u64,
+    pub dropped_samples: u64,
+}
+
+pub struct Engine {
+    session: Atomic<Session>,
+    control: Mutex<Control>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    pub const fn new() -> Engine {
+        Engine {
+            session: Atomic::null(),
+            control: Mutex::new(Control { running: false, max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES }),
+        }
+    }
+
+    /// The current session, created on first use.
+    fn current<'g>(&self, guard: &'g Guard) -> &'g Session {
+        loop {
+            let shared = self.session.load(Ordering::Acquire, guard);
+            // SAFETY: sessions are only freed via `defer_destroy` after being swapped out.
+            if let Some(session) = unsafe { shared.as_ref() } {
+                return session;
+            }
+            let max_memory = lock(&self.control).max_memory_bytes;
+            let fresh = Owned::new(Session::new(max_memory));
+            // A lost race just means another thread installed the session first.
+            let _ = self.session.compare_exchange(Shared::null(), fresh, Ordering::AcqRel, Ordering::Acquire, guard);
+        }
+    }
+
+    /// Marks the profiler running on `clock`, with `max_memory_bytes` for its stats.
+    pub fn begin(&self, clock: Clock, max_memory_bytes: usize) -> Result<(), EngineError> {
+        let mut control = lock(&self.control);
+        if control.running {
+            return Err(EngineError::AlreadyRunning);
+        }
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        let has_data = session.threads().any(|shard| shard.snapshot(&guard).is_some());
+        if let Some(have) = session.clock().filter(|&have| have != clock && has_data) {
+            return Err(EngineError::ClockMismatch { have, asked: clock });
+        }
+        session.clock.store(clock as u8, Ordering::Relaxed);
+        session.budget.set_limit(max_memory_bytes);
+        control.max_memory_bytes = max_memory_bytes;
+        control.running = true;
+        Ok(())
+    }
+
+    /// Marks the profiler stopped; false if it was not running.
+    pub fn end(&self) -> bool {
+        std::mem::replace(&mut lock(&self.control).running, false)
+    }
+
+    pub fn is_running(&self) -> bool {
+        lock(&self.control).running
+    }
+
+    /// Forgets every stat; a running profiler goes on into a fresh session of the same clock.
+    pub fn clear(&self) {
+        let guard = epoch::pin();
+        let clock = self.current(&guard).clock.load(Ordering::Relaxed);
+        let fresh = Session::new(lock(&self.control).max_memory_bytes);
+        fresh.clock.store(clock, Ordering::Relaxed);
+        let old = self.session.swap(Owned::new(fresh), Ordering::AcqRel, &guard);
+        if !old.is_null() {
+            // SAFETY: `old` is no longer reachable from the engine; pinned readers keep it alive.
+            unsafe { guard.defer_destroy(old) };
+        }
+    }
+
+    /// Folds one profile of `thread` into the session and publishes the thread's new stats.
+    pub fn ingest(&self, thread: ThreadRef<'_>, profile: &FlatProfile, options: &FoldOptions) -> Result<IngestOutcome, EngineError> {
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        let shard = match session.shard(thread) {
+            Ok(shard) => shard,
+            Err(_) => {
+                let samples = profile.samples.len() as u64;
+                return Ok(IngestOutcome { samples, dropped_samples: samples });
+            }
+        };
+        let mut writer = lock(&shard.writer);
+        let delta = match fold(profile, &writer.last_stack, &session.functions, &session.budget, options) {
+            Ok(delta) => delta,
+            Err(ProfileError::Refused(_)) => {
+                let samples = profile.samples.len() as u64;
+                let totals = ThreadTotals { samples, dropped_samples: samples, profiles: 1, ..ThreadTotals::default() };
+                publish_totals(shard, totals, &guard);
+                return Ok(IngestOutcome { samples, dropped_samples: samples });
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let outcome = IngestOutcome { samples: delta.totals.samples, dropped_samples: delta.totals.dropped_samples };
+        let ProfileDelta { totals, funcs, edges, last_stack } = delta;
+        let previous = shard.snapshot(&guard);
+        let empty = ThreadSnapshot::default();
+        let base = previous.unwrap_or(&empty);
+        let merged = merge_sorted(&base.funcs, &funcs, &session.budget)
+            .and_then(|funcs| Ok((funcs, merge_sorted(&base.edges, &edges, &session.budget)?)));
+        match merged {
+            Ok((funcs, edges)) => {
+                let mut next = ThreadSnapshot { totals: base.totals, funcs: Arc::new(funcs), edges: Arc::new(edges) };
+                next.totals += totals;
+                session.budget.release(base.heap_bytes());
+                publish(shard, next, &guard);
+                writer.last_stack = last_stack;
+                Ok(outcome)
+            }
+            Err(_) => {
+                let dropped = ThreadTotals { dropped_samples: totals.samples, ..totals };
+                publish_totals(shard, dropped, &guard);
+                Ok(IngestOutcome { samples: totals.samples, dropped_samples: totals.samples })
+            }
+        }
+    }
+
+    /// Runs `read` on a consistent view of the current session.
+    pub fn read<R>(&self, read: impl FnOnce(&SessionView<'_>) -> R) -> R {
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        read(&SessionView { session, guard: &guard })
+    }
+}
+
+fn publish(shard: &ThreadShard, next: ThreadSnapshot, guard: &Guard) {
+    let old = shard.published.swap(Owned::new(next), Ordering::AcqRel, guard);
+    if !old.is_null() {
+        // SAFETY: the old snapshot is unreachable from the shard now; readers hold guards.
+        unsafe { guard.defer_destroy(old) };
+    }
+}
+
+/// Adds totals only (data dropped), sharing the current tables.
+fn publish_totals(shard: &ThreadShard, totals: ThreadTotals, guard: &Guard) {
+    let mut next = shard.snapshot(guard).map(|current| ThreadSnapshot {
+        totals: current.totals,
+        funcs: Arc::clone(&current.funcs),
+        edges: Arc::clone(&current.edges),
+    });
+    let next = next.get_or_insert_with(ThreadSnapshot::default);
+    next.totals += totals;
+    publish(shard, std::mem::take(next), guard);
+}
+
+/// A session as one reader sees it.
+pub struct SessionView<'g> {
+    pub session: &'g Session,
+    guard: &'g Guard,
+}
+
+impl<'g> SessionView<'g> {
+    pub fn functions(&self) -> &'g FunctionTable {
+        &self.session.functions
+    }
+
+    pub fn clock(&self) -> Option<Clock> {
+        self.session.clock()
+    }
+
+    pub fn budget(&self) -> &'g Budget {
+        &self.session.budget
+    }
+
+    /// Every thread with stats, and its current snapshot.
+    pub fn threads(&self) -> impl Iterator<Item = (&'g ThreadShard, &'g ThreadSnapshot)> + '_ {
+        self.session.threads().filter_map(|shard| shard.snapshot(self.guard).map(|snapshot| (shard, snapshot)))
+    }
+}

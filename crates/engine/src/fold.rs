@@ -1,0 +1,563 @@
+//! Folds one flat profile into per-function and per-edge statistics in O(nodes + samples).
+//!
+//! 1. Frames are classified; hidden ones (the profiler's own, builtins unless asked for) fold
+//!    into their caller, giving an *effective tree* whose nodes are numbered in preorder.
+//! 2. Each sample is weighted by its measured gap to the next one (the last by the gap to the
+//!    profile's end, the first also by the gap from its start), so weights sum to the wall time.
+//! 3. Calls are estimated as frames *entered* between consecutive samples: the nodes on the
+//!    path from the new sample up to, not including, its lowest common ancestor with the
+//!    previous one. A +1 at the sample and a -1 at the ancestor, summed over subtrees, counts
+//!    them; the ancestors come from Tarjan's offline LCA, near O(1) per sample.
+//! 4. Inclusive time is a subtree sum; recursion is counted once by adding a node's inclusive
+//!    time only when no ancestor runs the same function (or, for edges, the same call edge).
+
+use std::collections::TryReserveError;
+
+use hashbrown::HashMap;
+
+use crate::budget::{Budget, Refusal, Scratch};
+use crate::function::{FuncKind, OwnCode, classify, key_of};
+use crate::functions::{FuncId, FunctionTable};
+use crate::profile::{Children, FlatProfile, NO_PARENT, ProfileError};
+use crate::stats::{CallStats, EdgeKey, StatsTable, ThreadTotals};
+
+/// The frame whose subtree alone is kept (the wrapper that `profile(fn)` calls `fn` through).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FocusFrame {
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FoldOptions {
+    pub show_builtins: bool,
+    pub own_code: OwnCode,
+    pub focus: Option<FocusFrame>,
+    /// CPU time the thread used over the profile: the CPU clock scales non-idle samples to it.
+    pub cpu_time_ns: Option<u64>,
+    /// With the CPU clock but no measured CPU time, non-idle wall time stands in for it.
+    pub cpu_clock: bool,
+}
+
+/// What one profile adds to a thread.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileDelta {
+    pub totals: ThreadTotals,
+    pub funcs: StatsTable<FuncId>,
+    pub edges: StatsTable<EdgeKey>,
+    /// The stack of the last sample, root first, so the next profile continues its calls.
+    pub last_stack: Vec<FuncId>,
+}
+
+const ROOT: u32 = 0;
+/// Outside the focus frame: not part of these stats at all.
+const OUTSIDE: u32 = u32::MAX;
+/// Under a function the budget could not intern: counted as dropped.
+const REFUSED: u32 = u32::MAX - 1;
+const NO_FUNC: FuncId = FuncId::MAX;
+
+enum FrameRole {
+    Hidden,
+    Visible(FuncId),
+    Refused,
+    Focus,
+}
+
+fn frame_roles<'b>(
+    profile: &FlatProfile,
+    functions: &FunctionTable,
+    budget: &'b Budget,
+    options: &FoldOptions,
+) -> Result<(Vec<FrameRole>, Scratch<'b, FuncKind>), ProfileError> {
+    let mut roles = Vec::new();
+    budget.grow(&mut roles, profile.frames.len())?;
+    let mut kinds = Scratch::empty(budget);
+    budget.grow(&mut kinds.vec, profile.frames.len())?;
+    for frame in &profile.frames {
+        let kind = classify(frame, &options.own_code);
+        kinds.vec.push(kind);
+        let is_focus = options.focus.as_ref().is_some_and(|f| f.name == frame.name && f.url == frame.url);
+        let visible = match kind {
+            FuncKind::User | FuncKind::Idle => true,
+            FuncKind::Builtin | FuncKind::Program | FuncKind::GarbageCollector => options.show_builtins,
+            FuncKind::Root | FuncKind::Profiler => false,
+        };
+        roles.push(if is_focus {
+            FrameRole::Focus
+        } else if !visible {
+            FrameRole::Hidden
+        } else {
+            match functions.intern(key_of(frame, kind), budget) {
+                Ok(id) => FrameRole::Visible(id),
+                Err(_) => FrameRole::Refused,
+            }
+        });
+    }
+    let bytes = roles.capacity() * size_of::<FrameRole>();
+    budget.release(bytes);
+    Ok((roles, kinds))
+}
+
+/// The effective tree: visible nodes only, in preorder, `ROOT` first.
+struct Tree<'b> {
+    parent: Scratch<'b, u32>,
+    func: Scratch<'b, FuncId>,
+    /// Effective node of each profile node (or `OUTSIDE` / `REFUSED`).
+    of_node: Scratch<'b, u32>,
+}
+
+fn effective_tree<'b>(
+    profile: &FlatProfile,
+    roles: &[FrameRole],
+    budget: &'b Budget,
+    focused: bool,
+) -> Result<Tree<'b>, ProfileError> {
+    let order = profile.preorder(budget)?;
+    let mut tree = Tree {
+        parent: Scratch::empty(budget),
+        func: Scratch::empty(budget),
+        of_node: Scratch::filled(budget, profile.node_count(), OUTSIDE)?,
+    };
+    tree.parent.push(NO_PARENT)?;
+    tree.func.push(NO_FUNC)?;
+    for &node in &order.vec {
+        let parent = profile.node_parent[node as usize];
+        let above = match parent {
+            NO_PARENT if focused => OUTSIDE,
+            NO_PARENT => ROOT,
+            _ => tree.of_node.vec[parent as usize],
+        };
+        let role = &roles[profile.node_frame[node as usize] as usize];
+        let effective = match (above, role) {
+            (OUTSIDE, FrameRole::Focus) => ROOT,
+            (OUTSIDE | REFUSED, _) => above,
+            (_, FrameRole::Hidden | FrameRole::Focus) => above,
+            (_, FrameRole::Refused) => REFUSED,
+            (_, FrameRole::Visible(func)) => {
+                let index = tree.parent.vec.len() as u32;
+                tree.parent.push(above)?;
+                tree.func.push(*func)?;
+                index
+            }
+        };
+        tree.of_node.vec[node as usize] = effective;
+    }
+    Ok(tree)
+}
+
+/// Per-sample weights in ns: `ns` on the session's clock, `wall_ns` always wall.
+struct Weights<'b> {
+    ns: Scratch<'b, u64>,
+    wall_ns: Scratch<'b, u64>,
+    idle: Scratch<'b, bool>,
+    cpu_clock: bool,
+}
+
+fn sample_weights<'b>(
+    profile: &FlatProfile,
+    kinds: &[FuncKind],
+    budget: &'b Budget,
+    options: &FoldOptions,
+) -> Result<Weights<'b>, ProfileError> {
+    let count = profile.samples.len();
+    let mut stamps = Scratch::filled(budget, count, 0i64)?;
+    let mut time = profile.start_time;
+    for (k, &delta) in profile.time_deltas.iter().enumerate() {
+        time = time.saturating_add(delta);
+        stamps.vec[k] = time;
+    }
+    let mut wall_ns = Scratch::filled(budget, count, 0u64)?;
+    let mut idle = Scratch::filled(budget, count, false)?;
+    for k in 0..count {
+        let next = stamps.vec.get(k + 1).copied().unwrap_or(profile.end_time);
+        let mut gap_us = next.saturating_sub(stamps.vec[k]).max(0);
+        if k == 0 {
+            gap_us = gap_us.saturating_add(stamps.vec[0].saturating_sub(profile.start_time).max(0));
+        }
+        wall_ns.vec[k] = (gap_us as u64).saturating_mul(1000);
+        let frame = profile.node_frame[profile.samples[k] as usize] as usize;
+        idle.vec[k] = kinds[frame] == FuncKind::Idle;
+    }
+    drop(stamps);
+    let cpu_clock = options.cpu_clock || options.cpu_time_ns.is_some();
+    let mut ns = Scratch::filled(budget, count, 0u64)?;
+    if !cpu_clock {
+        ns.vec.copy_from_slice(&wall_ns.vec);
+        return Ok(Weights { ns, wall_ns, idle, cpu_clock });
+    }
+    let busy_ns: u64 = wall_ns.vec.iter().zip(&idle.vec).filter(|(_, idle)| !**idle).map(|(w, _)| *w).sum();
+    let scale = match options.cpu_time_ns {
+        Some(cpu_ns) if busy_ns > 0 => cpu_ns as f64 / busy_ns as f64,
+        _ => 1.0,
+    };
+    for k in 0..count {
+        ns.vec[k] = if idle.vec[k] { 0 } else { (wall_ns.vec[k] as f64 * scale).round() as u64 };
+    }
+    Ok(Weights { ns, wall_ns, idle, cpu_clock })
+}
+
+/// Union-find root with path halving.
+fn find(up: &mut [u32], mut node: u32) -> u32 {
+    while up[node as usize] != node {
+        let grand = up[up[node as usize] as usize];
+        up[node as usize] = grand;
+        node = grand;
+    }
+    node
+}
+
+/// Tarjan's offline lowest common ancestors of `(a, b)` pairs in a preorder-numbered tree.
+fn lowest_common_ancestors<'b>(
+    parent: &[u32],
+    pairs: &[(u32, u32)],
+    budget: &'b Budget,
+) -> Result<Scratch<'b, u32>, Refusal> {
+    let nodes = parent.len();
+    let children = Children::of(parent, budget)?;
+    let mut query_start = Scratch::filled(budget, nodes + 1, 0u32)?;
+    for &(a, b) in pairs {
+        query_start.vec[a as usize + 1] += 1;
+        query_start.vec[b as usize + 1] += 1;
+    }
+    for i in 1..=nodes {
+        query_start.vec[i] += query_start.vec[i - 1];
+    }
+    let mut fill = Scratch::filled(budget, nodes, 0u32)?;
+    fill.vec.copy_from_slice(&query_start.vec[..nodes]);
+    let mut queries = Scratch::filled(budget, pairs.len() * 2, 0u32)?;
+    for (q, &(a, b)) in pairs.iter().enumerate() {
+        for end in [a, b] {
+            queries.vec[fill.vec[end as usize] as usize] = q as u32;
+            fill.vec[end as usize] += 1;
+        }
+    }
+    drop(fill);
+    let mut answers = Scratch::filled(budget, pairs.len(), ROOT)?;
+    let mut up = Scratch::filled(budget, nodes, 0u32)?;
+    for (node, slot) in up.vec.iter_mut().enumerate() {
+        *slot = node as u32;
+    }
+    let mut finished = Scratch::filled(budget, nodes, false)?;
+    let mut stack: Scratch<'b, (u32, u32)> = Scratch::empty(budget);
+    stack.push((ROOT, 0))?;
+    while let Some(top) = stack.vec.last_mut() {
+        let (node, next_child) = *top;
+        if let Some(&child) = children.of_node(node).get(next_child as usize) {
+            top.1 += 1;
+            stack.push((child, 0))?;
+            continue;
+        }
+        stack.vec.pop();
+        finished.vec[node as usize] = true;
+        let from = query_start.vec[node as usize] as usize;
+        let to = query_start.vec[node as usize + 1] as usize;
+        for &q in &queries.vec[from..to] {
+            let (a, b) = pairs[q as usize];
+            let other = if a == node { b } else { a };
+            if finished.vec[other as usize] {
+                answers.vec[q as usize] = find(&mut up.vec, other);
+            }
+        }
+        if let Some(&(above, _)) = stack.vec.last() {
+            up.vec[node as usize] = above;
+        }
+    }
+    Ok(answers)
+}
+
+/// A scratch hash map charged to the budget for as long as it lives.
+struct ScratchMap<'b, K, V> {
+    map: HashMap<K, V>,
+    charged: usize,
+    budget: &'b Budget,
+}
+
+impl<'b, K: std::hash::Hash + Eq, V> ScratchMap<'b, K, V> {
+    fn with_capacity(capacity: usize, budget: &'b Budget) -> Result<Self, Refusal> {
+        let charged = capacity * (size_of::<(K, V)>() + 1) * 2;
+        budget.charge(charged)?;
+        let mut map = HashMap::new();
+        if map.try_reserve(capacity).is_err() {
+            budget.release(charged);
+            return Err(Refusal::AllocFailed);
+        }
+        Ok(ScratchMap { map, charged, budget })
+    }
+}
+
+impl<K, V> Drop for ScratchMap<'_, K, V> {
+    fn drop(&mut self) {
+        self.budget.release(self.charged);
+    }
+}
+
+/// Memory a fold needs beyond what it interns: kept free while interning, so that a session
+/// near its budget still folds the functions it knows rather than dropping whole profiles.
+fn scratch_estimate(profile: &FlatProfile) -> usize {
+    profile.node_count() * 192 + profile.samples.len() * 96 + profile.frames.len() * 64
+}
+
+/// Folds `profile`; `previous_stack` is the last stack of this thread's previous profile.
+pub fn fold(
+    profile: &FlatProfile,
+    previous_stack: &[FuncId],
+    functions: &FunctionTable,
+    budget: &Budget,
+    options: &FoldOptions,
+) -> Result<ProfileDelta, ProfileError> {
+    profile.validate()?;
+    let headroom = scratch_estimate(profile);
+    budget.charge(headroom)?;
+    let roles = frame_roles(profile, functions, budget, options);
+    budget.release(headroom);
+    let (roles, kinds) = roles?;
+    let tree = effective_tree(profile, &roles, budget, options.focus.is_some())?;
+    drop(roles);
+    let weights = sample_weights(profile, &kinds.vec, budget, options)?;
+    let nodes = tree.parent.vec.len();
+
+    let mut totals = ThreadTotals { profiles: 1, ..ThreadTotals::default() };
+    let mut self_ns = Scratch::filled(budget, nodes, 0u64)?;
+    let mut self_samples = Scratch::filled(budget, nodes, 0u64)?;
+    let mut entries = Scratch::filled(budget, nodes, 0i64)?;
+    let mut pairs: Scratch<'_, (u32, u32)> = Scratch::empty(budget);
+    let mut previous: Option<u32> = None;
+    let mut first_kept = true;
+    let mut last_kept = None;
+    for (k, &node) in profile.samples.iter().enumerate() {
+        let effective = tree.of_node.vec[node as usize];
+        if effective == OUTSIDE {
+            previous = None;
+            continue;
+        }
+        let weight = weights.ns.vec[k];
+        totals.samples += 1;
+        totals.wall_ns += weights.wall_ns.vec[k];
+        if weights.cpu_clock {
+            totals.cpu_ns += weight;
+        }
+        if weights.idle.vec[k] {
+            totals.idle_samples += 1;
+            totals.idle_ns += weights.wall_ns.vec[k];
+        }
+        if effective == REFUSED {
+            totals.dropped_samples += 1;
+            previous = None;
+            continue;
+        }
+        self_ns.vec[effective as usize] += weight;
+        self_samples.vec[effective as usize] += 1;
+        match previous {
+            Some(before) if before == effective => {}
+            Some(before) => {
+                entries.vec[effective as usize] += 1;
+                pairs.push((before, effective))?;
+            }
+            None if first_kept => {
+                entries.vec[effective as usize] += 1;
+                let continued = shared_prefix(&tree, effective, previous_stack, budget)?;
+                entries.vec[continued as usize] -= 1;
+            }
+            None => {
+                entries.vec[effective as usize] += 1;
+                entries.vec[ROOT as usize] -= 1;
+            }
+        }
+        first_kept = false;
+        previous = Some(effective);
+        last_kept = Some(effective);
+    }
+
+    let ancestors = lowest_common_ancestors(&tree.parent.vec, &pairs.vec, budget)?;
+    for &ancestor in &ancestors.vec {
+        entries.vec[ancestor as usize] -= 1;
+    }
+    drop(ancestors);
+    drop(pairs);
+
+    let mut inclusive_ns = Scratch::filled(budget, nodes, 0u64)?;
+    inclusive_ns.vec.copy_from_slice(&self_ns.vec);
+    let mut inclusive_samples = Scratch::filled(budget, nodes, 0u64)?;
+    inclusive_samples.vec.copy_from_slice(&self_samples.vec);
+    for node in (1..nodes).rev() {
+        let parent = tree.parent.vec[node] as usize;
+        inclusive_ns.vec[parent] += inclusive_ns.vec[node];
+        inclusive_samples.vec[parent] += inclusive_samples.vec[node];
+        entries.vec[parent] += entries.vec[node];
+    }
+
+    let per_node = PerNode {
+        self_ns: &self_ns.vec,
+        self_samples: &self_samples.vec,
+        inclusive_ns: &inclusive_ns.vec,
+        inclusive_samples: &inclusive_samples.vec,
+        entries: &entries.vec,
+    };
+    let (funcs, edges) = aggregate(&tree, &per_node, budget)?;
+    let last_stack = match last_kept {
+        Some(node) => stack_of(&tree, node, budget)?,
+        None => copy_stack(previous_stack, budget)?,
+    };
+    Ok(ProfileDelta { totals, funcs, edges, last_stack })
+}
+
+struct PerNode<'a> {
+    self_ns: &'a [u64],
+    self_samples: &'a [u64],
+    inclusive_ns: &'a [u64],
+    inclusive_samples: &'a [u64],
+    entries: &'a [i64],
+}
+
+/// The node at the end of the longest prefix `node`'s stack shares with `previous`.
+fn shared_prefix(tree: &Tree<'_>, node: u32, previous: &[FuncId], budget: &Budget) -> Result<u32, Refusal> {
+    let mut path = Scratch::empty(budget);
+    let mut at = node;
+    while at != ROOT {
+        path.push(at)?;
+        at = tree.parent.vec[at as usize];
+    }
+    let mut shared = ROOT;
+    for (depth, &on_path) in path.vec.iter().rev().enumerate() {
+        if previous.get(depth) != Some(&tree.func.vec[on_path as usize]) {
+            break;
+        }
+        shared = on_path;
+    }
+    Ok(shared)
+}
+
+fn stack_of(tree: &Tree<'_>, node: u32, budget: &Budget) -> Result<Vec<FuncId>, Refusal> {
+    let mut stack = Vec::new();
+    let mut at = node;
+    while at != ROOT {
+        budget.push(&mut stack, tree.func.vec[at as usize])?;
+        at = tree.parent.vec[at as usize];
+    }
+    stack.reverse();
+    budget.forget(&stack);
+    Ok(stack)
+}
+
+fn copy_stack(stack: &[FuncId], budget: &Budget) -> Result<Vec<FuncId>, Refusal> {
+    let mut copy = Vec::new();
+    budget.grow(&mut copy, stack.len())?;
+    copy.extend_from_slice(stack);
+    budget.forget(&copy);
+    Ok(copy)
+}
+
+/// Sums nodes into functions and edges, counting recursion once.
+fn aggregate(
+    tree: &Tree<'_>,
+    per_node: &PerNode<'_>,
+    budget: &Budget,
+) -> Result<(StatsTable<FuncId>, StatsTable<EdgeKey>), Refusal> {
+    let nodes = tree.parent.vec.len();
+    let mut func_slots: ScratchMap<'_, FuncId, u32> = ScratchMap::with_capacity(nodes, budget)?;
+    let mut edge_slots: ScratchMap<'_, EdgeKey, u32> = ScratchMap::with_capacity(nodes, budget)?;
+    let (func_slot, edge_slot) = (&mut func_slots.map, &mut edge_slots.map);
+    let mut node_func = Scratch::filled(budget, nodes, 0u32)?;
+    let mut node_edge = Scratch::filled(budget, nodes, u32::MAX)?;
+    for node in 1..nodes {
+        let func = tree.func.vec[node];
+        let next = func_slot.len() as u32;
+        node_func.vec[node] = *func_slot.entry(func).or_insert(next);
+        let parent = tree.parent.vec[node];
+        if parent != ROOT {
+            let key = (tree.func.vec[parent as usize], func);
+            let next = edge_slot.len() as u32;
+            node_edge.vec[node] = *edge_slot.entry(key).or_insert(next);
+        }
+    }
+    let mut funcs = Scratch::filled(budget, func_slot.len(), CallStats::default())?;
+    let mut edges = Scratch::filled(budget, edge_slot.len(), CallStats::default())?;
+    let mut active_funcs = Scratch::filled(budget, func_slot.len(), 0u32)?;
+    let mut active_edges = Scratch::filled(budget, edge_slot.len(), 0u32)?;
+    let children = Children::of(&tree.parent.vec, budget)?;
+    let mut stack: Scratch<'_, (u32, u32)> = Scratch::empty(budget);
+    stack.push((ROOT, 0))?;
+    while let Some(top) = stack.vec.last_mut() {
+        let (node, next_child) = *top;
+        if let Some(&child) = children.of_node(node).get(next_child as usize) {
+            top.1 += 1;
+            enter(child as usize, per_node, &node_func.vec, &node_edge.vec, &mut active_funcs.vec, &mut active_edges.vec, &mut funcs.vec, &mut edges.vec);
+            stack.push((child, 0))?;
+            continue;
+        }
+        stack.vec.pop();
+        if node != ROOT {
+            active_funcs.vec[node_func.vec[node as usize] as usize] -= 1;
+            if let Some(active) = active_edges.vec.get_mut(node_edge.vec[node as usize] as usize) {
+                *active -= 1;
+            }
+        }
+    }
+    let func_table = sorted_table(func_slot.iter().map(|(&func, &slot)| (func, funcs.vec[slot as usize])), func_slot.len(), budget)?;
+    let edge_table = sorted_table(edge_slot.iter().map(|(&key, &slot)| (key, edges.vec[slot as usize])), edge_slot.len(), budget)?;
+    Ok((func_table, edge_table))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn enter(
+    node: usize,
+    per_node: &PerNode<'_>,
+    node_func: &[u32],
+    node_edge: &[u32],
+    active_funcs: &mut [u32],
+    active_edges: &mut [u32],
+    funcs: &mut [CallStats],
+    edges: &mut [CallStats],
+) {
+    let entries = per_node.entries[node].max(0) as u64;
+    let slot = node_func[node] as usize;
+    let outermost = active_funcs[slot] == 0;
+    active_funcs[slot] += 1;
+    let func = &mut funcs[slot];
+    func.ncall += entries;
+    func.tsub_ns += per_node.self_ns[node];
+    func.samples += per_node.self_samples[node];
+    if outermost {
+        func.nactual += entries;
+        func.ttot_ns += per_node.inclusive_ns[node];
+        func.samples_total += per_node.inclusive_samples[node];
+    }
+    let Some(edge_slot) = node_edge.get(node).map(|&e| e as usize).filter(|&e| e < edges.len()) else {
+        return;
+    };
+    let edge_outermost = active_edges[edge_slot] == 0;
+    active_edges[edge_slot] += 1;
+    let edge = &mut edges[edge_slot];
+    edge.ncall += entries;
+    edge.tsub_ns += per_node.self_ns[node];
+    edge.samples += per_node.self_samples[node];
+    if outermost {
+        edge.nactual += entries;
+    }
+    if edge_outermost {
+        edge.ttot_ns += per_node.inclusive_ns[node];
+        edge.samples_total += per_node.inclusive_samples[node];
+    }
+}
+
+fn sorted_table<K: Ord + Copy>(
+    rows: impl Iterator<Item = (K, CallStats)>,
+    len: usize,
+    budget: &Budget,
+) -> Result<StatsTable<K>, Refusal> {
+    let mut table = Vec::new();
+    budget.grow(&mut table, len)?;
+    table.extend(rows.filter(|(_, stats)| *stats != CallStats::default()));
+    table.sort_unstable_by_key(|(key, _)| *key);
+    budget.forget(&table);
+    Ok(table)
+}
+
+impl From<TryReserveError> for ProfileError {
+    fn from(error: TryReserveError) -> Self {
+        ProfileError::Refused(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests;

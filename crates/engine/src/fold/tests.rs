@@ -1,0 +1,300 @@
+use std::collections::HashMap;
+
+use super::*;
+use crate::testing::profile;
+
+struct Folded {
+    funcs: HashMap<String, CallStats>,
+    edges: HashMap<(String, String), CallStats>,
+    delta: ProfileDelta,
+}
+
+fn fold_with(flat: &FlatProfile, previous: &[FuncId], table: &FunctionTable, options: &FoldOptions) -> Folded {
+    let budget = Budget::new(usize::MAX);
+    let delta = fold(flat, previous, table, &budget, options).unwrap();
+    let retained = budget.used();
+    fold(flat, previous, table, &budget, options).unwrap();
+    assert_eq!(budget.used(), retained, "a second fold interns nothing and returns its scratch");
+    let name = |id: FuncId| table.get(id).unwrap().name.clone();
+    Folded {
+        funcs: delta.funcs.iter().map(|(id, s)| (name(*id), *s)).collect(),
+        edges: delta.edges.iter().map(|((a, b), s)| ((name(*a), name(*b)), *s)).collect(),
+        delta,
+    }
+}
+
+fn folded(samples: &[(&[&str], i64)]) -> Folded {
+    fold_with(&profile(samples), &[], &FunctionTable::default(), &FoldOptions::default())
+}
+
+/// (ttot, tsub) in µs.
+fn times(stats: &CallStats) -> (u64, u64) {
+    (stats.ttot_ns / 1000, stats.tsub_ns / 1000)
+}
+
+impl Folded {
+    fn func(&self, name: &str) -> CallStats {
+        *self.funcs.get(name).unwrap_or_else(|| panic!("no function {name} in {:?}", self.funcs.keys()))
+    }
+
+    fn edge(&self, caller: &str, callee: &str) -> CallStats {
+        *self.edges.get(&(caller.to_string(), callee.to_string())).unwrap_or_else(|| panic!("no edge {caller}->{callee}"))
+    }
+}
+
+/// yappi's deterministic recursion vectors: a stack deepening one frame per sample, each
+/// sample weighted by the frame's self time, folds to yappi's exact numbers.
+#[test]
+fn yappi_recursion_vectors() {
+    // abcd: a1 6, b1 5, c1 3, d1 1
+    let f = folded(&[(&["a"], 1), (&["a", "b"], 2), (&["a", "b", "c"], 2), (&["a", "b", "c", "d"], 1)]);
+    assert_eq!(times(&f.func("a")), (6, 1));
+    assert_eq!(times(&f.func("b")), (5, 2));
+    assert_eq!(times(&f.func("c")), (3, 2));
+    assert_eq!(times(&f.func("d")), (1, 1));
+    assert_eq!(times(&f.edge("a", "b")), (5, 2));
+    assert_eq!(times(&f.edge("b", "c")), (3, 2));
+    assert_eq!(times(&f.edge("c", "d")), (1, 1));
+
+    // aaaa: d1 9, d2 7, d3 3, d4 2
+    let f = folded(&[(&["d"], 2), (&["d", "d"], 4), (&["d", "d", "d"], 1), (&["d", "d", "d", "d"], 2)]);
+    let d = f.func("d");
+    assert_eq!((d.ncall, d.nactual, times(&d)), (4, 1, (9, 9)));
+    let dd = f.edge("d", "d");
+    assert_eq!((dd.ncall, dd.nactual, times(&dd)), (3, 0, (7, 7)));
+
+    // abcadc: a1 20, b1 19, c1 17, a2 13, d1 12, c2 10, a3 5
+    let stacks: [&[&str]; 7] = [
+        &["a"],
+        &["a", "b"],
+        &["a", "b", "c"],
+        &["a", "b", "c", "a"],
+        &["a", "b", "c", "a", "d"],
+        &["a", "b", "c", "a", "d", "c"],
+        &["a", "b", "c", "a", "d", "c", "a"],
+    ];
+    let f = folded(&stacks.iter().copied().zip([1, 2, 4, 1, 2, 5, 5]).collect::<Vec<_>>());
+    let a = f.func("a");
+    assert_eq!((a.ncall, a.nactual, times(&a)), (3, 1, (20, 7)));
+    assert_eq!(times(&f.func("b")), (19, 2));
+    assert_eq!(times(&f.func("c")), (17, 9));
+    assert_eq!(times(&f.func("d")), (12, 2));
+    let ca = f.edge("c", "a");
+    assert_eq!((ca.ncall, ca.nactual, times(&ca)), (2, 0, (13, 6)));
+
+    // abab: a1 13, b1 10, a2 6, b2 1
+    let f = folded(&[(&["a"], 3), (&["a", "b"], 4), (&["a", "b", "a"], 5), (&["a", "b", "a", "b"], 1)]);
+    assert_eq!(times(&f.func("a")), (13, 8));
+    assert_eq!(times(&f.func("b")), (10, 5));
+    let ab = f.edge("a", "b");
+    assert_eq!((ab.ncall, ab.nactual, times(&ab)), (2, 1, (10, 5)));
+    assert_eq!(times(&f.edge("b", "a")), (6, 5));
+
+    // abbb: a1 13, b1 10, b2 6, b3 1
+    let f = folded(&[(&["a"], 3), (&["a", "b"], 4), (&["a", "b", "b"], 5), (&["a", "b", "b", "b"], 1)]);
+    let b = f.func("b");
+    assert_eq!((b.ncall, b.nactual, times(&b)), (3, 1, (10, 10)));
+    assert_eq!(times(&f.edge("a", "b")), (10, 4));
+    let bb = f.edge("b", "b");
+    assert_eq!((bb.ncall, bb.nactual, times(&bb)), (2, 0, (6, 6)));
+}
+
+#[test]
+fn weights_are_measured_gaps_and_sum_to_wall_time() {
+    let f = folded(&[(&["main", "a"], 700), (&["main", "b"], 200), (&["main"], 100)]);
+    assert_eq!(times(&f.func("main")), (1000, 100));
+    assert_eq!(times(&f.func("a")), (700, 700));
+    assert_eq!(times(&f.func("b")), (200, 200));
+    assert_eq!(f.delta.totals.wall_ns, 1_000_000);
+    assert_eq!(f.delta.totals.samples, 3);
+}
+
+#[test]
+fn estimated_calls_count_entries_between_samples() {
+    // main stays; a is entered three times, b twice (once right after a, once after main).
+    let f = folded(&[
+        (&["main", "a"], 1),
+        (&["main", "a"], 1),
+        (&["main", "b"], 1),
+        (&["main", "a"], 1),
+        (&["main"], 1),
+        (&["main", "b"], 1),
+        (&["main", "a"], 1),
+    ]);
+    assert_eq!(f.func("main").ncall, 1);
+    assert_eq!(f.func("a").ncall, 3);
+    assert_eq!(f.func("b").ncall, 2);
+    assert_eq!(f.edge("main", "a").ncall, 3);
+    assert_eq!(f.func("a").samples, 4);
+}
+
+#[test]
+fn calls_continue_across_profiles_of_a_thread() {
+    let table = FunctionTable::default();
+    let options = FoldOptions::default();
+    let first = fold_with(&profile(&[(&["main", "a"], 5)]), &[], &table, &options);
+    let second = fold_with(&profile(&[(&["main", "a"], 5), (&["main", "b"], 5)]), &first.delta.last_stack, &table, &options);
+    assert_eq!(second.func("main").ncall, 0, "main was running before this profile");
+    assert_eq!(second.func("a").ncall, 0, "a was running before this profile");
+    assert_eq!(second.func("b").ncall, 1);
+}
+
+#[test]
+fn idle_is_thread_time_not_a_function_time() {
+    let f = folded(&[(&["work"], 300), (&["(idle)"], 700)]);
+    assert_eq!(f.delta.totals.idle_ns, 700_000);
+    assert_eq!(f.delta.totals.idle_samples, 1);
+    assert_eq!(times(&f.func("work")), (300, 300));
+}
+
+#[test]
+fn builtins_fold_into_their_caller_unless_asked_for() {
+    let samples: &[(&[&str], i64)] = &[(&["main", "node_read"], 40), (&["main", "node_read", "callback"], 60)];
+    let hidden = folded(samples);
+    assert_eq!(times(&hidden.func("main")), (100, 40));
+    assert_eq!(times(&hidden.edge("main", "callback")), (60, 60));
+    assert!(!hidden.funcs.contains_key("node_read"));
+
+    let options = FoldOptions { show_builtins: true, ..FoldOptions::default() };
+    let shown = fold_with(&profile(samples), &[], &FunctionTable::default(), &options);
+    assert_eq!(times(&shown.func("node_read")), (100, 40));
+    assert_eq!(times(&shown.func("main")), (100, 0));
+}
+
+#[test]
+fn the_profilers_own_frames_always_fold_into_their_caller() {
+    let options = FoldOptions {
+        own_code: OwnCode { url_prefixes: vec!["file:///yappi/".into()] },
+        show_builtins: true,
+        ..FoldOptions::default()
+    };
+    let f = fold_with(&profile(&[(&["main", "own_rotate"], 30), (&["main"], 70)]), &[], &FunctionTable::default(), &options);
+    assert_eq!(times(&f.func("main")), (100, 100));
+    assert!(!f.funcs.contains_key("own_rotate"));
+}
+
+#[test]
+fn focus_keeps_only_the_subtree_under_the_focus_frame() {
+    let options = FoldOptions {
+        focus: Some(FocusFrame { name: "own_run".into(), url: "file:///yappi/dist/x.js".into() }),
+        own_code: OwnCode { url_prefixes: vec!["file:///yappi/".into()] },
+        ..FoldOptions::default()
+    };
+    let samples: &[(&[&str], i64)] = &[
+        (&["test", "caller"], 50),
+        (&["test", "caller", "own_run", "fn"], 30),
+        (&["test", "caller", "own_run", "fn", "inner"], 20),
+        (&["(idle)"], 100),
+    ];
+    let f = fold_with(&profile(samples), &[], &FunctionTable::default(), &options);
+    assert_eq!(times(&f.func("fn")), (50, 30));
+    assert_eq!(times(&f.func("inner")), (20, 20));
+    assert!(!f.funcs.contains_key("caller") && !f.funcs.contains_key("test"));
+    assert_eq!(f.delta.totals.wall_ns, 50_000);
+}
+
+#[test]
+fn cpu_clock_scales_busy_samples_to_measured_cpu_time() {
+    let options = FoldOptions { cpu_time_ns: Some(150_000), ..FoldOptions::default() };
+    let f = fold_with(&profile(&[(&["a"], 100), (&["(idle)"], 800), (&["b"], 200)]), &[], &FunctionTable::default(), &options);
+    assert_eq!(times(&f.func("a")), (50, 50));
+    assert_eq!(times(&f.func("b")), (100, 100));
+    assert_eq!(f.delta.totals.cpu_ns, 150_000);
+    assert_eq!(f.delta.totals.wall_ns, 1_100_000);
+}
+
+#[test]
+fn functions_the_budget_refuses_drop_their_samples() {
+    let names: Vec<String> = (0..400).map(|i| format!("a_function_with_a_rather_long_name_{i}")).collect();
+    let stacks: Vec<[&str; 2]> = names.iter().map(|name| ["main", name.as_str()]).collect();
+    let samples: Vec<(&[&str], i64)> = stacks.iter().map(|stack| (stack.as_slice(), 1)).collect();
+    let flat = profile(&samples);
+    let dry_run = Budget::new(usize::MAX);
+    fold(&flat, &[], &FunctionTable::default(), &dry_run, &FoldOptions::default()).unwrap();
+    let scratch = dry_run.peak() - dry_run.used();
+
+    let table = FunctionTable::default();
+    let tight = Budget::new(scratch + dry_run.used() / 2);
+    let delta = fold(&flat, &[], &table, &tight, &FoldOptions::default()).unwrap();
+    assert!(delta.totals.dropped_samples > 0 && delta.totals.dropped_samples < 400, "{:?}", delta.totals);
+    assert_eq!(delta.totals.samples, 400);
+    let main = delta.funcs.iter().find(|(id, _)| table.get(*id).unwrap().name == "main").unwrap().1;
+    assert_eq!(main.samples_total + delta.totals.dropped_samples, 400, "kept and dropped samples add up");
+}
+
+/// A reference fold that walks every stack of every sample: slow, obviously right.
+fn naive(flat: &FlatProfile) -> HashMap<String, (u64, u64, u64, u64)> {
+    let mut stats: HashMap<String, (u64, u64, u64, u64)> = HashMap::new();
+    let path = |node: u32| {
+        let mut nodes = vec![];
+        let mut at = node;
+        while at != NO_PARENT {
+            nodes.push(at);
+            at = flat.node_parent[at as usize];
+        }
+        nodes.reverse();
+        nodes.remove(0);
+        nodes
+    };
+    let mut time = flat.start_time;
+    let stamps: Vec<i64> = flat.time_deltas.iter().map(|d| { time += d; time }).collect();
+    let mut previous: Vec<u32> = vec![];
+    for (k, &node) in flat.samples.iter().enumerate() {
+        let next = stamps.get(k + 1).copied().unwrap_or(flat.end_time);
+        let weight = (next - stamps[k] + if k == 0 { stamps[0] - flat.start_time } else { 0 }) as u64 * 1000;
+        let nodes = path(node);
+        let shared = nodes.iter().zip(&previous).take_while(|(a, b)| a == b).count();
+        let mut seen = vec![];
+        for (depth, n) in nodes.iter().enumerate() {
+            let name = flat.frames[flat.node_frame[*n as usize] as usize].name.clone();
+            let entry = stats.entry(name.clone()).or_default();
+            if depth >= shared {
+                entry.0 += 1;
+            }
+            if !seen.contains(&name) {
+                entry.1 += weight;
+                seen.push(name);
+            }
+            if depth + 1 == nodes.len() {
+                entry.2 += weight;
+                entry.3 += 1;
+            }
+        }
+        previous = nodes;
+    }
+    stats
+}
+
+#[test]
+fn matches_the_naive_fold_on_random_trees() {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut random = |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    let names = ["a", "b", "c", "d", "e"];
+    for _ in 0..200 {
+        let samples: Vec<(Vec<&str>, i64)> = (0..1 + random(40))
+            .map(|_| ((0..1 + random(6)).map(|_| names[random(5) as usize]).collect(), 1 + random(9) as i64))
+            .collect();
+        let borrowed: Vec<(&[&str], i64)> = samples.iter().map(|(s, w)| (s.as_slice(), *w)).collect();
+        let flat = profile(&borrowed);
+        let expected = naive(&flat);
+        let f = fold_with(&flat, &[], &FunctionTable::default(), &FoldOptions::default());
+        for (name, (ncall, ttot, tsub, samples)) in expected {
+            let got = f.func(&name);
+            assert_eq!((got.ncall, got.ttot_ns, got.tsub_ns, got.samples), (ncall, ttot, tsub, samples), "{name} in {samples:?}");
+        }
+    }
+}
+
+#[test]
+fn malformed_profiles_are_errors_not_panics() {
+    let mut flat = profile(&[(&["a"], 1)]);
+    flat.samples.push(99);
+    flat.time_deltas.push(1);
+    let error = fold(&flat, &[], &FunctionTable::default(), &Budget::new(usize::MAX), &FoldOptions::default()).unwrap_err();
+    assert!(error.to_string().contains("sample 1 names node 99"), "{error}");
+}

@@ -1,0 +1,23 @@
+//! The yappi-node engine: folds V8 CPU profiles into yappi-style statistics that any thread can
+//! read at any time, within a memory budget. It knows nothing of Node.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
+mod append_vec;
+pub mod budget;
+pub mod cpuprofile;
+pub mod encode;
+pub mod engine;
+pub mod fold;
+pub mod function;
+pub mod functions;
+pub mod profile;
+pub mod query;
+pub mod stats;
+#[cfg(test)]
+mod testing;
+
+pub use budget::DEFAULT_MAX_MEMORY_BYTES;
+pub use engine::{Clock, Engine, EngineError, IngestOutcome, ThreadRef};
+pub use fold::{FocusFrame, FoldOptions};
+pub use function::{CallFrame, FuncKind, OwnCode};
+pub use profile::{FlatProfile, NO_PARENT, ProfileError};

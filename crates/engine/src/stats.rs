@@ -1,0 +1,133 @@
+//! Aggregated statistics: per function, per caller→callee edge, per thread.
+
+use std::ops::AddAssign;
+use std::sync::Arc;
+
+use crate::budget::{Budget, Refusal};
+use crate::functions::FuncId;
+
+/// yappi's numbers for a function or an edge. Times are nanoseconds of the session's clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Calls (sample-based: entries seen between consecutive samples), recursive ones included.
+    pub ncall: u64,
+    /// Calls that were not recursive (the outermost activation).
+    pub nactual: u64,
+    /// Inclusive time, recursion counted once.
+    pub ttot_ns: u64,
+    /// Self time.
+    pub tsub_ns: u64,
+    /// Samples with this function on top of the stack.
+    pub samples: u64,
+    /// Samples with this function anywhere on the stack.
+    pub samples_total: u64,
+}
+
+impl AddAssign for CallStats {
+    fn add_assign(&mut self, other: CallStats) {
+        self.ncall += other.ncall;
+        self.nactual += other.nactual;
+        self.ttot_ns += other.ttot_ns;
+        self.tsub_ns += other.tsub_ns;
+        self.samples += other.samples;
+        self.samples_total += other.samples_total;
+    }
+}
+
+/// A call edge: (caller, callee).
+pub type EdgeKey = (FuncId, FuncId);
+
+/// Totals of one thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadTotals {
+    /// Wall time covered by the thread's profiles.
+    pub wall_ns: u64,
+    /// CPU time of the thread over its profiles, when the CPU clock measured it.
+    pub cpu_ns: u64,
+    pub samples: u64,
+    /// Wall time the thread spent waiting in its event loop.
+    pub idle_ns: u64,
+    pub idle_samples: u64,
+    /// Profiles folded (one per rotation).
+    pub profiles: u64,
+    /// Samples whose data was dropped for want of memory.
+    pub dropped_samples: u64,
+}
+
+impl AddAssign for ThreadTotals {
+    fn add_assign(&mut self, other: ThreadTotals) {
+        self.wall_ns += other.wall_ns;
+        self.cpu_ns += other.cpu_ns;
+        self.samples += other.samples;
+        self.idle_ns += other.idle_ns;
+        self.idle_samples += other.idle_samples;
+        self.profiles += other.profiles;
+        self.dropped_samples += other.dropped_samples;
+    }
+}
+
+/// Sorted by key, so two tables merge in one pass.
+pub type StatsTable<K> = Vec<(K, CallStats)>;
+
+/// What one thread has accumulated, immutable once published.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadSnapshot {
+    pub totals: ThreadTotals,
+    pub funcs: Arc<StatsTable<FuncId>>,
+    pub edges: Arc<StatsTable<EdgeKey>>,
+}
+
+impl ThreadSnapshot {
+    pub fn heap_bytes(&self) -> usize {
+        self.funcs.capacity() * size_of::<(FuncId, CallStats)>()
+            + self.edges.capacity() * size_of::<(EdgeKey, CallStats)>()
+    }
+}
+
+/// Merges two sorted tables into a new sorted one, adding the stats of equal keys.
+pub fn merge_sorted<K: Ord + Copy>(
+    left: &[(K, CallStats)],
+    right: &[(K, CallStats)],
+    budget: &Budget,
+) -> Result<StatsTable<K>, Refusal> {
+    let mut merged = Vec::new();
+    budget.grow(&mut merged, left.len() + right.len())?;
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(lk, ls)), Some(&(rk, rs))) = (left.get(i), right.get(j)) {
+        if lk < rk {
+            merged.push((lk, ls));
+            i += 1;
+        } else if rk < lk {
+            merged.push((rk, rs));
+            j += 1;
+        } else {
+            let mut sum = ls;
+            sum += rs;
+            merged.push((lk, sum));
+            i += 1;
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(left.get(i..).unwrap_or_default());
+    merged.extend_from_slice(right.get(j..).unwrap_or_default());
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(ncall: u64) -> CallStats {
+        CallStats { ncall, ..CallStats::default() }
+    }
+
+    #[test]
+    fn merges_sorted_tables() {
+        let budget = Budget::new(usize::MAX);
+        let left = vec![(1u32, stats(1)), (3, stats(3)), (5, stats(5))];
+        let right = vec![(2u32, stats(20)), (3, stats(30)), (9, stats(90))];
+        let merged = merge_sorted(&left, &right, &budget).unwrap();
+        let calls: Vec<_> = merged.iter().map(|(k, s)| (*k, s.ncall)).collect();
+        assert_eq!(calls, vec![(1, 1), (2, 20), (3, 33), (5, 5), (9, 90)]);
+    }
+}
