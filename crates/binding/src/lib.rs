@@ -1,1 +1,210 @@
+//! The napi-rs shell around the engine: convert arguments, call one engine function, map errors.
+//! Every export catches panics, so none can unwind into Node.
 
+use napi::bindgen_prelude::{Float64Array, Uint32Array};
+use napi::{Error, Result, Status};
+use napi_derive::napi;
+use yappi_engine::budget::Budget;
+use yappi_engine::query::{StatsFilter, merged};
+use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, OwnCode, ThreadRef, clock, cpuprofile, encode};
+
+/// Stats of `start()`, shared by every thread of the process.
+static ENGINE: Engine = Engine::new();
+/// Stats of `profile(fn)` calls, kept apart so they neither see nor disturb `start()`'s.
+static PROFILE_ENGINE: Engine = Engine::new();
+
+fn engine(scope: &str) -> Result<&'static Engine> {
+    match scope {
+        "global" => Ok(&ENGINE),
+        "profile" => Ok(&PROFILE_ENGINE),
+        other => Err(invalid(format!("unknown stats scope '{other}'"))),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(Status::InvalidArg, message.into())
+}
+
+fn failure(error: impl std::fmt::Display) -> Error {
+    Error::new(Status::GenericFailure, error.to_string())
+}
+
+fn clock_named(name: &str) -> Result<Clock> {
+    match name {
+        "wall" => Ok(Clock::Wall),
+        "cpu" => Ok(Clock::Cpu),
+        other => Err(invalid(format!("clock must be 'wall' or 'cpu', not '{other}'"))),
+    }
+}
+
+#[napi(catch_unwind)]
+pub fn begin(clock: String, max_memory_bytes: f64) -> Result<()> {
+    let clock = clock_named(&clock)?;
+    ENGINE.begin(clock, max_memory_bytes as usize).map_err(failure)
+}
+
+#[napi(catch_unwind)]
+pub fn end() -> bool {
+    ENGINE.end()
+}
+
+#[napi(catch_unwind)]
+pub fn is_running() -> bool {
+    ENGINE.is_running()
+}
+
+#[napi(catch_unwind)]
+pub fn clear_stats() {
+    ENGINE.clear();
+}
+
+/// Forgets one thread's stats in a scope (used to reset a `profile(fn)` thread).
+#[napi(catch_unwind)]
+pub fn forget_thread(scope: String, thread_id: u32) -> Result<()> {
+    engine(&scope)?.forget_thread(thread_id);
+    Ok(())
+}
+
+#[napi(object)]
+pub struct BindingThread {
+    pub id: u32,
+    pub name: String,
+}
+
+#[napi(object)]
+pub struct BindingFoldOptions {
+    pub show_builtins: bool,
+    pub own_code_prefixes: Vec<String>,
+    pub focus_name: Option<String>,
+    pub focus_url: Option<String>,
+    pub cpu_clock: bool,
+    pub cpu_time_ns: Option<f64>,
+}
+
+impl From<BindingFoldOptions> for FoldOptions {
+    fn from(options: BindingFoldOptions) -> Self {
+        let focus = match (options.focus_name, options.focus_url) {
+            (Some(name), Some(url)) => Some(FocusFrame { name, url }),
+            _ => None,
+        };
+        FoldOptions {
+            show_builtins: options.show_builtins,
+            own_code: OwnCode { url_prefixes: options.own_code_prefixes },
+            focus,
+            cpu_clock: options.cpu_clock,
+            cpu_time_ns: options.cpu_time_ns.filter(|ns| ns.is_finite() && *ns >= 0.0).map(|ns| ns as u64),
+        }
+    }
+}
+
+/// A profile flattened by the host: frames as JSON tuples, the tree and samples as typed arrays.
+#[napi(object)]
+pub struct BindingFlatProfile {
+    pub frames: String,
+    pub node_parent: Uint32Array,
+    pub node_frame: Uint32Array,
+    pub samples: Uint32Array,
+    pub time_deltas: Float64Array,
+    pub start_time: f64,
+    pub end_time: f64,
+}
+
+#[napi(object)]
+pub struct BindingIngestOutcome {
+    pub samples: f64,
+    pub dropped_samples: f64,
+}
+
+fn copy<T: Copy>(values: &[T]) -> Result<Vec<T>> {
+    let mut vec = Vec::new();
+    vec.try_reserve_exact(values.len()).map_err(failure)?;
+    vec.extend_from_slice(values);
+    Ok(vec)
+}
+
+fn ingest(scope: &str, thread: BindingThread, profile: FlatProfile, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
+    let outcome = engine(scope)?
+        .ingest(ThreadRef { id: thread.id, name: &thread.name }, &profile, &options.into())
+        .map_err(failure)?;
+    Ok(BindingIngestOutcome { samples: outcome.samples as f64, dropped_samples: outcome.dropped_samples as f64 })
+}
+
+#[napi(catch_unwind)]
+pub fn ingest_flat(scope: String, thread: BindingThread, profile: BindingFlatProfile, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
+    let parse_budget = Budget::new(usize::MAX);
+    let frames = cpuprofile::parse_frames(&profile.frames, &parse_budget).map_err(failure)?;
+    let flat = FlatProfile {
+        frames,
+        node_parent: copy(&profile.node_parent)?,
+        node_frame: copy(&profile.node_frame)?,
+        samples: copy(&profile.samples)?,
+        time_deltas: profile.time_deltas.iter().map(|&delta| delta.round() as i64).collect(),
+        start_time: profile.start_time.round() as i64,
+        end_time: profile.end_time.round() as i64,
+    };
+    ingest(&scope, thread, flat, options)
+}
+
+#[napi(catch_unwind)]
+pub fn ingest_cpuprofile(scope: String, thread: BindingThread, json: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
+    let parse_budget = Budget::new(usize::MAX);
+    let flat = cpuprofile::parse(&json, &parse_budget).map_err(failure)?;
+    ingest(&scope, thread, flat, options)
+}
+
+#[napi(object)]
+pub struct BindingEncoded {
+    pub numbers: Float64Array,
+    pub text: String,
+}
+
+impl From<encode::Encoded> for BindingEncoded {
+    fn from(encoded: encode::Encoded) -> Self {
+        BindingEncoded { numbers: Float64Array::new(encoded.numbers), text: encoded.text }
+    }
+}
+
+#[napi(catch_unwind)]
+pub fn func_stats(scope: String, threads: Option<Vec<u32>>) -> Result<BindingEncoded> {
+    let filter = StatsFilter { threads };
+    engine(&scope)?.read(|view| {
+        let stats = merged(view, &filter).map_err(|_| failure("out of memory reading stats"))?;
+        encode::func_stats(view, &stats).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats"))
+    })
+}
+
+#[napi(catch_unwind)]
+pub fn thread_stats(scope: String) -> Result<BindingEncoded> {
+    engine(&scope)?.read(|view| encode::thread_stats(view).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats")))
+}
+
+#[napi(object)]
+pub struct BindingMemUsage {
+    pub used_bytes: f64,
+    pub peak_bytes: f64,
+    pub max_bytes: f64,
+    pub refusals: f64,
+    pub functions: f64,
+    pub dropped_samples: f64,
+}
+
+#[napi(catch_unwind)]
+pub fn mem_usage() -> BindingMemUsage {
+    ENGINE.read(|view| {
+        let budget = view.budget();
+        BindingMemUsage {
+            used_bytes: budget.used() as f64,
+            peak_bytes: budget.peak() as f64,
+            max_bytes: budget.limit() as f64,
+            refusals: budget.refusals() as f64,
+            functions: view.functions().len() as f64,
+            dropped_samples: view.dropped_samples() as f64,
+        }
+    })
+}
+
+/// CPU time of the calling thread in ns, or -1 where the OS has no thread CPU clock.
+#[napi(catch_unwind)]
+pub fn thread_cpu_time_ns() -> f64 {
+    clock::thread_cpu_time_ns().map_or(-1.0, |ns| ns as f64)
+}

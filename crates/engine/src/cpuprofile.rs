@@ -178,6 +178,29 @@ fn parse_unbudgeted(json: &str) -> Result<FlatProfile, ProfileError> {
     Ok(profile)
 }
 
+/// One frame as the flat form sends it: `[name, url, scriptId, line, column]`.
+#[derive(Deserialize)]
+struct RawFrameTuple<'a>(#[serde(borrow)] Cow<'a, str>, #[serde(borrow)] Cow<'a, str>, ScriptId<'a>, i64, i64);
+
+/// Parses the frame list of a flat profile built by the host (a JSON array of tuples).
+pub fn parse_frames(json: &str, budget: &Budget) -> Result<Vec<CallFrame>, ProfileError> {
+    let bound = json.len().saturating_mul(PARSE_BYTES_PER_INPUT_BYTE);
+    budget.charge(bound)?;
+    let parsed: Result<Vec<RawFrameTuple<'_>>, _> = serde_json::from_str(json);
+    budget.release(bound);
+    let tuples = parsed.map_err(|error| ProfileError::Malformed(format!("frames are not [name, url, scriptId, line, column] tuples: {error}")))?;
+    Ok(tuples
+        .into_iter()
+        .map(|RawFrameTuple(name, url, script_id, line, column)| CallFrame {
+            name: name.into_owned(),
+            url: url.into_owned(),
+            script_id: script_id.to_text(),
+            line: position(line),
+            column: position(column),
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +236,15 @@ mod tests {
         assert!(parse("{\"nodes\": 3}", &budget).unwrap_err().to_string().contains("not a V8 CPU profile"));
         let too_many_deltas = PROFILE.replace("[100, 100, 100, 50]", "[1, 2]");
         assert!(parse(&too_many_deltas, &budget).unwrap_err().to_string().contains("time deltas"));
+    }
+
+    #[test]
+    fn reads_frame_tuples() {
+        let budget = Budget::new(usize::MAX);
+        let frames = parse_frames(r#"[["main", "file:///a.js", "4", 2, 0], ["(root)", "", 0, -1, -1]]"#, &budget).unwrap();
+        assert_eq!(frames[0].name, "main");
+        assert_eq!(frames[1].script_id, "0");
+        assert!(parse_frames(r#"[["x"]]"#, &budget).unwrap_err().to_string().contains("tuples"));
     }
 
     #[test]

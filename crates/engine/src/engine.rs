@@ -7,7 +7,7 @@
 //! thread's writer lock only.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
@@ -123,6 +123,8 @@ pub struct Session {
     threads: AppendVec<ThreadShard>,
     thread_slots: Mutex<HashMap<u32, usize>>,
     clock: AtomicU8,
+    /// Samples dropped before any thread's stats could hold them (no room for the thread).
+    unattributed_drops: AtomicU64,
 }
 
 impl Session {
@@ -133,6 +135,7 @@ impl Session {
             threads: AppendVec::default(),
             thread_slots: Mutex::new(HashMap::new()),
             clock: AtomicU8::new(0),
+            unattributed_drops: AtomicU64::new(0),
         }
     }
 
@@ -168,7 +171,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct Control {
     running: bool,
-    max_memory_bytes: usize,
 }
 
 /// What an ingest did.
@@ -181,6 +183,8 @@ pub struct IngestOutcome {
 pub struct Engine {
     session: Atomic<Session>,
     control: Mutex<Control>,
+    /// The budget of new sessions; apart from `control` so creating a session never locks it.
+    max_memory_bytes: AtomicUsize,
 }
 
 impl Default for Engine {
@@ -193,7 +197,8 @@ impl Engine {
     pub const fn new() -> Engine {
         Engine {
             session: Atomic::null(),
-            control: Mutex::new(Control { running: false, max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES }),
+            control: Mutex::new(Control { running: false }),
+            max_memory_bytes: AtomicUsize::new(DEFAULT_MAX_MEMORY_BYTES),
         }
     }
 
@@ -205,8 +210,7 @@ impl Engine {
             if let Some(session) = unsafe { shared.as_ref() } {
                 return session;
             }
-            let max_memory = lock(&self.control).max_memory_bytes;
-            let fresh = Owned::new(Session::new(max_memory));
+            let fresh = Owned::new(Session::new(self.max_memory_bytes.load(Ordering::Relaxed)));
             // A lost race just means another thread installed the session first.
             let _ = self.session.compare_exchange(Shared::null(), fresh, Ordering::AcqRel, Ordering::Acquire, guard);
         }
@@ -226,7 +230,7 @@ impl Engine {
         }
         session.clock.store(clock as u8, Ordering::Relaxed);
         session.budget.set_limit(max_memory_bytes);
-        control.max_memory_bytes = max_memory_bytes;
+        self.max_memory_bytes.store(max_memory_bytes, Ordering::Relaxed);
         control.running = true;
         Ok(())
     }
@@ -244,11 +248,26 @@ impl Engine {
     pub fn clear(&self) {
         let guard = epoch::pin();
         let clock = self.current(&guard).clock.load(Ordering::Relaxed);
-        let fresh = Session::new(lock(&self.control).max_memory_bytes);
+        let fresh = Session::new(self.max_memory_bytes.load(Ordering::Relaxed));
         fresh.clock.store(clock, Ordering::Relaxed);
         let old = self.session.swap(Owned::new(fresh), Ordering::AcqRel, &guard);
         if !old.is_null() {
             // SAFETY: `old` is no longer reachable from the engine; pinned readers keep it alive.
+            unsafe { guard.defer_destroy(old) };
+        }
+    }
+
+    /// Forgets one thread's stats, keeping the rest of the session.
+    pub fn forget_thread(&self, id: u32) {
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        let Some(shard) = session.threads().find(|shard| shard.id == id) else { return };
+        let mut writer = lock(&shard.writer);
+        writer.last_stack = Vec::new();
+        let old = shard.published.swap(Shared::null(), Ordering::AcqRel, &guard);
+        if let Some(snapshot) = unsafe_ref(old) {
+            session.budget.release(snapshot.heap_bytes());
+            // SAFETY: unreachable from the shard now; readers hold guards.
             unsafe { guard.defer_destroy(old) };
         }
     }
@@ -261,6 +280,7 @@ impl Engine {
             Ok(shard) => shard,
             Err(_) => {
                 let samples = profile.samples.len() as u64;
+                session.unattributed_drops.fetch_add(samples, Ordering::Relaxed);
                 return Ok(IngestOutcome { samples, dropped_samples: samples });
             }
         };
@@ -307,6 +327,11 @@ impl Engine {
     }
 }
 
+fn unsafe_ref<'g>(shared: Shared<'g, ThreadSnapshot>) -> Option<&'g ThreadSnapshot> {
+    // SAFETY: called on a snapshot just swapped out under a pinned guard, before it is deferred.
+    unsafe { shared.as_ref() }
+}
+
 fn publish(shard: &ThreadShard, next: ThreadSnapshot, guard: &Guard) {
     let old = shard.published.swap(Owned::new(next), Ordering::AcqRel, guard);
     if !old.is_null() {
@@ -346,8 +371,125 @@ impl<'g> SessionView<'g> {
         &self.session.budget
     }
 
+    /// Samples dropped for want of memory, on every thread.
+    pub fn dropped_samples(&self) -> u64 {
+        let by_threads: u64 = self.threads().map(|(_, snapshot)| snapshot.totals.dropped_samples).sum();
+        by_threads + self.session.unattributed_drops.load(Ordering::Relaxed)
+    }
+
     /// Every thread with stats, and its current snapshot.
     pub fn threads(&self) -> impl Iterator<Item = (&'g ThreadShard, &'g ThreadSnapshot)> + '_ {
         self.session.threads().filter_map(|shard| shard.snapshot(self.guard).map(|snapshot| (shard, snapshot)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{StatsFilter, merged};
+    use crate::testing::profile;
+
+    fn ingest(engine: &Engine, thread: u32, samples: &[(&[&str], i64)]) -> IngestOutcome {
+        engine.ingest(ThreadRef { id: thread, name: "t" }, &profile(samples), &FoldOptions::default()).unwrap()
+    }
+
+    fn ttot_of(engine: &Engine, name: &str, threads: Option<Vec<u32>>) -> u64 {
+        engine.read(|view| {
+            let stats = merged(view, &StatsFilter { threads }).unwrap();
+            stats
+                .funcs
+                .iter()
+                .find(|(id, _)| view.functions().get(*id).unwrap().name == name)
+                .map_or(0, |(_, s)| s.ttot_ns)
+        })
+    }
+
+    #[test]
+    fn begin_twice_is_refused_and_end_reports_state() {
+        let engine = Engine::new();
+        engine.begin(Clock::Wall, 1 << 20).unwrap();
+        assert_eq!(engine.begin(Clock::Wall, 1 << 20), Err(EngineError::AlreadyRunning));
+        assert!(engine.end());
+        assert!(!engine.end());
+    }
+
+    #[test]
+    fn a_clock_change_needs_cleared_stats() {
+        let engine = Engine::new();
+        engine.begin(Clock::Wall, 1 << 20).unwrap();
+        ingest(&engine, 0, &[(&["a"], 5)]);
+        engine.end();
+        assert_eq!(engine.begin(Clock::Cpu, 1 << 20), Err(EngineError::ClockMismatch { have: Clock::Wall, asked: Clock::Cpu }));
+        engine.clear();
+        engine.begin(Clock::Cpu, 1 << 20).unwrap();
+    }
+
+    #[test]
+    fn stats_accumulate_per_thread_and_merge_on_read() {
+        let engine = Engine::new();
+        ingest(&engine, 0, &[(&["a"], 5)]);
+        ingest(&engine, 0, &[(&["a"], 7)]);
+        ingest(&engine, 3, &[(&["a"], 11)]);
+        assert_eq!(ttot_of(&engine, "a", None), 23_000);
+        assert_eq!(ttot_of(&engine, "a", Some(vec![0])), 12_000);
+        assert_eq!(ttot_of(&engine, "a", Some(vec![3])), 11_000);
+        engine.forget_thread(3);
+        assert_eq!(ttot_of(&engine, "a", None), 12_000);
+        engine.clear();
+        assert_eq!(ttot_of(&engine, "a", None), 0);
+    }
+
+    #[test]
+    fn a_full_budget_drops_and_counts_whole_profiles() {
+        let engine = Engine::new();
+        engine.begin(Clock::Wall, 4096).unwrap();
+        let outcome = ingest(&engine, 0, &[(&["a"], 5), (&["b"], 5)]);
+        assert_eq!(outcome.dropped_samples, 2);
+        assert_eq!(engine.read(|view| view.dropped_samples()), 2);
+    }
+
+    /// Writers on several threads fold while readers on others read: no reader ever sees a
+    /// total that is not a sum of whole profiles, and nothing is lost.
+    #[test]
+    fn writers_and_readers_on_many_threads_see_consistent_snapshots() {
+        let engine = std::sync::Arc::new(Engine::new());
+        let rounds = 300;
+        let writers: Vec<_> = (0..4u32)
+            .map(|thread| {
+                let engine = engine.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..rounds {
+                        ingest(&engine, thread, &[(&["main", "work"], 3), (&["main"], 7)]);
+                    }
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let engine = engine.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..rounds {
+                        let (main, work, wall) = engine.read(|view| {
+                            let stats = merged(view, &StatsFilter::default()).unwrap();
+                            let of = |name: &str| {
+                                stats
+                                    .funcs
+                                    .iter()
+                                    .find(|(id, _)| view.functions().get(*id).unwrap().name == name)
+                                    .map_or(0, |(_, s)| s.ttot_ns)
+                            };
+                            (of("main"), of("work"), stats.totals.wall_ns)
+                        });
+                        assert_eq!(main % 10_000, 0, "main's time is whole profiles");
+                        assert_eq!(work * 10, main * 3, "work and main come from the same profiles");
+                        assert_eq!(wall, main);
+                    }
+                })
+            })
+            .collect();
+        for handle in writers.into_iter().chain(readers) {
+            handle.join().unwrap();
+        }
+        assert_eq!(ttot_of(&engine, "main", None), 4 * rounds as u64 * 10_000);
     }
 }

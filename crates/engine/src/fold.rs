@@ -150,6 +150,9 @@ struct Weights<'b> {
     ns: Scratch<'b, u64>,
     wall_ns: Scratch<'b, u64>,
     idle: Scratch<'b, bool>,
+    /// V8 files GC and VM work under the root even when it interrupted a JS function, so these
+    /// samples must not count as that function returning and being called again.
+    interruption: Scratch<'b, bool>,
     cpu_clock: bool,
 }
 
@@ -168,6 +171,7 @@ fn sample_weights<'b>(
     }
     let mut wall_ns = Scratch::filled(budget, count, 0u64)?;
     let mut idle = Scratch::filled(budget, count, false)?;
+    let mut interruption = Scratch::filled(budget, count, false)?;
     for k in 0..count {
         let next = stamps.vec.get(k + 1).copied().unwrap_or(profile.end_time);
         let mut gap_us = next.saturating_sub(stamps.vec[k]).max(0);
@@ -177,13 +181,14 @@ fn sample_weights<'b>(
         wall_ns.vec[k] = (gap_us as u64).saturating_mul(1000);
         let frame = profile.node_frame[profile.samples[k] as usize] as usize;
         idle.vec[k] = kinds[frame] == FuncKind::Idle;
+        interruption.vec[k] = matches!(kinds[frame], FuncKind::Program | FuncKind::GarbageCollector);
     }
     drop(stamps);
     let cpu_clock = options.cpu_clock || options.cpu_time_ns.is_some();
     let mut ns = Scratch::filled(budget, count, 0u64)?;
     if !cpu_clock {
         ns.vec.copy_from_slice(&wall_ns.vec);
-        return Ok(Weights { ns, wall_ns, idle, cpu_clock });
+        return Ok(Weights { ns, wall_ns, idle, interruption, cpu_clock });
     }
     let busy_ns: u64 = wall_ns.vec.iter().zip(&idle.vec).filter(|(_, idle)| !**idle).map(|(w, _)| *w).sum();
     let scale = match options.cpu_time_ns {
@@ -193,7 +198,7 @@ fn sample_weights<'b>(
     for k in 0..count {
         ns.vec[k] = if idle.vec[k] { 0 } else { (wall_ns.vec[k] as f64 * scale).round() as u64 };
     }
-    Ok(Weights { ns, wall_ns, idle, cpu_clock })
+    Ok(Weights { ns, wall_ns, idle, interruption, cpu_clock })
 }
 
 /// Union-find root with path halving.
@@ -347,6 +352,9 @@ pub fn fold(
         }
         self_ns.vec[effective as usize] += weight;
         self_samples.vec[effective as usize] += 1;
+        if weights.interruption.vec[k] {
+            continue;
+        }
         match previous {
             Some(before) if before == effective => {}
             Some(before) => {

@@ -4,6 +4,7 @@
 
 mod append_vec;
 pub mod budget;
+pub mod clock;
 pub mod cpuprofile;
 pub mod encode;
 pub mod engine;

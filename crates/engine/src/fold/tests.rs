@@ -129,6 +129,14 @@ fn estimated_calls_count_entries_between_samples() {
 }
 
 #[test]
+fn garbage_collection_under_the_root_does_not_end_the_running_calls() {
+    let f = folded(&[(&["main", "a"], 1), (&["(garbage collector)"], 1), (&["main", "a"], 1), (&["(program)"], 1), (&["main", "b"], 1)]);
+    assert_eq!(f.func("main").ncall, 1);
+    assert_eq!(f.func("a").ncall, 1);
+    assert_eq!(f.func("b").ncall, 1);
+}
+
+#[test]
 fn calls_continue_across_profiles_of_a_thread() {
     let table = FunctionTable::default();
     let options = FoldOptions::default();

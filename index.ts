@@ -1,0 +1,28 @@
+/**
+ * yappi-node: a yappi-style profiler for Node.js. Start and stop at any time, read per-function
+ * statistics (calls, total and self time, callers and callees) at any time while profiling
+ * goes on, print them as a table.
+ *
+ * All times are in seconds. Call counts are estimates from samples unless marked exact.
+ *
+ * @packageDocumentation
+ */
+export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats } from './src/api'
+export { profile, type ProfileOptions } from './src/profile'
+export { getFaults, clearFaults, type Fault } from './src/faults'
+export { YappiError } from './src/errors'
+export type { ClockType, StartOptions } from './src/options'
+export {
+  FuncStats,
+  ThreadStats,
+  type FuncStat,
+  type CallEdge,
+  type CallNumbers,
+  type FuncFilter,
+  type FuncKind,
+  type SortKey,
+  type SortOrder,
+  type ThreadStat,
+  type ThreadSortKey,
+} from './src/stats'
+export type { Column, PrintOptions } from './src/table'

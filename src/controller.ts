@@ -1,0 +1,79 @@
+import type { BindingFoldOptions } from '../binding'
+import { recordFault } from './faults'
+import { flatten } from './flatten'
+import { native } from './native'
+import type { ResolvedOptions } from './options'
+import { SelfSampler, type Rotated } from './sampler'
+import { OWN_CODE_PREFIXES, thisThread } from './thread'
+
+/** Which engine the stats go to: `start()`'s shared one, or `profile(fn)`'s private one. */
+export type StatsScope = 'global' | 'profile'
+
+/** A frame whose subtree alone is kept: how `profile(fn)` isolates `fn`. */
+export interface Focus {
+  name: string
+  url: string
+}
+
+/** Profiles the calling thread: samples, rotates on a timer, folds each profile into the engine. */
+export class ThreadProfiler {
+  readonly #sampler: SelfSampler
+  readonly #options: ResolvedOptions
+  readonly #scope: StatsScope
+  readonly #focus: Focus | undefined
+  readonly #timer: NodeJS.Timeout | undefined
+
+  constructor(options: ResolvedOptions, scope: StatsScope, focus?: Focus) {
+    this.#options = options
+    this.#scope = scope
+    this.#focus = focus
+    this.#sampler = new SelfSampler(options.intervalUs)
+    if (scope === 'global') {
+      this.#timer = setInterval(() => this.#rotateInBackground(), options.rotateIntervalMs)
+      this.#timer.unref()
+    }
+  }
+
+  /** Folds everything sampled so far; sampling goes on. */
+  flush(): void {
+    const cpuBefore = this.#sampler.cpuAtStart
+    this.#fold(this.#sampler.rotate(), cpuBefore)
+  }
+
+  /** Folds the last profile and stops sampling; `focused: false` keeps samples outside the focus frame. */
+  stop(focused = true): void {
+    clearInterval(this.#timer)
+    const cpuBefore = this.#sampler.cpuAtStart
+    let rotated: Rotated
+    try {
+      rotated = this.#sampler.stop()
+    } catch (error) {
+      this.#sampler.abandon()
+      throw error
+    }
+    this.#fold(rotated, cpuBefore, focused)
+  }
+
+  #rotateInBackground(): void {
+    try {
+      this.flush()
+    } catch (error) {
+      recordFault('rotate', error)
+    }
+  }
+
+  #fold({ profile, cpuNs }: Rotated, cpuBefore: number, focused = true): void {
+    const focus = focused ? this.#focus : undefined
+    const cpuClock = this.#options.clock === 'cpu'
+    const measured = cpuClock && cpuNs >= 0 && cpuBefore >= 0
+    const options: BindingFoldOptions = {
+      showBuiltins: this.#options.builtins,
+      ownCodePrefixes: OWN_CODE_PREFIXES,
+      focusName: focus?.name,
+      focusUrl: focus?.url,
+      cpuClock,
+      cpuTimeNs: measured ? cpuNs - cpuBefore : undefined,
+    }
+    native.ingestFlat(this.#scope, thisThread, flatten(profile), options)
+  }
+}

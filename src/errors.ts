@@ -1,0 +1,13 @@
+/** Raised for misuse of the API: a bad option, a wrong call order, an unreadable file. */
+export class YappiError extends Error {
+  override name = 'YappiError'
+}
+
+/** Describes a value for an error message without risking another throw. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'bigint') return `${value}n`
+  if (typeof value === 'function') return 'a function'
+  if (value === null || typeof value !== 'object') return String(value)
+  return Array.isArray(value) ? 'an array' : 'an object'
+}

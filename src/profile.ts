@@ -1,0 +1,80 @@
+import { pathToFileURL } from 'node:url'
+
+import { ThreadProfiler } from './controller'
+import { YappiError, describe } from './errors'
+import { native } from './native'
+import { resolveOptions, type ResolvedOptions, type StartOptions } from './options'
+import { decodeFuncStats, type FuncStats } from './stats'
+import { thisThread } from './thread'
+
+/** Options of {@link profile}: the sampling options of {@link start}. */
+export type ProfileOptions = Pick<StartOptions, 'clock' | 'intervalUs' | 'builtins'>
+
+const PROFILE_OPTIONS = ['clock', 'intervalUs', 'builtins']
+/** Samples under this frame are `fn`'s; its name and file identify it in the profile. */
+const FOCUS = { name: 'yappiProfileRoot', url: pathToFileURL(__filename).href }
+let profiling = false
+
+function yappiProfileRoot<T>(fn: () => T): T {
+  return fn()
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function'
+}
+
+/**
+ * Profiles one call of `fn` on this thread and returns the stats of `fn` alone, apart from
+ * (and without disturbing) any `start()` session. A synchronous `fn` keeps exactly the samples
+ * taken inside it; for a promise, every sample of this thread until it settles counts, since
+ * continuations after an `await` have no caller on the stack. Throws what `fn` throws.
+ */
+export function profile<T>(fn: () => T, options?: ProfileOptions): T extends PromiseLike<unknown> ? Promise<FuncStats> : FuncStats
+export function profile(fn: () => unknown, options?: ProfileOptions): FuncStats | Promise<FuncStats> {
+  if (typeof fn !== 'function') throw new YappiError(`profile() needs a function, not ${describe(fn)}`)
+  const resolved = resolveOptions(options, PROFILE_OPTIONS)
+  if (profiling) throw new YappiError('profile() is already running on this thread; nested calls would mix their stats')
+  profiling = true
+  native.forgetThread('profile', thisThread.id)
+  let sampler: ThreadProfiler
+  try {
+    sampler = new ThreadProfiler(resolved, 'profile', FOCUS)
+  } catch (error) {
+    profiling = false
+    throw new YappiError(`could not start sampling: ${(error as Error).message}`)
+  }
+  let result: unknown
+  try {
+    result = yappiProfileRoot(fn)
+  } catch (error) {
+    finishQuietly(sampler, resolved, true)
+    throw error
+  }
+  if (!isPromiseLike(result)) return finish(sampler, resolved, true)
+  return Promise.resolve(result).then(
+    () => finish(sampler, resolved, false),
+    (error: unknown) => {
+      finishQuietly(sampler, resolved, false)
+      throw error
+    },
+  )
+}
+
+function finish(sampler: ThreadProfiler, options: ResolvedOptions, focused: boolean): FuncStats {
+  try {
+    sampler.stop(focused)
+    return decodeFuncStats(native.funcStats('profile', [thisThread.id]), options.clock)
+  } finally {
+    native.forgetThread('profile', thisThread.id)
+    profiling = false
+  }
+}
+
+/** Ends profiling after `fn` failed: its error is what the caller needs to see. */
+function finishQuietly(sampler: ThreadProfiler, options: ResolvedOptions, focused: boolean): void {
+  try {
+    finish(sampler, options, focused)
+  } catch {
+    // The profiler's own failure here would hide fn's error; the stats are dropped instead.
+  }
+}

@@ -1,0 +1,373 @@
+import type { BindingEncoded } from '../binding'
+import { YappiError, describe } from './errors'
+import type { ClockType } from './options'
+import { formatFuncTable, formatThreadTable, type PrintOptions } from './table'
+
+/** What a row is: application code, Node/V8 internals, or a V8 runtime bucket. */
+export type FuncKind = 'user' | 'builtin' | 'program' | 'gc'
+
+/** The numbers yappi keeps for a function and for a call edge. Times are in seconds. */
+export interface CallNumbers {
+  /** Calls, recursive ones included. An estimate unless {@link CallNumbers.callsExact}. */
+  ncall: number
+  /** Calls that were not recursive (the outermost activation). */
+  nactualcall: number
+  /** Whether `ncall` is an exact count; otherwise it counts calls observed between samples. */
+  callsExact: boolean
+  /** Inclusive time in seconds; recursion counted once. */
+  ttot: number
+  /** Self time in seconds. */
+  tsub: number
+  /** `ttot / ncall`, in seconds (0 without calls). */
+  tavg: number
+  /** Samples taken with this function on top of the stack. */
+  samples: number
+  /** Samples taken with this function anywhere on the stack. */
+  samplesTotal: number
+}
+
+/** One end of a call edge, seen from the other end. */
+export interface CallEdge extends CallNumbers {
+  id: number
+  name: string
+  module: string
+  line: number
+  fullName: string
+}
+
+/** Statistics of one function. */
+export interface FuncStat extends CallNumbers {
+  /** Stable within a stats session (until {@link clearStats}). */
+  id: number
+  name: string
+  /** File path, or URL for non-file code; empty for natives. */
+  module: string
+  /** 1-based line of the function's start. */
+  line: number
+  /** 1-based column of the function's start. */
+  column: number
+  kind: FuncKind
+  /** `module:line name`, the key yappi merges by. */
+  fullName: string
+  /** Functions that called this one, with the time and calls of each call edge. */
+  callers: CallEdge[]
+  /** Functions this one called, with the time and calls of each call edge. */
+  callees: CallEdge[]
+}
+
+export type SortKey = 'name' | 'module' | 'line' | 'ncall' | 'nactualcall' | 'ttot' | 'tsub' | 'tavg' | 'samples'
+export type SortOrder = 'asc' | 'desc'
+
+const SORT_ALIASES: Record<string, SortKey> = {
+  name: 'name',
+  module: 'module',
+  line: 'line',
+  ncall: 'ncall',
+  callcount: 'ncall',
+  nactualcall: 'nactualcall',
+  ttot: 'ttot',
+  totaltime: 'ttot',
+  tsub: 'tsub',
+  subtime: 'tsub',
+  tavg: 'tavg',
+  avgtime: 'tavg',
+  samples: 'samples',
+}
+const ORDER_ALIASES: Record<string, SortOrder> = { asc: 'asc', ascending: 'asc', desc: 'desc', descending: 'desc' }
+
+export function resolveSort(key: unknown, order: unknown): [SortKey, SortOrder] {
+  const sortKey = typeof key === 'string' ? SORT_ALIASES[key.toLowerCase()] : undefined
+  if (!sortKey) {
+    throw new YappiError(`cannot sort by ${describe(key)}; sort keys: ${Object.keys(SORT_ALIASES).join(', ')}`)
+  }
+  const sortOrder = typeof order === 'string' ? ORDER_ALIASES[order.toLowerCase()] : undefined
+  if (!sortOrder) throw new YappiError(`sort order must be 'asc' or 'desc', not ${describe(order)}`)
+  return [sortKey, sortOrder]
+}
+
+function compareBy<T extends CallNumbers & { name: string }>(key: SortKey, order: SortOrder): (a: T, b: T) => number {
+  const sign = order === 'asc' ? 1 : -1
+  return (a, b) => {
+    const left = (a as unknown as Record<string, number | string>)[key]
+    const right = (b as unknown as Record<string, number | string>)[key]
+    const byKey =
+      typeof left === 'string' && typeof right === 'string'
+        ? left.localeCompare(right, undefined, { sensitivity: 'base' })
+        : (left as number) - (right as number)
+    return sign * byKey || a.name.localeCompare(b.name)
+  }
+}
+
+/** Selects functions by name and file: a string matches exactly, a RegExp by test. */
+export interface FuncFilter {
+  name?: string | RegExp
+  module?: string | RegExp
+  /** Only these threads (Node `threadId`s, 0 = main). Default: all threads, merged. */
+  threadId?: number | number[]
+}
+
+function matcher(field: string, wanted: unknown): ((value: string) => boolean) | undefined {
+  if (wanted === undefined) return undefined
+  if (typeof wanted === 'string') return (value) => value === wanted
+  if (wanted instanceof RegExp) return (value) => wanted.test(value)
+  throw new YappiError(`filter.${field} must be a string or a RegExp, not ${describe(wanted)}`)
+}
+
+/** Checks a filter, returning the thread ids for the engine and a predicate for the rest. */
+export function resolveFilter(filter: unknown): { threads: number[] | undefined; keep: (stat: FuncStat) => boolean } {
+  if (filter === undefined) return { threads: undefined, keep: () => true }
+  if (filter === null || typeof filter !== 'object') throw new YappiError(`filter must be an object, not ${describe(filter)}`)
+  const { name, module, threadId, ...rest } = filter as FuncFilter
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) throw new YappiError(`unknown filter key ${describe(unknown[0])}; known keys: name, module, threadId`)
+  const threads = threadId === undefined ? undefined : Array.isArray(threadId) ? threadId : [threadId]
+  if (threads?.some((id) => !Number.isInteger(id) || id < 0)) {
+    throw new YappiError(`filter.threadId must be a thread id (a whole number >= 0) or a list of them, not ${describe(threadId)}`)
+  }
+  const byName = matcher('name', name)
+  const byModule = matcher('module', module)
+  return { threads, keep: (stat) => (!byName || byName(stat.name)) && (!byModule || byModule(stat.module)) }
+}
+
+/** A sortable, printable collection of function stats (yappi's `YFuncStats`). */
+export class FuncStats implements Iterable<FuncStat> {
+  #items: FuncStat[]
+  #sortKey: SortKey = 'ttot'
+  #sortOrder: SortOrder = 'desc'
+
+  /** @internal */
+  constructor(
+    items: FuncStat[],
+    readonly clock: ClockType,
+  ) {
+    this.#items = items
+    this.#items.sort(compareBy(this.#sortKey, this.#sortOrder))
+  }
+
+  get length(): number {
+    return this.#items.length
+  }
+
+  /** The key and order of the last sort. */
+  get sortedBy(): { key: SortKey; order: SortOrder } {
+    return { key: this.#sortKey, order: this.#sortOrder }
+  }
+
+  [Symbol.iterator](): Iterator<FuncStat> {
+    return this.#items[Symbol.iterator]()
+  }
+
+  /** The functions in the current order. */
+  toArray(): FuncStat[] {
+    return this.#items.slice()
+  }
+
+  /** The first function with this name (and file, when given). */
+  find(name: string, module?: string): FuncStat | undefined {
+    return this.#items.find((stat) => stat.name === name && (module === undefined || stat.module === module))
+  }
+
+  /** Sorts in place and returns this collection; callers and callees are sorted alike. */
+  sort(key: SortKey | string = 'ttot', order: SortOrder | string = 'desc'): this {
+    const [sortKey, sortOrder] = resolveSort(key, order)
+    this.#sortKey = sortKey
+    this.#sortOrder = sortOrder
+    const compare = compareBy(sortKey, sortOrder)
+    this.#items.sort(compare)
+    for (const stat of this.#items) {
+      stat.callers.sort(compare)
+      stat.callees.sort(compare)
+    }
+    return this
+  }
+
+  /** A new collection of the functions that pass `filter` (a predicate, or name/module matchers). */
+  filter(filter: ((stat: FuncStat) => boolean) | Omit<FuncFilter, 'threadId'>): FuncStats {
+    const keep = typeof filter === 'function' ? filter : resolveFilter(filter).keep
+    const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock)
+    return kept.sort(this.#sortKey, this.#sortOrder)
+  }
+
+  /** The table as text. */
+  format(options?: PrintOptions): string {
+    return formatFuncTable(this.#items, { clock: this.clock, sortedBy: this.sortedBy }, options)
+  }
+
+  /** Prints the table (to stdout unless `options.out` is given). */
+  print(options?: PrintOptions): void {
+    const out = options?.out ?? process.stdout
+    out.write(this.format(options))
+  }
+
+  toJSON(): FuncStat[] {
+    return this.#items
+  }
+}
+
+/** Statistics of one profiled thread. Times in seconds. */
+export interface ThreadStat {
+  /** Node's `threadId` (0 = main thread). */
+  id: number
+  name: string
+  /** Wall time covered by the thread's profiles. */
+  wallTime: number
+  /** CPU time of the thread over its profiles (measured with the CPU clock only, else 0). */
+  cpuTime: number
+  /** Wall time spent waiting in the event loop. */
+  idleTime: number
+  samples: number
+  idleSamples: number
+  /** Profiles folded into the stats (one per rotation). */
+  profiles: number
+  /** Samples whose data was dropped for want of memory. */
+  droppedSamples: number
+}
+
+export type ThreadSortKey = 'id' | 'name' | 'wallTime' | 'cpuTime' | 'idleTime' | 'samples'
+
+/** A sortable, printable collection of thread stats (yappi's `YThreadStats`). */
+export class ThreadStats implements Iterable<ThreadStat> {
+  #items: ThreadStat[]
+
+  /** @internal */
+  constructor(
+    items: ThreadStat[],
+    readonly clock: ClockType,
+  ) {
+    this.#items = items.sort((a, b) => a.id - b.id)
+  }
+
+  get length(): number {
+    return this.#items.length
+  }
+
+  [Symbol.iterator](): Iterator<ThreadStat> {
+    return this.#items[Symbol.iterator]()
+  }
+
+  toArray(): ThreadStat[] {
+    return this.#items.slice()
+  }
+
+  /** The thread with this id. */
+  get(id: number): ThreadStat | undefined {
+    return this.#items.find((thread) => thread.id === id)
+  }
+
+  sort(key: ThreadSortKey = 'wallTime', order: SortOrder | string = 'desc'): this {
+    const keys: ThreadSortKey[] = ['id', 'name', 'wallTime', 'cpuTime', 'idleTime', 'samples']
+    if (!keys.includes(key)) throw new YappiError(`cannot sort threads by ${describe(key)}; sort keys: ${keys.join(', ')}`)
+    const sortOrder = typeof order === 'string' ? ORDER_ALIASES[order.toLowerCase()] : undefined
+    if (!sortOrder) throw new YappiError(`sort order must be 'asc' or 'desc', not ${describe(order)}`)
+    const sign = sortOrder === 'asc' ? 1 : -1
+    this.#items.sort((a, b) => sign * (key === 'name' ? a.name.localeCompare(b.name) : a[key] - b[key]))
+    return this
+  }
+
+  format(options?: Omit<PrintOptions, 'columns'>): string {
+    return formatThreadTable(this.#items, this.clock, options)
+  }
+
+  print(options?: Omit<PrintOptions, 'columns'>): void {
+    const out = options?.out ?? process.stdout
+    out.write(this.format(options))
+  }
+
+  toJSON(): ThreadStat[] {
+    return this.#items
+  }
+}
+
+// Layouts written by crates/engine/src/encode.rs (FORMAT_VERSION 1).
+const FORMAT_VERSION = 1
+const HEADER_LEN = 6
+const FUNC_FIELDS = 14
+const EDGE_FIELDS = 8
+const THREAD_HEADER_LEN = 3
+const THREAD_FIELDS = 10
+const KINDS: Record<number, FuncKind> = { 0: 'user', 1: 'builtin', 2: 'program', 3: 'gc' }
+const NS_PER_SECOND = 1e9
+
+export function clockOfCode(code: number): ClockType {
+  return code === 2 ? 'cpu' : 'wall'
+}
+
+function checkVersion(numbers: Float64Array): void {
+  if (numbers[0] !== FORMAT_VERSION) {
+    throw new YappiError(`stats format ${numbers[0]} from the native engine, expected ${FORMAT_VERSION}: reinstall yappi-node`)
+  }
+}
+
+function callNumbers(numbers: Float64Array, at: number, callsExact: boolean): CallNumbers {
+  const ncall = numbers[at]
+  const ttot = numbers[at + 2] / NS_PER_SECOND
+  return {
+    ncall,
+    nactualcall: numbers[at + 1],
+    callsExact,
+    ttot,
+    tsub: numbers[at + 3] / NS_PER_SECOND,
+    tavg: ncall > 0 ? ttot / ncall : 0,
+    samples: numbers[at + 4],
+    samplesTotal: numbers[at + 5],
+  }
+}
+
+/** Decodes the engine's function stats: functions, then edges linked to both ends. */
+export function decodeFuncStats({ numbers, text }: BindingEncoded, clock?: ClockType): FuncStats {
+  checkVersion(numbers)
+  const funcCount = numbers[1]
+  const edgeCount = numbers[2]
+  const callsExact = false
+  const byId = new Map<number, FuncStat>()
+  let at = HEADER_LEN
+  for (let i = 0; i < funcCount; i++, at += FUNC_FIELDS) {
+    const name = text.substr(numbers[at + 4], numbers[at + 5])
+    const module = text.substr(numbers[at + 6], numbers[at + 7])
+    const line = numbers[at + 2]
+    const stat: FuncStat = {
+      id: numbers[at],
+      name,
+      module,
+      line,
+      column: numbers[at + 3],
+      kind: KINDS[numbers[at + 1]] ?? 'user',
+      fullName: `${module}:${line} ${name}`,
+      ...callNumbers(numbers, at + 8, callsExact),
+      callers: [],
+      callees: [],
+    }
+    byId.set(stat.id, stat)
+  }
+  for (let i = 0; i < edgeCount; i++, at += EDGE_FIELDS) {
+    const caller = byId.get(numbers[at])
+    const callee = byId.get(numbers[at + 1])
+    if (!caller || !callee) continue
+    const edge = callNumbers(numbers, at + 2, callsExact)
+    const end = (stat: FuncStat): CallEdge => ({ id: stat.id, name: stat.name, module: stat.module, line: stat.line, fullName: stat.fullName, ...edge })
+    caller.callees.push(end(callee))
+    callee.callers.push(end(caller))
+  }
+  return new FuncStats([...byId.values()], clock ?? clockOfCode(numbers[4]))
+}
+
+export function decodeThreadStats({ numbers, text }: BindingEncoded): ThreadStats {
+  checkVersion(numbers)
+  const count = numbers[1]
+  const threads: ThreadStat[] = []
+  let at = THREAD_HEADER_LEN
+  for (let i = 0; i < count; i++, at += THREAD_FIELDS) {
+    threads.push({
+      id: numbers[at],
+      name: text.substr(numbers[at + 1], numbers[at + 2]),
+      wallTime: numbers[at + 3] / NS_PER_SECOND,
+      cpuTime: numbers[at + 4] / NS_PER_SECOND,
+      samples: numbers[at + 5],
+      idleTime: numbers[at + 6] / NS_PER_SECOND,
+      idleSamples: numbers[at + 7],
+      profiles: numbers[at + 8],
+      droppedSamples: numbers[at + 9],
+    })
+  }
+  return new ThreadStats(threads, clockOfCode(numbers[2]))
+}
