@@ -330,7 +330,11 @@ pub fn fold(
     let mut first_kept = true;
     let mut last_kept = None;
     for (k, &node) in profile.samples.iter().enumerate() {
-        let effective = tree.of_node.vec[node as usize];
+        let mut effective = tree.of_node.vec[node as usize];
+        if weights.interruption.vec[k] && effective == ROOT {
+            // Hidden GC or VM work interrupted whatever ran before it: charge that.
+            effective = previous.unwrap_or(ROOT);
+        }
         if effective == OUTSIDE {
             previous = None;
             continue;

@@ -134,6 +134,7 @@ fn garbage_collection_under_the_root_does_not_end_the_running_calls() {
     assert_eq!(f.func("main").ncall, 1);
     assert_eq!(f.func("a").ncall, 1);
     assert_eq!(f.func("b").ncall, 1);
+    assert_eq!(times(&f.func("a")), (4, 4), "hidden GC and VM time is the interrupted function's");
 }
 
 #[test]

@@ -1,0 +1,65 @@
+import test from 'ava'
+
+import * as yappi from '../index'
+import { mixedWorkload } from './workloads/burn'
+
+/** Share of the run, in percent, of a function's ttot and tsub. */
+function shares(stats: yappi.FuncStats, name: string, wallSeconds: number): { ttot: number; tsub: number } {
+  const stat = stats.find(name)
+  if (!stat) throw new Error(`${name} is missing from the stats`)
+  return { ttot: (100 * stat.ttot) / wallSeconds, tsub: (100 * stat.tsub) / wallSeconds }
+}
+
+test.serial('times of functions with a known split are within 5 percentage points', (t) => {
+  yappi.clearStats()
+  yappi.start({ intervalUs: 500 })
+  const begin = process.hrtime.bigint()
+  mixedWorkload(600)
+  const wall = Number(process.hrtime.bigint() - begin) / 1e9
+  const stats = yappi.getFuncStats()
+  yappi.stop()
+
+  const expected = { A: { ttot: 60, tsub: 30 }, B: { ttot: 30, tsub: 30 }, C: { ttot: 10, tsub: 10 }, D: { ttot: 30, tsub: 30 } }
+  const seen: Record<string, { ttot: number; tsub: number }> = {}
+  for (const [name, truth] of Object.entries(expected)) {
+    const got = shares(stats, name, wall)
+    seen[name] = got
+    t.true(Math.abs(got.ttot - truth.ttot) <= 5, `${name} ttot ${got.ttot.toFixed(1)}% vs ${truth.ttot}%`)
+    t.true(Math.abs(got.tsub - truth.tsub) <= 5, `${name} tsub ${got.tsub.toFixed(1)}% vs ${truth.tsub}%`)
+  }
+  t.log('shares of the run (ttot/tsub %):', Object.entries(seen).map(([n, s]) => `${n} ${s.ttot.toFixed(1)}/${s.tsub.toFixed(1)}`).join(', '))
+})
+
+test.serial("A's total includes its callee B, its self time does not, and B is listed as A's callee", (t) => {
+  yappi.clearStats()
+  yappi.start({ intervalUs: 500 })
+  mixedWorkload(400)
+  const stats = yappi.getFuncStats()
+  yappi.stop()
+  const a = stats.find('A')!
+  const b = stats.find('B')!
+  t.true(a.ttot >= a.tsub + 0.9 * b.ttot, `A ttot ${a.ttot} covers A tsub ${a.tsub} + B ttot ${b.ttot}`)
+  t.true(a.tsub < a.ttot - 0.5 * b.ttot)
+  const edge = a.callees.find((callee) => callee.name === 'B')
+  t.truthy(edge, 'B is a callee of A')
+  t.true(Math.abs(edge!.ttot - b.ttot) < 1e-9, 'all of B runs under A')
+  t.deepEqual(b.callers.map((caller) => caller.name), ['A'])
+  t.is(stats.find('C')!.callees.length, 0)
+})
+
+test.serial('call counts are estimates, labelled so in the stats and the table', (t) => {
+  yappi.clearStats()
+  yappi.start({ intervalUs: 200 })
+  mixedWorkload(300, 20)
+  const stats = yappi.getFuncStats()
+  yappi.stop()
+  const a = stats.find('A')!
+  t.false(a.callsExact)
+  // 20 calls of A, each ~9 ms long at a 0.2 ms interval: every call is seen. A sample that
+  // loses A's frame (V8 does so inside fast API calls) makes one call look like two, so the
+  // estimate is at least the real count and at most one call per sample.
+  t.true(a.ncall >= 20 && a.ncall <= a.samplesTotal, `A ncall ${a.ncall} vs 20 real calls, ${a.samplesTotal} samples`)
+  const table = stats.format({ limit: 5 })
+  t.regex(table, /ncall~/)
+  t.regex(table, /estimated from samples/)
+})

@@ -1,0 +1,141 @@
+import test from 'ava'
+
+import * as yappi from '../index'
+import { mixedWorkload, spinA, spinB } from './workloads/burn'
+
+test.afterEach.always(() => {
+  yappi.stop()
+  yappi.clearStats()
+})
+
+test.serial('stats read while running include data up to the call, and profiling goes on', (t) => {
+  yappi.start({ intervalUs: 500, rotateIntervalMs: 60_000 })
+  spinA(100)
+  const first = yappi.getFuncStats().find('spinA')!
+  t.true(yappi.isRunning())
+  spinA(100)
+  const second = yappi.getFuncStats().find('spinA')!
+  t.true(second.samples > first.samples, `${second.samples} > ${first.samples}`)
+  t.true(first.ttot > 0.07 && second.ttot > first.ttot + 0.07, `ttot ${first.ttot} then ${second.ttot}`)
+  const thread = yappi.getThreadStats().get(0)!
+  t.is(thread.name, 'main')
+  t.true(thread.wallTime >= 0.2 && thread.samples >= second.samples)
+})
+
+test.serial('clearStats empties; stop then start again accumulates', (t) => {
+  yappi.start({ intervalUs: 500 })
+  spinA(50)
+  t.true(yappi.getFuncStats().length > 0)
+  yappi.clearStats()
+  t.is(yappi.getFuncStats().find('spinA'), undefined)
+  t.true(yappi.getThreadStats().get(0)!.wallTime < 0.04, 'the thread starts over')
+  spinB(50)
+  t.true(yappi.stop())
+  // Thread totals, not spinB's: TurboFan may inline spinB into this test once it is hot, and
+  // V8's sampler then charges its time to the caller.
+  const afterFirst = yappi.getThreadStats().get(0)!.wallTime
+  t.false(yappi.isRunning())
+  yappi.start({ intervalUs: 500 })
+  spinB(50)
+  yappi.stop()
+  const afterSecond = yappi.getThreadStats().get(0)!.wallTime
+  t.true(afterSecond > afterFirst + 0.045, `${afterSecond} accumulates over ${afterFirst}`)
+})
+
+test.serial('start twice is an error; stop when stopped is a documented no-op', (t) => {
+  t.false(yappi.stop())
+  yappi.start()
+  t.throws(() => yappi.start(), { instanceOf: yappi.YappiError, message: /already running/ })
+  t.true(yappi.stop())
+  t.false(yappi.stop())
+})
+
+test.serial('a clock change with stats present asks for clearStats first', (t) => {
+  yappi.start({ clock: 'wall' })
+  spinA(20)
+  yappi.stop()
+  t.throws(() => yappi.start({ clock: 'cpu' }), { message: /clearStats/ })
+  yappi.clearStats()
+  t.notThrows(() => yappi.start({ clock: 'cpu' }))
+})
+
+test.serial('bad options are clear errors naming the option', (t) => {
+  const cases: [unknown, RegExp][] = [
+    [{ clock: 'sundial' }, /clock must be 'wall' or 'cpu', not "sundial"/],
+    [{ intervalUs: 0 }, /intervalUs must be a whole number of microseconds from 1/],
+    [{ intervalUs: -5 }, /intervalUs.*not -5/],
+    [{ intervalUs: 1.5 }, /intervalUs/],
+    [{ builtins: 'yes' }, /builtins must be true or false/],
+    [{ maxMemoryBytes: 10 }, /maxMemoryBytes/],
+    [{ intervalMs: 1 }, /unknown option "intervalMs"/],
+    ['fast', /options must be an object/],
+  ]
+  for (const [options, message] of cases) {
+    t.throws(() => yappi.start(options as yappi.StartOptions), { instanceOf: yappi.YappiError, message })
+    t.false(yappi.isRunning())
+  }
+})
+
+test.serial('sort, filter and print', (t) => {
+  yappi.start({ intervalUs: 500 })
+  mixedWorkload(200)
+  yappi.stop()
+  const stats = yappi.getFuncStats()
+  const byName = stats.sort('name', 'asc').toArray().map((stat) => stat.name)
+  t.deepEqual(byName, [...byName].sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' })))
+  const bySelf = stats.sort('tsub').toArray()
+  t.true(bySelf[0].tsub >= bySelf[bySelf.length - 1].tsub)
+  t.throws(() => stats.sort('speed'), { message: /cannot sort by "speed"/ })
+  t.throws(() => stats.sort('ttot', 'up'), { message: /sort order/ })
+
+  const onlyB = yappi.getFuncStats({ name: /^B$/ })
+  t.deepEqual(onlyB.toArray().map((stat) => stat.name), ['B'])
+  t.is(stats.filter((stat) => stat.name === 'C').length, 1)
+  t.throws(() => yappi.getFuncStats({ name: 42 } as unknown as yappi.FuncFilter), { message: /filter.name/ })
+  t.throws(() => yappi.getFuncStats({ thread: 0 } as unknown as yappi.FuncFilter), { message: /unknown filter key "thread"/ })
+
+  let printed = ''
+  stats.sort('ttot').print({ limit: 3, columns: ['name', 'ncall', ['ttot', 12]], out: { write: (text: string) => (printed += text) } })
+  const lines = printed.trimEnd().split('\n')
+  t.regex(lines[0], /Clock type: WALL/)
+  t.regex(lines[4], /^name\s+ncall~\s+ttot$/)
+  t.is(lines.length, 5 + 3 + 1, 'header, three rows and the "more" line')
+  t.throws(() => stats.format({ columns: ['colour' as 'name'] }), { message: /unknown column "colour"/ })
+})
+
+test.serial('profile(fn) returns the stats of fn alone, without touching start() stats', (t) => {
+  yappi.start({ intervalUs: 500 })
+  spinB(30)
+  yappi.stop()
+  const before = yappi.getFuncStats().find('spinB')!.ttot
+
+  function underTest(): void {
+    mixedWorkload(200)
+  }
+  function caller(): yappi.FuncStats {
+    spinB(40)
+    return yappi.profile(underTest, { intervalUs: 500 })
+  }
+  const stats = caller()
+  t.is(stats.find('caller'), undefined, 'frames above fn are not in its stats')
+  t.is(stats.find('spinB'), undefined, 'work before fn is not in its stats')
+  const fn = stats.find('underTest')!
+  t.true(fn.ttot > 0.17 && fn.ttot < 0.3, `underTest ttot ${fn.ttot}`)
+  t.deepEqual(fn.callers, [], 'fn is a root of its own stats')
+  t.deepEqual(fn.callees.map((callee) => callee.name), ['mixedWorkload'])
+  t.is(yappi.getFuncStats().find('spinB')!.ttot, before, 'start() stats are untouched')
+  t.is(yappi.getFuncStats().find('mixedWorkload'), undefined)
+})
+
+test.serial('profile(fn) of an async function waits for it; fn errors pass through', async (t) => {
+  const stats = await yappi.profile(async () => {
+    spinA(30)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    spinB(30)
+  })
+  t.true(stats.find('spinA')!.ttot > 0.02)
+  t.true(stats.find('spinB')!.ttot > 0.02)
+  t.throws(() => yappi.profile(() => { throw new Error('boom') }), { message: 'boom' })
+  await t.throwsAsync(yappi.profile(async () => { throw new Error('async boom') }), { message: 'async boom' })
+  t.throws(() => yappi.profile(42 as unknown as () => void), { message: /needs a function/ })
+})
