@@ -10,7 +10,9 @@ function shares(stats: yappi.FuncStats, name: string, wallSeconds: number): { tt
   return { ttot: (100 * stat.ttot) / wallSeconds, tsub: (100 * stat.tsub) / wallSeconds }
 }
 
-test.serial('times of functions with a known split are within 5 percentage points', (t) => {
+// One measurement for the time split and the call graph: it must come first in this process,
+// before TurboFan has inlined the workload (V8's sampler loses inlined frames).
+test.serial('times of functions with a known split are within 5 percentage points, callers and callees included', (t) => {
   yappi.clearStats()
   yappi.start({ intervalUs: 500 })
   const begin = process.hrtime.bigint()
@@ -28,23 +30,16 @@ test.serial('times of functions with a known split are within 5 percentage point
     t.true(Math.abs(got.tsub - truth.tsub) <= 5, `${name} tsub ${got.tsub.toFixed(1)}% vs ${truth.tsub}%`)
   }
   t.log('shares of the run (ttot/tsub %):', Object.entries(seen).map(([n, s]) => `${n} ${s.ttot.toFixed(1)}/${s.tsub.toFixed(1)}`).join(', '))
-})
 
-test.serial("A's total includes its callee B, its self time does not, and B is listed as A's callee", (t) => {
-  yappi.clearStats()
-  yappi.start({ intervalUs: 500 })
-  mixedWorkload(400)
-  const stats = yappi.getFuncStats()
-  yappi.stop()
   const a = stats.find('A')!
   const b = stats.find('B')!
   t.true(a.ttot >= a.tsub + 0.9 * b.ttot, `A ttot ${a.ttot} covers A tsub ${a.tsub} + B ttot ${b.ttot}`)
-  t.true(a.tsub < a.ttot - 0.5 * b.ttot)
+  t.true(a.tsub < a.ttot - 0.5 * b.ttot, "A's self time leaves B out")
   const edge = a.callees.find((callee) => callee.name === 'B')
   t.truthy(edge, 'B is a callee of A')
   t.true(Math.abs(edge!.ttot - b.ttot) < 1e-9, 'all of B runs under A')
   t.deepEqual(b.callers.map((caller) => caller.name), ['A'])
-  t.is(stats.find('C')!.callees.length, 0)
+  t.deepEqual(stats.find('C')!.callees, [])
 })
 
 test.serial('call counts are estimates, labelled so in the stats and the table', (t) => {
