@@ -9,7 +9,7 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-export declare function begin(clock: string, maxMemoryBytes: number): void
+export declare function begin(clock: string, maxMemoryBytes: number, ownerThread: number, allThreads: boolean): void
 
 export interface BindingEncoded {
   numbers: Float64Array
@@ -50,6 +50,11 @@ export interface BindingMemUsage {
   droppedSamples: number
 }
 
+export interface BindingOwner {
+  thread: number
+  allThreads: boolean
+}
+
 export interface BindingThread {
   id: number
   name: string
@@ -68,9 +73,22 @@ export declare function ingestCpuprofile(scope: string, thread: BindingThread, j
 
 export declare function ingestFlat(scope: string, thread: BindingThread, profile: BindingFlatProfile, options: BindingFoldOptions): BindingIngestOutcome
 
+/** Folds a profile a worker sent as an inspector message, without the host parsing it. */
+export declare function ingestProfileMessage(scope: string, thread: BindingThread, message: string, options: BindingFoldOptions): BindingIngestOutcome
+
 export declare function isRunning(): boolean
 
+export declare function mailboxAnswer(ticket: number, answer: string): boolean
+
+export declare function mailboxTicket(): number
+
+/** Blocks the calling thread until the ticket is answered or `timeout_ms` passes. */
+export declare function mailboxWait(ticket: number, timeoutMs: number): string | null
+
 export declare function memUsage(): BindingMemUsage
+
+/** The thread that started the running profiler, if any. */
+export declare function owner(): BindingOwner | null
 
 /** CPU time of the calling thread in ns, or -1 where the OS has no thread CPU clock. */
 export declare function threadCpuTimeNs(): number

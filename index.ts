@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats } from './src/api'
+export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats, snapshot } from './src/api'
 export { profile, type ProfileOptions } from './src/profile'
 export { getFaults, clearFaults, type Fault } from './src/faults'
 export { YappiError } from './src/errors'

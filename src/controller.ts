@@ -1,4 +1,4 @@
-import type { BindingFoldOptions } from '../binding'
+import type { BindingFoldOptions, BindingThread } from '../binding'
 import { recordFault } from './faults'
 import { flatten } from './flatten'
 import { native } from './native'
@@ -22,13 +22,16 @@ export class ThreadProfiler {
   readonly #scope: StatsScope
   readonly #focus: Focus | undefined
   readonly #timer: NodeJS.Timeout | undefined
+  readonly #thread: BindingThread
 
-  constructor(options: ResolvedOptions, scope: StatsScope, focus?: Focus) {
+  /** `rotateOnTimer: false` when a driver rotates this thread on its own timer. */
+  constructor(options: ResolvedOptions, scope: StatsScope, focus?: Focus, rotateOnTimer = scope === 'global', thread = thisThread) {
     this.#options = options
     this.#scope = scope
     this.#focus = focus
+    this.#thread = thread
     this.#sampler = new SelfSampler(options.intervalUs)
-    if (scope === 'global') {
+    if (rotateOnTimer) {
       this.#timer = setInterval(() => this.#rotateInBackground(), options.rotateIntervalMs)
       this.#timer.unref()
     }
@@ -63,17 +66,21 @@ export class ThreadProfiler {
   }
 
   #fold({ profile, cpuNs }: Rotated, cpuBefore: number, focused = true): void {
-    const focus = focused ? this.#focus : undefined
-    const cpuClock = this.#options.clock === 'cpu'
-    const measured = cpuClock && cpuNs >= 0 && cpuBefore >= 0
-    const options: BindingFoldOptions = {
-      showBuiltins: this.#options.builtins,
-      ownCodePrefixes: OWN_CODE_PREFIXES,
-      focusName: focus?.name,
-      focusUrl: focus?.url,
-      cpuClock,
-      cpuTimeNs: measured ? cpuNs - cpuBefore : undefined,
-    }
-    native.ingestFlat(this.#scope, thisThread, flatten(profile), options)
+    const measured = cpuNs >= 0 && cpuBefore >= 0
+    const options = foldOptions(this.#options, focused ? this.#focus : undefined, measured ? cpuNs - cpuBefore : undefined)
+    native.ingestFlat(this.#scope, this.#thread, flatten(profile), options)
+  }
+}
+
+/** How the engine folds a profile taken with `options`; `cpuTimeNs` is the thread's CPU time over it. */
+export function foldOptions(options: ResolvedOptions, focus?: Focus, cpuTimeNs?: number): BindingFoldOptions {
+  const cpuClock = options.clock === 'cpu'
+  return {
+    showBuiltins: options.builtins,
+    ownCodePrefixes: OWN_CODE_PREFIXES,
+    focusName: focus?.name,
+    focusUrl: focus?.url,
+    cpuClock,
+    cpuTimeNs: cpuClock ? cpuTimeNs : undefined,
   }
 }

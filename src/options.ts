@@ -27,6 +27,12 @@ export interface StartOptions {
   rotateIntervalMs?: number
   /** Memory the stats may use, in bytes. Default 256 MiB. Past it, new data is dropped and counted. */
   maxMemoryBytes?: number
+  /**
+   * Profile every thread: the main thread and every worker, those running now and those
+   * started later (nested ones too), from their first line. Default `true`. `false` profiles
+   * only the thread that calls `start()`.
+   */
+  threads?: boolean
 }
 
 export interface ResolvedOptions {
@@ -35,6 +41,7 @@ export interface ResolvedOptions {
   builtins: boolean
   rotateIntervalMs: number
   maxMemoryBytes: number
+  threads: boolean
 }
 
 export const DEFAULTS: ResolvedOptions = {
@@ -43,6 +50,7 @@ export const DEFAULTS: ResolvedOptions = {
   builtins: false,
   rotateIntervalMs: 1000,
   maxMemoryBytes: 256 * 1024 * 1024,
+  threads: true,
 }
 
 const CLOCKS: readonly ClockType[] = ['wall', 'cpu']
@@ -79,6 +87,7 @@ export function resolveOptions(options: unknown, allowed: readonly string[] = Ob
   }
   if (given.intervalUs !== undefined) resolved.intervalUs = wholeNumber('intervalUs', given.intervalUs, 1, 1_000_000, 'microseconds')
   if (given.builtins !== undefined) resolved.builtins = flag('builtins', given.builtins)
+  if (given.threads !== undefined) resolved.threads = flag('threads', given.threads)
   if (given.rotateIntervalMs !== undefined) {
     resolved.rotateIntervalMs = wholeNumber('rotateIntervalMs', given.rotateIntervalMs, 10, 3_600_000, 'milliseconds')
   }

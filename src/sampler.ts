@@ -8,7 +8,7 @@ import { native } from './native'
  * CpuProfiler alive, so stopping and restarting ours costs a fraction of a millisecond instead
  * of re-logging every compiled function (hundreds of ms in a large app).
  */
-const KEEP_ALIVE_TITLE = 'yappi-node keep-alive'
+export const KEEP_ALIVE_TITLE = 'yappi-node keep-alive'
 // Captured at load so that an application replacing console methods cannot break rotation.
 const consoleProfile = console.profile.bind(console)
 const consoleProfileEnd = console.profileEnd.bind(console)

@@ -6,12 +6,17 @@ use napi::{Error, Result, Status};
 use napi_derive::napi;
 use yappi_engine::budget::Budget;
 use yappi_engine::query::{StatsFilter, merged};
-use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, OwnCode, ThreadRef, clock, cpuprofile, encode};
+use std::time::Duration;
+
+use yappi_engine::rendezvous::Mailbox;
+use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, Owner, OwnCode, ThreadRef, clock, cpuprofile, encode};
 
 /// Stats of `start()`, shared by every thread of the process.
 static ENGINE: Engine = Engine::new();
 /// Stats of `profile(fn)` calls, kept apart so they neither see nor disturb `start()`'s.
 static PROFILE_ENGINE: Engine = Engine::new();
+/// Where worker threads wait for the main thread to carry out their start/stop requests.
+static MAILBOX: std::sync::LazyLock<Mailbox> = std::sync::LazyLock::new(Mailbox::default);
 
 fn engine(scope: &str) -> Result<&'static Engine> {
     match scope {
@@ -38,9 +43,22 @@ fn clock_named(name: &str) -> Result<Clock> {
 }
 
 #[napi(catch_unwind)]
-pub fn begin(clock: String, max_memory_bytes: f64) -> Result<()> {
+pub fn begin(clock: String, max_memory_bytes: f64, owner_thread: u32, all_threads: bool) -> Result<()> {
     let clock = clock_named(&clock)?;
-    ENGINE.begin(clock, max_memory_bytes as usize).map_err(failure)
+    let owner = Owner { thread: owner_thread, all_threads };
+    ENGINE.begin(clock, max_memory_bytes as usize, owner).map_err(failure)
+}
+
+#[napi(object)]
+pub struct BindingOwner {
+    pub thread: u32,
+    pub all_threads: bool,
+}
+
+/// The thread that started the running profiler, if any.
+#[napi(catch_unwind)]
+pub fn owner() -> Option<BindingOwner> {
+    ENGINE.owner().map(|owner| BindingOwner { thread: owner.thread, all_threads: owner.all_threads })
 }
 
 #[napi(catch_unwind)]
@@ -145,6 +163,14 @@ pub fn ingest_flat(scope: String, thread: BindingThread, profile: BindingFlatPro
     ingest(&scope, thread, flat, options)
 }
 
+/// Folds a profile a worker sent as an inspector message, without the host parsing it.
+#[napi(catch_unwind)]
+pub fn ingest_profile_message(scope: String, thread: BindingThread, message: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
+    let parse_budget = Budget::new(usize::MAX);
+    let flat = cpuprofile::parse_profile_message(&message, &parse_budget).map_err(failure)?;
+    ingest(&scope, thread, flat, options)
+}
+
 #[napi(catch_unwind)]
 pub fn ingest_cpuprofile(scope: String, thread: BindingThread, json: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
     let parse_budget = Budget::new(usize::MAX);
@@ -207,4 +233,20 @@ pub fn mem_usage() -> BindingMemUsage {
 #[napi(catch_unwind)]
 pub fn thread_cpu_time_ns() -> f64 {
     clock::thread_cpu_time_ns().map_or(-1.0, |ns| ns as f64)
+}
+
+#[napi(catch_unwind)]
+pub fn mailbox_ticket() -> f64 {
+    MAILBOX.ticket() as f64
+}
+
+#[napi(catch_unwind)]
+pub fn mailbox_answer(ticket: f64, answer: String) -> bool {
+    MAILBOX.answer(ticket as u64, answer)
+}
+
+/// Blocks the calling thread until the ticket is answered or `timeout_ms` passes.
+#[napi(catch_unwind)]
+pub fn mailbox_wait(ticket: f64, timeout_ms: u32) -> Option<String> {
+    MAILBOX.wait(ticket as u64, Duration::from_millis(u64::from(timeout_ms)))
 }

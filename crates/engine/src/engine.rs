@@ -171,6 +171,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct Control {
     running: bool,
+    owner: Option<Owner>,
+}
+
+/// The thread that started the profiler, and whether it profiles every thread or only itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub thread: u32,
+    pub all_threads: bool,
 }
 
 /// What an ingest did.
@@ -197,7 +205,7 @@ impl Engine {
     pub const fn new() -> Engine {
         Engine {
             session: Atomic::null(),
-            control: Mutex::new(Control { running: false }),
+            control: Mutex::new(Control { running: false, owner: None }),
             max_memory_bytes: AtomicUsize::new(DEFAULT_MAX_MEMORY_BYTES),
         }
     }
@@ -216,8 +224,8 @@ impl Engine {
         }
     }
 
-    /// Marks the profiler running on `clock`, with `max_memory_bytes` for its stats.
-    pub fn begin(&self, clock: Clock, max_memory_bytes: usize) -> Result<(), EngineError> {
+    /// Marks the profiler running on `clock`, started by `owner`, with `max_memory_bytes` for its stats.
+    pub fn begin(&self, clock: Clock, max_memory_bytes: usize, owner: Owner) -> Result<(), EngineError> {
         let mut control = lock(&self.control);
         if control.running {
             return Err(EngineError::AlreadyRunning);
@@ -232,12 +240,20 @@ impl Engine {
         session.budget.set_limit(max_memory_bytes);
         self.max_memory_bytes.store(max_memory_bytes, Ordering::Relaxed);
         control.running = true;
+        control.owner = Some(owner);
         Ok(())
     }
 
     /// Marks the profiler stopped; false if it was not running.
     pub fn end(&self) -> bool {
-        std::mem::replace(&mut lock(&self.control).running, false)
+        let mut control = lock(&self.control);
+        control.owner = None;
+        std::mem::replace(&mut control.running, false)
+    }
+
+    /// Who started the running profiler.
+    pub fn owner(&self) -> Option<Owner> {
+        lock(&self.control).owner
     }
 
     pub fn is_running(&self) -> bool {
@@ -389,6 +405,8 @@ mod tests {
     use crate::query::{StatsFilter, merged};
     use crate::testing::profile;
 
+    const OWNER: Owner = Owner { thread: 0, all_threads: true };
+
     fn ingest(engine: &Engine, thread: u32, samples: &[(&[&str], i64)]) -> IngestOutcome {
         engine.ingest(ThreadRef { id: thread, name: "t" }, &profile(samples), &FoldOptions::default()).unwrap()
     }
@@ -407,8 +425,9 @@ mod tests {
     #[test]
     fn begin_twice_is_refused_and_end_reports_state() {
         let engine = Engine::new();
-        engine.begin(Clock::Wall, 1 << 20).unwrap();
-        assert_eq!(engine.begin(Clock::Wall, 1 << 20), Err(EngineError::AlreadyRunning));
+        engine.begin(Clock::Wall, 1 << 20, OWNER).unwrap();
+        assert_eq!(engine.begin(Clock::Wall, 1 << 20, OWNER), Err(EngineError::AlreadyRunning));
+        assert_eq!(engine.owner(), Some(OWNER));
         assert!(engine.end());
         assert!(!engine.end());
     }
@@ -416,12 +435,12 @@ mod tests {
     #[test]
     fn a_clock_change_needs_cleared_stats() {
         let engine = Engine::new();
-        engine.begin(Clock::Wall, 1 << 20).unwrap();
+        engine.begin(Clock::Wall, 1 << 20, OWNER).unwrap();
         ingest(&engine, 0, &[(&["a"], 5)]);
         engine.end();
-        assert_eq!(engine.begin(Clock::Cpu, 1 << 20), Err(EngineError::ClockMismatch { have: Clock::Wall, asked: Clock::Cpu }));
+        assert_eq!(engine.begin(Clock::Cpu, 1 << 20, OWNER), Err(EngineError::ClockMismatch { have: Clock::Wall, asked: Clock::Cpu }));
         engine.clear();
-        engine.begin(Clock::Cpu, 1 << 20).unwrap();
+        engine.begin(Clock::Cpu, 1 << 20, OWNER).unwrap();
     }
 
     #[test]
@@ -442,7 +461,7 @@ mod tests {
     #[test]
     fn a_full_budget_drops_and_counts_whole_profiles() {
         let engine = Engine::new();
-        engine.begin(Clock::Wall, 4096).unwrap();
+        engine.begin(Clock::Wall, 4096, OWNER).unwrap();
         let outcome = ingest(&engine, 0, &[(&["a"], 5), (&["b"], 5)]);
         assert_eq!(outcome.dropped_samples, 2);
         assert_eq!(engine.read(|view| view.dropped_samples()), 2);

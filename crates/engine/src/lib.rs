@@ -13,12 +13,13 @@ pub mod function;
 pub mod functions;
 pub mod profile;
 pub mod query;
+pub mod rendezvous;
 pub mod stats;
 #[cfg(test)]
 mod testing;
 
 pub use budget::DEFAULT_MAX_MEMORY_BYTES;
-pub use engine::{Clock, Engine, EngineError, IngestOutcome, ThreadRef};
+pub use engine::{Clock, Engine, EngineError, IngestOutcome, Owner, ThreadRef};
 pub use fold::{FocusFrame, FoldOptions};
 pub use function::{CallFrame, FuncKind, OwnCode};
 pub use profile::{FlatProfile, NO_PARENT, ProfileError};

@@ -1,0 +1,160 @@
+import test from 'ava'
+import { Worker } from 'node:worker_threads'
+
+import * as yappi from '../index'
+import { WORKER_FILE, type Task } from './workloads/threads'
+import { mixedWorkload } from './workloads/burn'
+
+interface Started {
+  worker: Worker
+  /** Captured at creation: `worker.threadId` reads -1 once the worker has exited. */
+  threadId: number
+  exited: Promise<number>
+  messages: unknown[]
+}
+
+/** Starts a worker; its task runs once `go()` is called (see workloads/threads.ts). */
+function startWorker(task: Task, name: string, goNow = true): Started & { go: () => void } {
+  const worker = new Worker(WORKER_FILE, { workerData: { task }, name })
+  const go = (): void => worker.postMessage('go')
+  if (goNow) go()
+  const messages: unknown[] = []
+  worker.on('message', (message) => messages.push(message))
+  const exited = new Promise<number>((resolve) => worker.on('exit', resolve))
+  return { worker, threadId: worker.threadId, exited, messages, go }
+}
+
+function online(worker: Worker): Promise<void> {
+  return new Promise((resolve) => worker.once('online', () => resolve()))
+}
+
+function mainWork(ms: number): void {
+  const start = process.hrtime()
+  for (;;) {
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+
+test.afterEach.always(async () => {
+  yappi.stop()
+  await yappi.snapshot()
+  yappi.clearStats()
+})
+
+test.serial('four workers, two started before and two after start(), each measured on its own thread', async (t) => {
+  const tasks: Task[] = [0, 1, 2, 3].map((index) => ({ work: { index, ms: 300, restMs: 200 } }))
+  const early = [0, 1].map((i) => startWorker(tasks[i], `early-${i}`, false))
+  await Promise.all(early.map(({ worker }) => online(worker)))
+  yappi.start({ intervalUs: 500 })
+  await yappi.snapshot()
+  for (const { go } of early) go()
+  const late = [2, 3].map((i) => startWorker(tasks[i], `late-${i}`))
+  mainWork(300)
+  const all = [...early, ...late]
+  await Promise.all(all.map(({ exited }) => exited))
+  const stats = await yappi.snapshot()
+  const threads = yappi.getThreadStats()
+  yappi.stop()
+
+  const mainStat = stats.find('mainWork')!
+  t.true(Math.abs(mainStat.ttot - 0.3) < 0.05 * 0.5 + 0.01, `mainWork ${mainStat.ttot}`)
+  const report: string[] = []
+  for (const [i, { threadId }] of all.entries()) {
+    const thread = threads.get(threadId)
+    t.truthy(thread, `thread ${threadId} is listed`)
+    t.is(thread!.name, i < 2 ? `early-${i}` : `late-${i}`)
+    const own = yappi.getFuncStats({ threadId })
+    const work = own.find(`work${i}`)
+    const rest = own.find('rest')
+    t.truthy(work, `work${i} profiled on thread ${threadId}`)
+    // 300 ms of work and 200 ms of rest: 60% and 40% of the 500 ms the task runs.
+    const workShare = (100 * work!.ttot) / 0.5
+    const restShare = (100 * (rest?.ttot ?? 0)) / 0.5
+    report.push(`work${i} ${workShare.toFixed(1)}% rest ${restShare.toFixed(1)}%`)
+    t.true(Math.abs(workShare - 60) <= 5, `work${i} ${workShare.toFixed(1)}% vs 60%`)
+    t.true(Math.abs(restShare - 40) <= 5, `rest on ${i} ${restShare.toFixed(1)}% vs 40%`)
+    for (const other of all) {
+      if (other.threadId === threadId) continue
+      t.is(yappi.getFuncStats({ threadId: other.threadId }).find(`work${i}`), undefined, `work${i} only on its thread`)
+    }
+  }
+  t.log('per-thread shares:', report.join(', '))
+  const merged = stats.find('rest')!
+  t.true(Math.abs(merged.ttot - 0.8) < 0.1, `rest merged over four threads: ${merged.ttot}`)
+})
+
+test.serial('started from a worker, read from main; started from main, stopped and read from a worker', async (t) => {
+  const starter = startWorker({ api: 'start', work: { index: 1, ms: 200, restMs: 0 } }, 'starter')
+  await starter.exited
+  t.true(yappi.isRunning(), 'a worker started the process-wide profiler')
+  mainWork(100)
+  const stats = await yappi.snapshot()
+  t.true(stats.find('work1')!.ttot > 0.15, 'the starting worker profiled itself')
+  t.true(stats.find('mainWork')!.ttot > 0.08, 'and main')
+  t.true(yappi.stop())
+
+  yappi.clearStats()
+  yappi.start({ intervalUs: 500 })
+  mainWork(100)
+  const stopper = startWorker({ work: { index: 2, ms: 100, restMs: 0 }, api: 'stop' }, 'stopper')
+  await stopper.exited
+  t.deepEqual(stopper.messages, [{ stopped: true }])
+  t.false(yappi.isRunning(), 'a worker stopped it')
+  const after = await yappi.snapshot()
+  t.true(after.find('mainWork')!.ttot > 0.08)
+  t.true(after.find('work2')!.ttot > 0.07)
+})
+
+test.serial('a nested worker started after start() is profiled', async (t) => {
+  yappi.start({ intervalUs: 500 })
+  const parent = startWorker({ nested: { work: { index: 0, ms: 200, restMs: 0 } } }, 'parent')
+  await parent.exited
+  const stats = await yappi.snapshot()
+  const nested = yappi.getThreadStats().toArray().find((thread) => thread.name === 'nested')
+  t.truthy(nested, 'the grandchild has thread stats')
+  t.true(yappi.getFuncStats({ threadId: nested!.id }).find('work0')!.ttot > 0.15, 'its work is on its thread')
+  t.true(stats.find('work0')!.ttot > 0.15)
+})
+
+test.serial('snapshot() while a worker spins in a tight loop returns within 1 s with its fresh data', async (t) => {
+  const spinner = startWorker({ spinMs: 3000 }, 'spinner', false)
+  await online(spinner.worker)
+  yappi.start({ intervalUs: 500 })
+  await yappi.snapshot()
+  spinner.go()
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  const begin = Date.now()
+  const stats = await yappi.snapshot({ threadId: spinner.threadId })
+  const took = Date.now() - begin
+  t.log(`snapshot took ${took} ms`)
+  t.true(took < 1000, `snapshot took ${took} ms`)
+  t.true(stats.find('work3')!.ttot > 0.25, `work3 ${stats.find('work3')?.ttot} s while still spinning`)
+  await spinner.worker.terminate()
+})
+
+test.serial('a worker terminated mid-profile keeps its data; nothing hangs or throws', async (t) => {
+  yappi.start({ intervalUs: 500 })
+  const victim = startWorker({ spinMs: 5000 }, 'victim')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  await yappi.snapshot()
+  const rotating = yappi.snapshot()
+  await victim.worker.terminate()
+  await rotating
+  mixedWorkload(50)
+  const stats = await yappi.snapshot()
+  t.true(stats.find('work3')!.ttot > 0.2, 'what was folded before the termination stays')
+  t.true(yappi.isRunning())
+  t.true(yappi.stop())
+})
+
+test.serial('threads: false profiles only the calling thread', async (t) => {
+  const bystander = startWorker({ work: { index: 0, ms: 300, restMs: 0 } }, 'bystander')
+  yappi.start({ intervalUs: 500, threads: false })
+  mainWork(150)
+  await bystander.exited
+  const stats = await yappi.snapshot()
+  yappi.stop()
+  t.is(stats.find('work0'), undefined)
+  t.deepEqual(yappi.getThreadStats().toArray().map((thread) => thread.id), [0])
+})

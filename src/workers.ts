@@ -1,0 +1,252 @@
+import { Session } from 'node:inspector'
+
+import type { BindingThread } from '../binding'
+import { foldOptions } from './controller'
+import { YappiError } from './errors'
+import { recordFault } from './faults'
+import { native } from './native'
+import type { ResolvedOptions } from './options'
+
+/**
+ * Workers are sampled by the main thread through the NodeWorker domain, with *console*
+ * profiles: `console.profile(next); console.profileEnd(current)`, evaluated in the worker,
+ * rotates in one step (the new profile keeps V8's profiler alive while the old one ends), and
+ * the ended profile comes to main as a `Profiler.consoleProfileFinished` message, which the
+ * engine parses. An `exit` listener in the worker ends its last profile the same way, so a
+ * worker that finishes keeps all its data.
+ *
+ * What runs in the worker is plain JavaScript without `require` or timers: Node 20 crashes when
+ * a command-line-API evaluation or a libuv call reaches a worker that is being torn down, and a
+ * message sent just before `terminate()` is dispatched exactly then.
+ */
+const STATE_KEY = 'yappi-node.worker'
+
+/** Starts `next`, ends `previous` (if any), and makes sure the exit listener is there. */
+const ROTATE_IN_WORKER = `(next, previous) => {
+  const state = (globalThis[Symbol.for(${JSON.stringify(STATE_KEY)})] ??= {})
+  console.profile(next)
+  if (previous !== null) console.profileEnd(previous)
+  state.title = next
+  if (!state.hooked && typeof process === 'object' && typeof process.once === 'function') {
+    state.hooked = true
+    process.once('exit', () => { if (state.title) console.profileEnd(state.title) })
+  }
+}`
+
+const STOP_IN_WORKER = `(previous) => {
+  const state = (globalThis[Symbol.for(${JSON.stringify(STATE_KEY)})] ??= {})
+  state.title = null
+  console.profileEnd(previous)
+}`
+
+/** Answers of workers carry the request id first: read it without parsing the rest. */
+const RESPONSE_ID = /^\{"id":(\d+),/
+const FINISHED_PROFILE = /^\{"method":"Profiler\.consoleProfileFinished"/
+/** The title is the last field of the event: found at the end of the message, unparsed. */
+const FINISHED_TITLE = /"title":"([^"\\]*)"\}\}$/
+
+/** A worker left while a request to it was under way: a normal end, not a fault. */
+class WorkerExited extends YappiError {}
+
+interface WorkerInfo {
+  workerId: string
+  title: string
+}
+
+interface EvaluateAnswer {
+  result?: { exceptionDetails?: { exception?: { description?: string }; text?: string } }
+  error?: { message?: string }
+}
+
+/**
+ * Node titles a worker `[worker <threadId>] <name>`; the NodeWorker `workerId` is the inspector's
+ * own counter, which only happens to match the thread id while no worker has exited.
+ */
+function threadOf(info: WorkerInfo): BindingThread {
+  const [, threadId, name] = /^\[worker (\d+)\] ?(.*)$/.exec(info.title) ?? []
+  const id = Number(threadId ?? info.workerId)
+  return { id, name: name || `worker ${id}` }
+}
+
+/** One worker, sampled from the main thread. */
+class RemoteWorker {
+  readonly thread: BindingThread
+  readonly #hub: WorkerHub
+  readonly #sessionId: string
+  readonly #pending = new Map<number, (answer: string | Error) => void>()
+  #nextId = 1
+  #sequence = 0
+  /** Title of the console profile running in the worker, or null once stopped. */
+  #title: string | null = null
+  #ready: Promise<void> = Promise.resolve()
+  #gone = false
+
+  constructor(hub: WorkerHub, sessionId: string, info: WorkerInfo) {
+    this.#hub = hub
+    this.#sessionId = sessionId
+    this.thread = threadOf(info)
+  }
+
+  /** Call once the hub routes this worker's messages: answers may come back synchronously. */
+  start(waiting: boolean): void {
+    // Nobody may be waiting on this promise yet: its failure is recorded, never unhandled.
+    this.#ready = this.#begin(waiting).catch((error) => {
+      if (!(error instanceof WorkerExited)) recordFault(`attach worker ${this.thread.id}`, error)
+    })
+  }
+
+  /**
+   * Sent in one go, not one answer after another: the worker runs them in order, even while it
+   * spins, but main may be busy and read the answers late. A new worker waits for us, so its
+   * profile starts before its first line.
+   */
+  async #begin(waiting: boolean): Promise<void> {
+    const steps = [
+      this.#send('Profiler.enable'),
+      this.#send('Profiler.setSamplingInterval', { interval: this.#hub.options.intervalUs }),
+      this.#rotateInWorker(),
+    ]
+    if (waiting) steps.push(this.#send('Runtime.runIfWaitingForDebugger'))
+    await Promise.all(steps)
+  }
+
+  #nextTitle(): string {
+    return `yappi-node:${this.thread.id}:${++this.#sequence}`
+  }
+
+  async #rotateInWorker(): Promise<void> {
+    const next = this.#nextTitle()
+    const previous = this.#title
+    this.#title = next
+    await this.#evaluate(`(${ROTATE_IN_WORKER})(${JSON.stringify(next)}, ${JSON.stringify(previous)})`)
+  }
+
+  #send(method: string, params: object = {}): Promise<string> {
+    if (this.#gone) return Promise.reject(new WorkerExited(`worker ${this.thread.id} has exited`))
+    const id = this.#nextId++
+    const message = JSON.stringify({ id, method, params })
+    return new Promise<string>((resolve, reject) => {
+      this.#pending.set(id, (answer) => (answer instanceof Error ? reject(answer) : resolve(answer)))
+      this.#hub.post('NodeWorker.sendMessageToWorker', { sessionId: this.#sessionId, message })
+    })
+  }
+
+  async #evaluate(expression: string): Promise<void> {
+    const answer = JSON.parse(await this.#send('Runtime.evaluate', { expression })) as EvaluateAnswer
+    const failure = answer.error?.message ?? answer.result?.exceptionDetails?.exception?.description ?? answer.result?.exceptionDetails?.text
+    if (failure) throw new YappiError(`in worker ${this.thread.id}: ${failure}`)
+  }
+
+  receive(message: string): void {
+    if (FINISHED_PROFILE.test(message)) {
+      this.#foldFinished(message)
+      return
+    }
+    const id = RESPONSE_ID.exec(message)?.[1]
+    if (id === undefined) return
+    const settle = this.#pending.get(Number(id))
+    this.#pending.delete(Number(id))
+    settle?.(message)
+  }
+
+  /** Profiles finish in the worker before the answer to the request that ended them comes. */
+  #foldFinished(message: string): void {
+    const title = FINISHED_TITLE.exec(message.slice(-200))?.[1]
+    if (!title?.startsWith(`yappi-node:${this.thread.id}:`)) return
+    native.ingestProfileMessage('global', this.thread, message, foldOptions(this.#hub.options))
+  }
+
+  /** The worker exited: what it sent stays; pending requests end now instead of never. */
+  detach(): void {
+    this.#gone = true
+    for (const settle of this.#pending.values()) settle(new WorkerExited(`worker ${this.thread.id} has exited`))
+    this.#pending.clear()
+  }
+
+  /** Folds what the worker sampled so far; sampling goes on. */
+  async rotate(): Promise<void> {
+    await this.#ready
+    if (this.#title !== null) await this.#rotateInWorker()
+  }
+
+  async stop(): Promise<void> {
+    await this.#ready
+    const previous = this.#title
+    this.#title = null
+    if (previous !== null) await this.#evaluate(`(${STOP_IN_WORKER})(${JSON.stringify(previous)})`)
+    this.#send('Profiler.disable').catch(() => {})
+  }
+}
+
+/**
+ * Reaches every worker of the process from the main thread: those alive now (attached while
+ * `NodeWorker.enable` runs) and those started later, which wait for us before their first line.
+ */
+export class WorkerHub {
+  readonly options: ResolvedOptions
+  readonly #session = new Session()
+  readonly #workers = new Map<string, RemoteWorker>()
+
+  constructor(options: ResolvedOptions) {
+    this.options = options
+    this.#session.connect()
+    this.#session.on('NodeWorker.attachedToWorker', ({ params }) =>
+      this.#guard('attach', () => {
+        const worker = new RemoteWorker(this, params.sessionId, params.workerInfo)
+        this.#workers.set(params.sessionId, worker)
+        worker.start(params.waitingForDebugger)
+      }),
+    )
+    this.#session.on('NodeWorker.detachedFromWorker', ({ params }) =>
+      this.#guard('detach', () => {
+        this.#workers.get(params.sessionId)?.detach()
+        this.#workers.delete(params.sessionId)
+      }),
+    )
+    this.#session.on('NodeWorker.receivedMessageFromWorker', ({ params }) =>
+      this.#guard('receive', () => this.#workers.get(params.sessionId)?.receive(params.message)),
+    )
+    this.post('NodeWorker.enable', { waitForDebuggerOnStart: true })
+  }
+
+  /** Listener bodies run inside the inspector's dispatch: nothing may escape them. */
+  #guard(where: string, body: () => void): void {
+    try {
+      body()
+    } catch (error) {
+      recordFault(`workers.${where}`, error)
+    }
+  }
+
+  post(method: string, params: object): void {
+    this.#session.post(method, params, (error) => {
+      if (error) recordFault(method, error)
+    })
+  }
+
+  /** Runs `action` on every worker; a worker that fails or exits is recorded, never thrown. */
+  #each(where: string, action: (worker: RemoteWorker) => Promise<void>): Promise<void> {
+    const all = [...this.#workers.values()].map((worker) =>
+      action(worker).catch((error) => {
+        if (!(error instanceof WorkerExited)) recordFault(`${where} worker ${worker.thread.id}`, error)
+      }),
+    )
+    return Promise.all(all).then(() => {})
+  }
+
+  rotateAll(): Promise<void> {
+    return this.#each('rotate', (worker) => worker.rotate())
+  }
+
+  /** Stops every worker's profiler; resolves when their last profiles are folded. */
+  stop(): Promise<void> {
+    return this.#each('stop', (worker) => worker.stop()).finally(() => {
+      try {
+        this.#session.post('NodeWorker.disable')
+        this.#session.disconnect()
+      } catch (error) {
+        recordFault('workers.stop', error)
+      }
+    })
+  }
+}
