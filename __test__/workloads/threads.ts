@@ -2,14 +2,7 @@
 import { isMainThread, parentPort, workerData, Worker } from 'node:worker_threads'
 
 import * as yappi from '../../index'
-
-function spinFor(ms: number): void {
-  const start = process.hrtime()
-  for (;;) {
-    const [seconds, nanos] = process.hrtime(start)
-    if (seconds * 1e3 + nanos / 1e6 >= ms) return
-  }
-}
+import { spinA } from './burn'
 
 // One distinct function per worker, so each function's thread is known. Each spins itself
 // (a shared helper would take the self time).
@@ -42,7 +35,7 @@ export function work3(ms: number): void {
   }
 }
 export function rest(ms: number): void {
-  spinFor(ms)
+  spinA(ms)
 }
 
 export const WORKS = [work0, work1, work2, work3]
@@ -54,7 +47,7 @@ export const WORKS = [work0, work1, work2, work3]
 function invoke(fn: (ms: number) => void, ms: number): void {
   fn(ms)
 }
-for (const fn of [...WORKS, rest, spinFor]) invoke(fn, 0)
+for (const fn of [...WORKS, rest, spinA]) invoke(fn, 0)
 
 export interface Task {
   /** Which workN to run, for how long, then `rest` for how long. */
