@@ -139,7 +139,7 @@ function serveSync(op: RemoteOp, payload: unknown): unknown {
 }
 
 /** The asynchronous twin of {@link serveWorker}: resolves to the answer as JSON. Never rejects. */
-export async function serveWorkerAsync(_ticket: number, op: RemoteOp): Promise<string> {
+export async function serveWorkerAsync(op: RemoteOp): Promise<string> {
   try {
     if (op !== 'rotate') throw new YappiError(`${op} is not an asynchronous request`)
     await rotateEverywhere()

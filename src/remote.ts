@@ -32,8 +32,8 @@ function mainSession(): Session {
   return session
 }
 
-function expression(call: string, ticket: number, op: RemoteOp, payload: unknown): string {
-  return `require(${JSON.stringify(API_MODULE)}).${call}(${ticket}, ${JSON.stringify(op)}, ${JSON.stringify(JSON.stringify(payload ?? null))})`
+function expression(call: string, args: unknown[]): string {
+  return `require(${JSON.stringify(API_MODULE)}).${call}(${args.map((arg) => JSON.stringify(arg)).join(', ')})`
 }
 
 function unwrap(op: RemoteOp, answer: RemoteAnswer): unknown {
@@ -44,18 +44,19 @@ function unwrap(op: RemoteOp, answer: RemoteAnswer): unknown {
 /** Runs `op` on the main thread and blocks this worker until it is done. */
 export function callMainSync(op: RemoteOp, payload?: unknown): unknown {
   const ticket = native.mailboxTicket()
-  mainSession().post('Runtime.evaluate', { expression: expression('serveWorker', ticket, op, payload), includeCommandLineAPI: true })
+  const args = [ticket, op, JSON.stringify(payload ?? null)]
+  mainSession().post('Runtime.evaluate', { expression: expression('serveWorker', args), includeCommandLineAPI: true })
   const answer = native.mailboxWait(ticket, MAIN_ANSWER_TIMEOUT_MS)
   if (answer === null) throw new YappiError(`the main thread did not carry out ${op}() within ${MAIN_ANSWER_TIMEOUT_MS} ms`)
   return unwrap(op, JSON.parse(answer) as RemoteAnswer)
 }
 
 /** Runs `op` on the main thread without blocking this worker (which main may need to answer). */
-export function callMainAsync(op: RemoteOp, payload?: unknown): Promise<unknown> {
+export function callMainAsync(op: RemoteOp): Promise<unknown> {
   // The inspector session does not keep this worker alive while the answer is on its way.
   const keepAlive = setInterval(() => {}, 1000)
   return new Promise<unknown>((resolve, reject) => {
-    const params = { expression: expression('serveWorkerAsync', 0, op, payload), includeCommandLineAPI: true, awaitPromise: true, returnByValue: true }
+    const params = { expression: expression('serveWorkerAsync', [op]), includeCommandLineAPI: true, awaitPromise: true, returnByValue: true }
     mainSession().post('Runtime.evaluate', params, (error, result) => {
       clearInterval(keepAlive)
       try {

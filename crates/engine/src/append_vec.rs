@@ -95,8 +95,8 @@ fn allocate_segment<T>(len: usize, budget: &Budget) -> Result<*mut MaybeUninit<T
 impl<T> Drop for AppendVec<T> {
     fn drop(&mut self) {
         let len = *self.len.get_mut();
-        for segment in 0..SEGMENTS {
-            let base = *self.segments[segment].get_mut();
+        for (segment, slot) in self.segments.iter_mut().enumerate() {
+            let base = *slot.get_mut();
             if base.is_null() {
                 continue;
             }

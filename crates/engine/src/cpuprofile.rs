@@ -159,12 +159,12 @@ fn flatten(raw: RawProfile<'_>) -> Result<FlatProfile, ProfileError> {
 
     let mut node_parent = vec![NO_PARENT; node_count];
     for (index, node) in raw.nodes.iter().enumerate() {
-        if let Some(parent) = node.parent {
-            node_parent[index] = lookup(parent, &format!("node {}", node.id))?;
+        if let (Some(parent), Some(slot)) = (node.parent, node_parent.get_mut(index)) {
+            *slot = lookup(parent, &format!("node {}", node.id))?;
         }
         for &child in &node.children {
             let child_index = lookup(child, &format!("node {}", node.id))? as usize;
-            let slot = &mut node_parent[child_index];
+            let Some(slot) = node_parent.get_mut(child_index) else { continue };
             if *slot != NO_PARENT && *slot != index as u32 {
                 return Err(ProfileError::Malformed(format!("node id {child} has two parents")));
             }

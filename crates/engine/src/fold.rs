@@ -11,6 +11,10 @@
 //! 4. Inclusive time is a subtree sum; recursion is counted once by adding a node's inclusive
 //!    time only when no ancestor runs the same function (or, for edges, the same call edge).
 
+// Indices come from a profile `FlatProfile::validate` checked and from arrays sized to it here;
+// a broken invariant would panic into the binding's `catch_unwind`, never past it.
+#![allow(clippy::indexing_slicing)]
+
 use std::collections::TryReserveError;
 
 use hashbrown::HashMap;

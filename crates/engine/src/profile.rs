@@ -1,5 +1,8 @@
 //! A flat CPU profile: V8's sample tree as parallel arrays, checked before anything folds it.
 
+// `Children` and `preorder` index arrays they sized themselves, after `validate`.
+#![allow(clippy::indexing_slicing)]
+
 use std::fmt;
 
 use crate::budget::{Budget, Refusal, Scratch};
