@@ -18,6 +18,8 @@ use crate::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
 use crate::fold::{FoldOptions, ProfileDelta, fold};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{FlatProfile, ProfileError};
+use crate::report::{Report, ReportError};
+use crate::stacks::{StackTable, intern_paths};
 use crate::stats::{ThreadSnapshot, ThreadTotals, merge_sorted};
 
 /// The clock a session's times are measured on.
@@ -34,6 +36,10 @@ impl Clock {
             Clock::Wall => "wall",
             Clock::Cpu => "cpu",
         }
+    }
+
+    pub fn named(name: &str) -> Option<Clock> {
+        [Clock::Wall, Clock::Cpu].into_iter().find(|clock| clock.name() == name)
     }
 
     fn from_code(code: u8) -> Option<Clock> {
@@ -119,6 +125,7 @@ impl Drop for ThreadShard {
 /// Everything collected between two `clear_stats` calls.
 pub struct Session {
     pub functions: FunctionTable,
+    pub stacks: StackTable,
     pub budget: Budget,
     threads: AppendVec<ThreadShard>,
     thread_slots: Mutex<HashMap<u32, usize>>,
@@ -131,6 +138,7 @@ impl Session {
     fn new(max_memory_bytes: usize) -> Session {
         Session {
             functions: FunctionTable::default(),
+            stacks: StackTable::default(),
             budget: Budget::new(max_memory_bytes),
             threads: AppendVec::default(),
             thread_slots: Mutex::new(HashMap::new()),
@@ -311,28 +319,41 @@ impl Engine {
             }
             Err(error) => return Err(error.into()),
         };
-        let outcome = IngestOutcome { samples: delta.totals.samples, dropped_samples: delta.totals.dropped_samples };
-        let ProfileDelta { totals, funcs, edges, last_stack } = delta;
-        let previous = shard.snapshot(&guard);
-        let empty = ThreadSnapshot::default();
-        let base = previous.unwrap_or(&empty);
-        let merged = merge_sorted(&base.funcs, &funcs, &session.budget)
-            .and_then(|funcs| Ok((funcs, merge_sorted(&base.edges, &edges, &session.budget)?)));
-        match merged {
-            Ok((funcs, edges)) => {
-                let mut next = ThreadSnapshot { totals: base.totals, funcs: Arc::new(funcs), edges: Arc::new(edges) };
-                next.totals += totals;
-                session.budget.release(base.heap_bytes());
-                publish(shard, next, &guard);
-                writer.last_stack = last_stack;
-                Ok(outcome)
-            }
-            Err(_) => {
-                let dropped = ThreadTotals { dropped_samples: totals.samples, ..totals };
-                publish_totals(shard, dropped, &guard);
-                Ok(IngestOutcome { samples: totals.samples, dropped_samples: totals.samples })
-            }
+        Ok(merge_delta(session, shard, &mut writer, delta, &guard).unwrap_or_else(|dropped| dropped))
+    }
+
+    /// Adds a saved report's stats to the current session (yappi's `add`), thread by thread.
+    pub fn absorb(&self, report: &Report) -> Result<(), ReportError> {
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        let clock = Clock::named(&report.clock).ok_or_else(|| ReportError::Inconsistent(format!("unknown clock {:?}", report.clock)))?;
+        let has_data = session.threads().any(|shard| shard.snapshot(&guard).is_some());
+        if let Some(have) = session.clock().filter(|&have| have != clock && has_data) {
+            return Err(ReportError::ClockMismatch { have, file: report.clock.clone() });
         }
+        session.clock.store(clock as u8, Ordering::Relaxed);
+        let budget = &session.budget;
+        let mut func_ids = Vec::new();
+        budget.grow(&mut func_ids, report.functions.len())?;
+        for index in 0..report.functions.len() {
+            let key = report.function_key(index).ok_or_else(|| ReportError::Inconsistent(format!("function {index}")))?;
+            func_ids.push(session.functions.intern(key, budget)?);
+        }
+        let func = |index: u32| func_ids.get(index as usize).copied();
+        for thread in &report.threads {
+            let shard = session.shard(ThreadRef { id: thread.id, name: &thread.name })?;
+            let mut writer = lock(&shard.writer);
+            let delta = ProfileDelta {
+                totals: thread.totals.into(),
+                funcs: Report::rows(&thread.funcs, |&(f, _)| func(f), |&(_, s)| s, budget)?,
+                edges: Report::rows(&thread.edges, |&(a, b, _)| Some((func(a)?, func(b)?)), |&(_, _, s)| s, budget)?,
+                last_stack: std::mem::take(&mut writer.last_stack),
+                paths: Report::paths(thread, &func_ids, budget)?,
+            };
+            merge_delta(session, shard, &mut writer, delta, &guard).map_err(|_| ReportError::Refused(Refusal::OverBudget))?;
+        }
+        budget.forget(&func_ids);
+        Ok(())
     }
 
     /// Runs `read` on a consistent view of the current session.
@@ -340,6 +361,43 @@ impl Engine {
         let guard = epoch::pin();
         let session = self.current(&guard);
         read(&SessionView { session, guard: &guard })
+    }
+}
+
+/// Adds a delta to a thread's published stats; what the budget cannot hold is counted dropped
+/// (the `Err` outcome).
+fn merge_delta(
+    session: &Session,
+    shard: &ThreadShard,
+    writer: &mut WriterState,
+    delta: ProfileDelta,
+    guard: &Guard,
+) -> Result<IngestOutcome, IngestOutcome> {
+    let outcome = IngestOutcome { samples: delta.totals.samples, dropped_samples: delta.totals.dropped_samples };
+    let ProfileDelta { totals, funcs, edges, last_stack, paths } = delta;
+    let previous = shard.snapshot(guard);
+    let empty = ThreadSnapshot::default();
+    let base = previous.unwrap_or(&empty);
+    let budget = &session.budget;
+    let merged = merge_sorted(&base.funcs, &funcs, budget).and_then(|funcs| {
+        let edges = merge_sorted(&base.edges, &edges, budget)?;
+        let stacks = merge_sorted(&base.stacks, &intern_paths(&session.stacks, &paths, budget)?, budget)?;
+        Ok((funcs, edges, stacks))
+    });
+    match merged {
+        Ok((funcs, edges, stacks)) => {
+            let mut next = ThreadSnapshot { totals: base.totals, funcs: Arc::new(funcs), edges: Arc::new(edges), stacks: Arc::new(stacks) };
+            next.totals += totals;
+            budget.release(base.heap_bytes());
+            publish(shard, next, guard);
+            writer.last_stack = last_stack;
+            Ok(outcome)
+        }
+        Err(_) => {
+            let dropped = ThreadTotals { dropped_samples: totals.samples, ..totals };
+            publish_totals(shard, dropped, guard);
+            Err(IngestOutcome { samples: totals.samples, dropped_samples: totals.samples })
+        }
     }
 }
 
@@ -362,6 +420,7 @@ fn publish_totals(shard: &ThreadShard, totals: ThreadTotals, guard: &Guard) {
         totals: current.totals,
         funcs: Arc::clone(&current.funcs),
         edges: Arc::clone(&current.edges),
+        stacks: Arc::clone(&current.stacks),
     });
     let next = next.get_or_insert_with(ThreadSnapshot::default);
     next.totals += totals;
@@ -377,6 +436,10 @@ pub struct SessionView<'g> {
 impl<'g> SessionView<'g> {
     pub fn functions(&self) -> &'g FunctionTable {
         &self.session.functions
+    }
+
+    pub fn stacks(&self) -> &'g StackTable {
+        &self.session.stacks
     }
 
     pub fn clock(&self) -> Option<Clock> {

@@ -23,6 +23,7 @@ use crate::budget::{Budget, Refusal, Scratch};
 use crate::function::{FuncKind, OwnCode, classify, key_of};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{Children, FlatProfile, NO_PARENT, ProfileError};
+use crate::stacks::PathStat;
 use crate::stats::{CallStats, EdgeKey, StatsTable, ThreadTotals};
 
 /// The frame whose subtree alone is kept (the wrapper that `profile(fn)` calls `fn` through).
@@ -51,6 +52,8 @@ pub struct ProfileDelta {
     pub edges: StatsTable<EdgeKey>,
     /// The stack of the last sample, root first, so the next profile continues its calls.
     pub last_stack: Vec<FuncId>,
+    /// Every call path of the profile, callers before callees, for the session's stack table.
+    pub paths: Vec<PathStat>,
 }
 
 const ROOT: u32 = 0;
@@ -410,11 +413,36 @@ pub fn fold(
         entries: &entries.vec,
     };
     let (funcs, edges) = aggregate(&tree, &per_node, budget)?;
+    let paths = paths_of(&tree, &per_node, budget)?;
     let last_stack = match last_kept {
         Some(node) => stack_of(&tree, node, budget)?,
         None => copy_stack(previous_stack, budget)?,
     };
-    Ok(ProfileDelta { totals, funcs, edges, last_stack })
+    Ok(ProfileDelta { totals, funcs, edges, last_stack, paths })
+}
+
+/// Node `n` of the effective tree is `paths[n - 1]`; its parent index counts the same way.
+fn paths_of(tree: &Tree<'_>, per_node: &PerNode<'_>, budget: &Budget) -> Result<Vec<PathStat>, Refusal> {
+    let nodes = tree.parent.vec.len();
+    let mut paths = Vec::new();
+    budget.grow(&mut paths, nodes.saturating_sub(1))?;
+    for node in 1..nodes {
+        let entries = per_node.entries[node].max(0) as u64;
+        paths.push(PathStat {
+            parent: tree.parent.vec[node],
+            func: tree.func.vec[node],
+            stats: CallStats {
+                ncall: entries,
+                nactual: entries,
+                ttot_ns: per_node.inclusive_ns[node],
+                tsub_ns: per_node.self_ns[node],
+                samples: per_node.self_samples[node],
+                samples_total: per_node.inclusive_samples[node],
+            },
+        });
+    }
+    budget.forget(&paths);
+    Ok(paths)
 }
 
 struct PerNode<'a> {

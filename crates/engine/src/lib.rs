@@ -8,12 +8,15 @@ pub mod clock;
 pub mod cpuprofile;
 pub mod encode;
 pub mod engine;
+pub mod export;
 pub mod fold;
 pub mod function;
 pub mod functions;
 pub mod profile;
 pub mod query;
+pub mod report;
 pub mod rendezvous;
+pub mod stacks;
 pub mod stats;
 #[cfg(test)]
 mod testing;

@@ -12,7 +12,7 @@ pub struct StatsFilter {
 }
 
 impl StatsFilter {
-    fn admits(&self, thread: u32) -> bool {
+    pub fn admits(&self, thread: u32) -> bool {
         self.threads.as_ref().is_none_or(|ids| ids.contains(&thread))
     }
 }

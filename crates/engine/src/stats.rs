@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::budget::{Budget, Refusal};
 use crate::functions::FuncId;
+use crate::stacks::StackId;
 
 /// yappi's numbers for a function or an edge. Times are nanoseconds of the session's clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,13 +76,28 @@ pub struct ThreadSnapshot {
     pub totals: ThreadTotals,
     pub funcs: Arc<StatsTable<FuncId>>,
     pub edges: Arc<StatsTable<EdgeKey>>,
+    /// Per call path: the stacks that flame graphs and sample-based formats are drawn from.
+    pub stacks: Arc<StatsTable<StackId>>,
 }
 
 impl ThreadSnapshot {
     pub fn heap_bytes(&self) -> usize {
         self.funcs.capacity() * size_of::<(FuncId, CallStats)>()
             + self.edges.capacity() * size_of::<(EdgeKey, CallStats)>()
+            + self.stacks.capacity() * size_of::<(StackId, CallStats)>()
     }
+}
+
+/// Sorts rows by key and sums the stats of equal keys, in place.
+pub fn sort_and_sum<K: Ord + Copy>(rows: &mut StatsTable<K>) {
+    rows.sort_unstable_by_key(|(key, _)| *key);
+    rows.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
 }
 
 /// Merges two sorted tables into a new sorted one, adding the stats of equal keys.

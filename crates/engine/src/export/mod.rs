@@ -1,0 +1,127 @@
+//! Exports of a [`Report`] in the formats other tools open. Each reads the report's per-thread
+//! call trees (sample-based formats) or its function and edge tables (callgrind).
+
+mod callgrind;
+mod chrome;
+mod collapsed;
+mod pprof;
+mod speedscope;
+
+use std::fmt;
+
+use crate::report::{Report, ReportError, ReportFunction, ReportStats, ReportThread};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// gzipped protobuf for `go tool pprof` and pprof-compatible viewers.
+    Pprof,
+    /// valgrind's callgrind format for `callgrind_annotate`, KCachegrind, QCachegrind.
+    Callgrind,
+    /// Chrome DevTools / VS Code `.cpuprofile`; one thread per file.
+    Cpuprofile,
+    /// speedscope's JSON file format, one profile per thread.
+    Speedscope,
+    /// Brendan Gregg's folded stacks, for flamegraph.pl, inferno, speedscope.
+    Collapsed,
+    /// yappi-node's own format, which `load` reads back.
+    Json,
+}
+
+pub const FORMAT_NAMES: [&str; 6] = ["pprof", "callgrind", "cpuprofile", "speedscope", "collapsed", "json"];
+
+impl Format {
+    pub fn named(name: &str) -> Option<Format> {
+        Some(match name {
+            "pprof" => Format::Pprof,
+            "callgrind" => Format::Callgrind,
+            "cpuprofile" => Format::Cpuprofile,
+            "speedscope" => Format::Speedscope,
+            "collapsed" => Format::Collapsed,
+            "json" => Format::Json,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportError {
+    UnknownFormat(String),
+    /// `.cpuprofile` holds one thread; the stats cover several (or none).
+    OneThreadOnly(usize),
+    OutOfMemory,
+    Report(ReportError),
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::UnknownFormat(name) => write!(f, "unknown format {name:?}; formats: {}", FORMAT_NAMES.join(", ")),
+            ExportError::OneThreadOnly(0) => write!(f, "a .cpuprofile needs one thread's stats, and these stats have no thread"),
+            ExportError::OneThreadOnly(n) => write!(f, "a .cpuprofile holds one thread, and these stats cover {n}: select one thread"),
+            ExportError::OutOfMemory => write!(f, "out of memory writing the export"),
+            ExportError::Report(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+impl From<std::collections::TryReserveError> for ExportError {
+    fn from(_: std::collections::TryReserveError) -> Self {
+        ExportError::OutOfMemory
+    }
+}
+
+impl From<std::io::Error> for ExportError {
+    fn from(_: std::io::Error) -> Self {
+        ExportError::OutOfMemory
+    }
+}
+
+/// Renders `report` as `format`.
+pub fn render(report: &Report, format: Format) -> Result<Vec<u8>, ExportError> {
+    match format {
+        Format::Pprof => pprof::render(report),
+        Format::Callgrind => callgrind::render(report),
+        Format::Cpuprofile => match report.threads.as_slice() {
+            [thread] => chrome::render(report, thread),
+            threads => Err(ExportError::OneThreadOnly(threads.len())),
+        },
+        Format::Speedscope => speedscope::render(report),
+        Format::Collapsed => collapsed::render(report),
+        Format::Json => report.to_json().map_err(ExportError::Report),
+    }
+}
+
+/// An output buffer reserved up front, fallibly, from an estimate of the size.
+fn buffer(estimate: usize) -> Result<Vec<u8>, ExportError> {
+    let mut out = Vec::new();
+    out.try_reserve(estimate)?;
+    Ok(out)
+}
+
+/// Each call path of a thread with self time, root first: `(function indices, stats)`.
+fn self_paths(thread: &ReportThread) -> impl Iterator<Item = (Vec<u32>, &ReportStats)> {
+    thread.stacks.iter().enumerate().filter(|(_, (_, _, stats))| stats.tsub > 0 || stats.samples > 0).map(|(at, (_, _, stats))| {
+        let mut path = Vec::new();
+        let mut position = at + 1;
+        while let Some(&(parent, func, _)) = position.checked_sub(1).and_then(|p| thread.stacks.get(p)) {
+            path.push(func);
+            position = parent as usize;
+        }
+        path.reverse();
+        (path, stats)
+    })
+}
+
+fn function(report: &Report, index: u32) -> Option<&ReportFunction> {
+    report.functions.get(index as usize)
+}
+
+/// `file:///…` for absolute paths, as DevTools and speedscope link sources.
+fn url_of(module: &str) -> String {
+    if module.starts_with('/') { format!("file://{module}") } else { module.to_owned() }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,333 @@
+//! A self-contained copy of a session's stats, for exports and for saved files.
+//!
+//! The session's tables are shared by every thread and keyed by ids that mean nothing outside
+//! it; a report renumbers the functions and call paths of the threads it covers densely, so
+//! every export format reads one plain structure, and the `json` format is this structure as
+//! it is. Loading a saved report interns it back into an engine, adding to what is there
+//! (yappi's `add`).
+
+use std::fmt;
+
+use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::budget::{Budget, Refusal};
+use crate::engine::{Clock, SessionView};
+use crate::function::{FuncKey, FuncKind};
+use crate::functions::FuncId;
+use crate::query::StatsFilter;
+use crate::stacks::{PathStat, ROOT_STACK, StackId};
+use crate::stats::{CallStats, StatsTable, ThreadTotals, sort_and_sum};
+
+pub const REPORT_FORMAT: &str = "yappi-node-stats";
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub format: String,
+    pub version: u32,
+    /// `"wall"` or `"cpu"`: what the times measure.
+    pub clock: String,
+    pub functions: Vec<ReportFunction>,
+    pub threads: Vec<ReportThread>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportFunction {
+    pub name: String,
+    pub module: String,
+    pub line: u32,
+    pub column: u32,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportThread {
+    pub id: u32,
+    pub name: String,
+    pub totals: ReportTotals,
+    /// `(function index, stats)`.
+    pub funcs: Vec<(u32, ReportStats)>,
+    /// `(caller index, callee index, stats)`.
+    pub edges: Vec<(u32, u32, ReportStats)>,
+    /// The thread's call tree, callers first: `(caller's position in this list + 1, or 0 for
+    /// an outermost frame; function index; stats of the path)`.
+    pub stacks: Vec<(u32, u32, ReportStats)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportTotals {
+    pub wall_ns: u64,
+    pub cpu_ns: u64,
+    pub samples: u64,
+    pub idle_ns: u64,
+    pub idle_samples: u64,
+    pub profiles: u64,
+    pub dropped_samples: u64,
+}
+
+/// [`CallStats`] in a saved file: short field names, as files hold millions of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportStats {
+    pub ncall: u64,
+    pub nactual: u64,
+    pub ttot: u64,
+    pub tsub: u64,
+    pub samples: u64,
+    pub samples_total: u64,
+}
+
+impl From<CallStats> for ReportStats {
+    fn from(s: CallStats) -> Self {
+        ReportStats { ncall: s.ncall, nactual: s.nactual, ttot: s.ttot_ns, tsub: s.tsub_ns, samples: s.samples, samples_total: s.samples_total }
+    }
+}
+
+impl From<ReportStats> for CallStats {
+    fn from(s: ReportStats) -> Self {
+        CallStats { ncall: s.ncall, nactual: s.nactual, ttot_ns: s.ttot, tsub_ns: s.tsub, samples: s.samples, samples_total: s.samples_total }
+    }
+}
+
+impl From<ThreadTotals> for ReportTotals {
+    fn from(t: ThreadTotals) -> Self {
+        ReportTotals {
+            wall_ns: t.wall_ns,
+            cpu_ns: t.cpu_ns,
+            samples: t.samples,
+            idle_ns: t.idle_ns,
+            idle_samples: t.idle_samples,
+            profiles: t.profiles,
+            dropped_samples: t.dropped_samples,
+        }
+    }
+}
+
+impl From<ReportTotals> for ThreadTotals {
+    fn from(t: ReportTotals) -> Self {
+        ThreadTotals {
+            wall_ns: t.wall_ns,
+            cpu_ns: t.cpu_ns,
+            samples: t.samples,
+            idle_ns: t.idle_ns,
+            idle_samples: t.idle_samples,
+            profiles: t.profiles,
+            dropped_samples: t.dropped_samples,
+        }
+    }
+}
+
+pub fn kind_name(kind: FuncKind) -> &'static str {
+    match kind {
+        FuncKind::User => "user",
+        FuncKind::Builtin => "builtin",
+        FuncKind::Program => "program",
+        FuncKind::GarbageCollector => "gc",
+        FuncKind::Idle => "idle",
+        FuncKind::Root => "root",
+        FuncKind::Profiler => "profiler",
+    }
+}
+
+fn kind_named(name: &str) -> Option<FuncKind> {
+    [FuncKind::User, FuncKind::Builtin, FuncKind::Program, FuncKind::GarbageCollector, FuncKind::Idle, FuncKind::Root, FuncKind::Profiler]
+        .into_iter()
+        .find(|&kind| kind_name(kind) == name)
+}
+
+/// Why a saved report cannot be read: named, with where it went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportError {
+    NotJson(String),
+    NotAReport(String),
+    Inconsistent(String),
+    ClockMismatch { have: Clock, file: String },
+    Refused(Refusal),
+}
+
+impl fmt::Display for ReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportError::NotJson(why) => write!(f, "not a yappi-node stats file (not JSON: {why})"),
+            ReportError::NotAReport(why) => write!(f, "not a yappi-node stats file: {why}"),
+            ReportError::Inconsistent(why) => write!(f, "a damaged yappi-node stats file: {why}"),
+            ReportError::ClockMismatch { have, file } => {
+                write!(f, "the file's times are on the {file} clock but the stats it would join are on the {} clock", have.name())
+            }
+            ReportError::Refused(refusal) => write!(f, "the stats budget cannot hold the file ({refusal:?})"),
+        }
+    }
+}
+
+impl std::error::Error for ReportError {}
+
+impl From<Refusal> for ReportError {
+    fn from(refusal: Refusal) -> Self {
+        ReportError::Refused(refusal)
+    }
+}
+
+/// Renumbers session ids densely as they are first met.
+struct Dense<K> {
+    index: HashMap<K, u32>,
+}
+
+impl<K: std::hash::Hash + Eq + Copy> Dense<K> {
+    fn new() -> Self {
+        Dense { index: HashMap::new() }
+    }
+
+    fn get_or_add(&mut self, key: K, on_new: impl FnOnce()) -> Result<u32, Refusal> {
+        if let Some(&at) = self.index.get(&key) {
+            return Ok(at);
+        }
+        self.index.try_reserve(1).map_err(|_| Refusal::AllocFailed)?;
+        let at = self.index.len() as u32;
+        self.index.insert(key, at);
+        on_new();
+        Ok(at)
+    }
+}
+
+impl Report {
+    /// The stats of the threads `filter` selects, as they are now.
+    pub fn from_view(view: &SessionView<'_>, filter: &StatsFilter) -> Result<Report, Refusal> {
+        let budget = Budget::new(usize::MAX);
+        let table = view.functions();
+        let mut functions: Vec<ReportFunction> = Vec::new();
+        let mut dense: Dense<FuncId> = Dense::new();
+        let mut func_index = |id: FuncId, functions: &mut Vec<ReportFunction>| -> Result<u32, Refusal> {
+            let desc = table.get(id).ok_or(Refusal::OverBudget)?;
+            budget.grow(functions, 1)?;
+            dense.get_or_add(id, || {
+                functions.push(ReportFunction {
+                    name: desc.name.clone(),
+                    module: desc.module.clone(),
+                    line: desc.line,
+                    column: desc.column,
+                    kind: kind_name(desc.kind).to_owned(),
+                })
+            })
+        };
+        let mut threads = Vec::new();
+        for (shard, snapshot) in view.threads().filter(|(shard, _)| filter.admits(shard.id)) {
+            let mut funcs = Vec::new();
+            budget.grow(&mut funcs, snapshot.funcs.len())?;
+            for &(id, stats) in snapshot.funcs.iter() {
+                funcs.push((func_index(id, &mut functions)?, stats.into()));
+            }
+            let mut edges = Vec::new();
+            budget.grow(&mut edges, snapshot.edges.len())?;
+            for &((caller, callee), stats) in snapshot.edges.iter() {
+                edges.push((func_index(caller, &mut functions)?, func_index(callee, &mut functions)?, stats.into()));
+            }
+            let mut stacks: Vec<(u32, u32, ReportStats)> = Vec::new();
+            budget.grow(&mut stacks, snapshot.stacks.len())?;
+            let mut positions: Dense<StackId> = Dense::new();
+            let mut chain = Vec::new();
+            for &(id, stats) in snapshot.stacks.iter() {
+                // Sorted ids put callers first (a path is interned after its caller), but a
+                // caller may be missing from the thread's rows: add it with no stats of its own.
+                chain.clear();
+                let mut at = id;
+                while at != ROOT_STACK && !positions.index.contains_key(&at) {
+                    budget.push(&mut chain, at)?;
+                    at = view.stacks().get(at).map_or(ROOT_STACK, |node| node.parent);
+                }
+                for &missing in chain.iter().rev() {
+                    let node = view.stacks().get(missing).ok_or(Refusal::OverBudget)?;
+                    let parent = if node.parent == ROOT_STACK { 0 } else { positions.index.get(&node.parent).map_or(0, |p| p + 1) };
+                    let func = func_index(node.func, &mut functions)?;
+                    let stats = if missing == id { stats.into() } else { ReportStats::default() };
+                    budget.push(&mut stacks, (parent, func, stats))?;
+                    positions.get_or_add(missing, || {})?;
+                }
+            }
+            budget.push(
+                &mut threads,
+                ReportThread { id: shard.id, name: shard.name.clone(), totals: snapshot.totals.into(), funcs, edges, stacks },
+            )?;
+        }
+        let clock = view.clock().unwrap_or(Clock::Wall).name().to_owned();
+        Ok(Report { format: REPORT_FORMAT.to_owned(), version: REPORT_VERSION, clock, functions, threads })
+    }
+
+    pub fn to_json(&self) -> Result<Vec<u8>, ReportError> {
+        serde_json::to_vec(self).map_err(|error| ReportError::NotJson(error.to_string()))
+    }
+
+    /// Parses and checks a saved report: every index in range, callers before callees.
+    pub fn from_json(bytes: &[u8]) -> Result<Report, ReportError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|error| ReportError::NotJson(error.to_string()))?;
+        let format = value.get("format").and_then(|f| f.as_str()).unwrap_or_default();
+        if format != REPORT_FORMAT {
+            return Err(ReportError::NotAReport(format!("its \"format\" is {:?}, not {REPORT_FORMAT:?}", format)));
+        }
+        let report: Report = serde_json::from_value(value).map_err(|error| ReportError::NotAReport(error.to_string()))?;
+        if report.version != REPORT_VERSION {
+            return Err(ReportError::NotAReport(format!("version {} (this yappi-node reads version {REPORT_VERSION})", report.version)));
+        }
+        report.check()?;
+        Ok(report)
+    }
+
+    fn check(&self) -> Result<(), ReportError> {
+        if Clock::named(&self.clock).is_none() {
+            return Err(ReportError::Inconsistent(format!("unknown clock {:?}", self.clock)));
+        }
+        if let Some(bad) = self.functions.iter().find(|f| kind_named(&f.kind).is_none()) {
+            return Err(ReportError::Inconsistent(format!("function {:?} has an unknown kind {:?}", bad.name, bad.kind)));
+        }
+        let functions = self.functions.len() as u64;
+        let in_range = |index: u32| u64::from(index) < functions;
+        for thread in &self.threads {
+            let bad_func = thread.funcs.iter().any(|(f, _)| !in_range(*f));
+            let bad_edge = thread.edges.iter().any(|(a, b, _)| !in_range(*a) || !in_range(*b));
+            let bad_stack = thread.stacks.iter().enumerate().any(|(at, (parent, f, _))| *parent as usize > at || !in_range(*f));
+            if bad_func || bad_edge || bad_stack {
+                return Err(ReportError::Inconsistent(format!("thread {} refers to a function or caller that is not in the file", thread.id)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The key each function is interned under when the report is loaded.
+    pub fn function_key(&self, index: usize) -> Option<FuncKey<'_>> {
+        let function = self.functions.get(index)?;
+        Some(FuncKey {
+            name: &function.name,
+            module: &function.module,
+            line: function.line,
+            column: function.column,
+            kind: kind_named(&function.kind)?,
+            script_id: "",
+        })
+    }
+
+    /// A thread's call tree as `fold` hands paths to the stack table.
+    pub fn paths(thread: &ReportThread, func_ids: &[FuncId], budget: &Budget) -> Result<Vec<PathStat>, Refusal> {
+        let mut paths = Vec::new();
+        budget.grow(&mut paths, thread.stacks.len())?;
+        for &(parent, func, stats) in &thread.stacks {
+            let func = *func_ids.get(func as usize).ok_or(Refusal::OverBudget)?;
+            paths.push(PathStat { parent, func, stats: stats.into() });
+        }
+        Ok(paths)
+    }
+
+    /// Stats rows keyed by session ids, sorted and with equal keys summed.
+    pub fn rows<K: Ord + Copy, R>(
+        rows: &[R],
+        key: impl Fn(&R) -> Option<K>,
+        stats: impl Fn(&R) -> ReportStats,
+        budget: &Budget,
+    ) -> Result<StatsTable<K>, Refusal> {
+        let mut table = Vec::new();
+        budget.grow(&mut table, rows.len())?;
+        for row in rows {
+            table.push((key(row).ok_or(Refusal::OverBudget)?, stats(row).into()));
+        }
+        sort_and_sum(&mut table);
+        Ok(table)
+    }
+}
