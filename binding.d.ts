@@ -62,7 +62,13 @@ export interface BindingThread {
 
 export declare function clearStats(): void
 
+/** Frees a `loaded:<n>` scope. */
+export declare function dropStats(scope: string): void
+
 export declare function end(): boolean
+
+/** The stats of `scope` (the selected threads) rendered in an export format. */
+export declare function exportStats(scope: string, threads: Array<number> | undefined | null, format: string): Buffer
 
 /** Forgets one thread's stats in a scope (used to reset a `profile(fn)` thread). */
 export declare function forgetThread(scope: string, threadId: number): void
@@ -77,6 +83,9 @@ export declare function ingestFlat(scope: string, thread: BindingThread, profile
 export declare function ingestProfileMessage(scope: string, thread: BindingThread, message: string, options: BindingFoldOptions): BindingIngestOutcome
 
 export declare function isRunning(): boolean
+
+/** Adds a saved `json` stats file to `scope` (a fresh `loaded:<n>` scope when none); returns the scope. */
+export declare function loadStats(json: Buffer, scope?: string | undefined | null): string
 
 export declare function mailboxAnswer(ticket: number, answer: string): boolean
 

@@ -7,7 +7,8 @@
  *
  * @packageDocumentation
  */
-export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats, snapshot } from './src/api'
+export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats, snapshot, load } from './src/api'
+export { type SaveFormat, type ExportOptions } from './src/saved'
 export { profile, type ProfileOptions } from './src/profile'
 export { getFaults, clearFaults, type Fault } from './src/faults'
 export { YappiError } from './src/errors'

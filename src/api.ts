@@ -8,6 +8,7 @@ import { native } from './native'
 import { resolveOptions, type ResolvedOptions, type StartOptions } from './options'
 import { callMainAsync, callMainSync, type RemoteAnswer, type RemoteOp } from './remote'
 import { decodeFuncStats, decodeThreadStats, resolveFilter, type FuncFilter, type FuncStats, type ThreadStats } from './stats'
+import { absorbFile, type StatsSource } from './saved'
 
 /**
  * What this thread runs: the all-threads driver (main thread only), or a profiler of this
@@ -102,13 +103,26 @@ async function rotateEverywhere(): Promise<void> {
 
 function readFuncStats(filter?: FuncFilter): FuncStats {
   const { threads, keep } = resolveFilter(filter)
-  const stats = decodeFuncStats(native.funcStats('global', threads))
+  const stats = decodeFuncStats(native.funcStats('global', threads), undefined, { scope: 'global', threads })
   return filter && (filter.name !== undefined || filter.module !== undefined) ? stats.filter(keep) : stats
 }
 
 export function getFuncStats(filter?: FuncFilter): FuncStats {
   flushHere()
   return readFuncStats(filter)
+}
+
+/**
+ * Reads stats saved in yappi-node's `json` format (see {@link FuncStats.save}), adding up
+ * several files (yappi's `add`). Bad files raise a {@link YappiError} naming the file and
+ * the problem.
+ */
+export function load(...files: string[]): FuncStats {
+  if (files.length === 0) throw new YappiError('load() needs at least one file')
+  let source: StatsSource | undefined
+  for (const file of files) source = absorbFile(file, source)
+  const loaded = source as StatsSource
+  return decodeFuncStats(native.funcStats(loaded.scope, undefined), undefined, loaded)
 }
 
 export function getThreadStats(): ThreadStats {

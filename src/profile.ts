@@ -63,7 +63,8 @@ export function profile(fn: () => unknown, options?: ProfileOptions): FuncStats 
 function finish(sampler: ThreadProfiler, options: ResolvedOptions, focused: boolean): FuncStats {
   try {
     sampler.stop(focused)
-    return decodeFuncStats(native.funcStats('profile', [thisThread.id]), options.clock)
+    const source = { scope: 'profile', threads: [thisThread.id] }
+    return decodeFuncStats(native.funcStats(source.scope, source.threads), options.clock, source)
   } finally {
     native.forgetThread('profile', thisThread.id)
     profiling = false

@@ -1,6 +1,8 @@
 import type { BindingEncoded } from '../binding'
 import { YappiError, describe } from './errors'
+import { native } from './native'
 import type { ClockType } from './options'
+import { absorbFile, detach, exportBuffer, saveTo, type ExportOptions, type SaveFormat, type StatsSource } from './saved'
 import { formatFuncTable, formatThreadTable, type PrintOptions } from './table'
 
 /** What a row is: application code, Node/V8 internals, or a V8 runtime bucket. */
@@ -134,14 +136,20 @@ export class FuncStats implements Iterable<FuncStat> {
   #items: FuncStat[]
   #sortKey: SortKey = 'ttot'
   #sortOrder: SortOrder = 'desc'
+  #source: StatsSource
+  #clock: ClockType
 
   /** @internal */
-  constructor(
-    items: FuncStat[],
-    readonly clock: ClockType,
-  ) {
+  constructor(items: FuncStat[], clock: ClockType, source: StatsSource) {
     this.#items = items
+    this.#clock = clock
+    this.#source = source
     this.#items.sort(compareBy(this.#sortKey, this.#sortOrder))
+  }
+
+  /** The clock the times were measured on. */
+  get clock(): ClockType {
+    return this.#clock
   }
 
   get length(): number {
@@ -184,7 +192,7 @@ export class FuncStats implements Iterable<FuncStat> {
   /** A new collection of the functions that pass `filter` (a predicate, or name/module matchers). */
   filter(filter: ((stat: FuncStat) => boolean) | Omit<FuncFilter, 'threadId'>): FuncStats {
     const keep = typeof filter === 'function' ? filter : resolveFilter(filter).keep
-    const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock)
+    const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock, this.#source)
     return kept.sort(this.#sortKey, this.#sortOrder)
   }
 
@@ -201,6 +209,47 @@ export class FuncStats implements Iterable<FuncStat> {
 
   toJSON(): FuncStat[] {
     return this.#items
+  }
+
+  /**
+   * The stats as a file of `format`, written by the engine. Exports cover every function of
+   * the threads these stats were read from, as the profiler holds them at the time of the
+   * call (filters narrow the table, not the export). A `cpuprofile` holds one thread: pass
+   * `threadId` when the stats cover several.
+   */
+  toBuffer(format: SaveFormat, options?: ExportOptions): Buffer {
+    return exportBuffer(this.#source, format, options)
+  }
+
+  /**
+   * Writes the stats to `file` in `format` (by default the format its name implies:
+   * `*.pb.gz`, `callgrind.out.*`, `*.cpuprofile`, `*.speedscope.json`, `*.collapsed`,
+   * `*.json`). A `cpuprofile` of several threads becomes one file per thread,
+   * `name.thread-<id>.cpuprofile`. Returns the paths written.
+   */
+  save(file: string, format?: SaveFormat): string[] {
+    return saveTo(this.#source, file, format)
+  }
+
+  /**
+   * Adds the stats of saved `json` files (or of another collection) to these, as yappi's
+   * `add`: equal functions and threads sum. Live stats are copied first, so the profiler's
+   * own stats never change. Returns this collection, re-read.
+   */
+  add(...saved: (string | FuncStats)[]): this {
+    let source = detach(this.#source)
+    for (const item of saved) {
+      if (item instanceof FuncStats) {
+        native.loadStats(native.exportStats(item.#source.scope, item.#source.threads, 'json'), source.scope)
+      } else {
+        source = absorbFile(item, source)
+      }
+    }
+    const fresh = decodeFuncStats(native.funcStats(source.scope, source.threads), undefined, source)
+    this.#source = source
+    this.#clock = fresh.clock
+    this.#items = fresh.#items
+    return this.sort(this.#sortKey, this.#sortOrder)
   }
 }
 
@@ -314,7 +363,7 @@ function callNumbers(numbers: Float64Array, at: number, callsExact: boolean): Ca
 }
 
 /** Decodes the engine's function stats: functions, then edges linked to both ends. */
-export function decodeFuncStats({ numbers, text }: BindingEncoded, clock?: ClockType): FuncStats {
+export function decodeFuncStats({ numbers, text }: BindingEncoded, clock: ClockType | undefined, source: StatsSource): FuncStats {
   checkVersion(numbers)
   const funcCount = numbers[1]
   const edgeCount = numbers[2]
@@ -348,7 +397,7 @@ export function decodeFuncStats({ numbers, text }: BindingEncoded, clock?: Clock
     caller.callees.push(end(callee))
     callee.callers.push(end(caller))
   }
-  return new FuncStats([...byId.values()], clock ?? clockOfCode(numbers[4]))
+  return new FuncStats([...byId.values()], clock ?? clockOfCode(numbers[4]), source)
 }
 
 export function decodeThreadStats({ numbers, text }: BindingEncoded): ThreadStats {

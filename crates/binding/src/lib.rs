@@ -1,12 +1,18 @@
 //! The napi-rs shell around the engine: convert arguments, call one engine function, map errors.
 //! Every export catches panics, so none can unwind into Node.
 
-use napi::bindgen_prelude::{Float64Array, Uint32Array};
+use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use yappi_engine::budget::Budget;
 use yappi_engine::query::{StatsFilter, merged};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use yappi_engine::export::{self, Format};
+use yappi_engine::report::Report;
 
 use yappi_engine::rendezvous::Mailbox;
 use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, Owner, OwnCode, ThreadRef, clock, cpuprofile, encode};
@@ -18,11 +24,40 @@ static PROFILE_ENGINE: Engine = Engine::new();
 /// Where worker threads wait for the main thread to carry out their start/stop requests.
 static MAILBOX: std::sync::LazyLock<Mailbox> = std::sync::LazyLock::new(Mailbox::default);
 
-fn engine(scope: &str) -> Result<&'static Engine> {
+/// Stats read back from saved files, each set in an engine of its own: `loaded:<n>` scopes.
+static LOADED: std::sync::LazyLock<Mutex<HashMap<u32, Arc<Engine>>>> = std::sync::LazyLock::new(Mutex::default);
+static NEXT_LOADED: AtomicU32 = AtomicU32::new(1);
+
+enum EngineRef {
+    Process(&'static Engine),
+    Loaded(Arc<Engine>),
+}
+
+impl std::ops::Deref for EngineRef {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        match self {
+            EngineRef::Process(engine) => engine,
+            EngineRef::Loaded(engine) => engine,
+        }
+    }
+}
+
+fn loaded() -> std::sync::MutexGuard<'static, HashMap<u32, Arc<Engine>>> {
+    LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn engine(scope: &str) -> Result<EngineRef> {
     match scope {
-        "global" => Ok(&ENGINE),
-        "profile" => Ok(&PROFILE_ENGINE),
-        other => Err(invalid(format!("unknown stats scope '{other}'"))),
+        "global" => Ok(EngineRef::Process(&ENGINE)),
+        "profile" => Ok(EngineRef::Process(&PROFILE_ENGINE)),
+        other => other
+            .strip_prefix("loaded:")
+            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(|n| loaded().get(&n).cloned())
+            .map(EngineRef::Loaded)
+            .ok_or_else(|| invalid(format!("unknown stats scope '{other}'"))),
     }
 }
 
@@ -202,6 +237,40 @@ pub fn func_stats(scope: String, threads: Option<Vec<u32>>) -> Result<BindingEnc
 #[napi(catch_unwind)]
 pub fn thread_stats(scope: String) -> Result<BindingEncoded> {
     engine(&scope)?.read(|view| encode::thread_stats(view).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats")))
+}
+
+/// The stats of `scope` (the selected threads) rendered in an export format.
+#[napi(catch_unwind)]
+pub fn export_stats(scope: String, threads: Option<Vec<u32>>, format: String) -> Result<Buffer> {
+    let format = Format::named(&format).ok_or_else(|| invalid(export::ExportError::UnknownFormat(format).to_string()))?;
+    let report = engine(&scope)?
+        .read(|view| Report::from_view(view, &StatsFilter { threads }))
+        .map_err(|_| failure("out of memory reading stats"))?;
+    export::render(&report, format).map(Buffer::from).map_err(failure)
+}
+
+/// Adds a saved `json` stats file to `scope` (a fresh `loaded:<n>` scope when none); returns the scope.
+#[napi(catch_unwind)]
+pub fn load_stats(json: Buffer, scope: Option<String>) -> Result<String> {
+    let report = Report::from_json(&json).map_err(|error| invalid(error.to_string()))?;
+    let scope = match scope {
+        Some(scope) => scope,
+        None => {
+            let id = NEXT_LOADED.fetch_add(1, Ordering::Relaxed);
+            loaded().insert(id, Arc::new(Engine::new()));
+            format!("loaded:{id}")
+        }
+    };
+    engine(&scope)?.absorb(&report).map_err(|error| invalid(error.to_string()))?;
+    Ok(scope)
+}
+
+/// Frees a `loaded:<n>` scope.
+#[napi(catch_unwind)]
+pub fn drop_stats(scope: String) {
+    if let Some(id) = scope.strip_prefix("loaded:").and_then(|n| n.parse::<u32>().ok()) {
+        loaded().remove(&id);
+    }
 }
 
 #[napi(object)]

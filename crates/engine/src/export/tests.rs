@@ -134,3 +134,20 @@ fn unknown_formats_are_named() {
     assert_eq!(Format::named("svg"), None);
     assert!(ExportError::UnknownFormat("svg".into()).to_string().contains("pprof, callgrind"));
 }
+
+/// inferno (the Rust port of flamegraph.pl) draws the folded stacks: its frame titles carry
+/// each frame's inclusive time.
+#[test]
+fn collapsed_stacks_draw_as_a_flame_graph_with_inferno() {
+    let text = String::from_utf8(render(&report_of(&engine_with_known_profile(), None), Format::Collapsed).unwrap()).unwrap();
+    let mut svg = Vec::new();
+    inferno::flamegraph::from_lines(&mut inferno::flamegraph::Options::default(), text.lines(), &mut svg).unwrap();
+    let svg = String::from_utf8(svg).unwrap();
+    let title = |name: &str| {
+        let start = svg.find(&format!("<title>{name} (")).unwrap_or_else(|| panic!("no frame {name}"));
+        svg[start..].split("</title>").next().unwrap().to_owned()
+    };
+    assert!(title("a (/app/main.js:98)").contains("(300 samples"), "{}", title("a (/app/main.js:98)"));
+    assert!(title("main #0").contains("(450 samples"));
+    assert!(title("worker #2").contains("(40 samples"));
+}
