@@ -1,4 +1,9 @@
-// `npm start`: profiles a small workload of known shape and prints yappi's tables.
+// `npm start`: profiles a small workload of known shape, prints yappi's tables and saves the
+// profile in the formats other tools open.
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
 import * as yappi from '../index'
 
 function fibonacci(n: number): number {
@@ -44,6 +49,20 @@ function main(): void {
     console.log(`\nhandleRequest calls: ${handler.callees.map((callee) => `${callee.name} ${callee.ttot.toFixed(3)}s`).join(', ')}\n`)
   }
   yappi.getThreadStats().print()
+
+  const all = yappi.getFuncStats()
+  const saved = path.join(os.tmpdir(), 'yappi-demo')
+  fs.mkdirSync(saved, { recursive: true })
+  console.log('\nSaved for other tools:')
+  for (const [file, tool] of [
+    ['profile.pb.gz', 'go tool pprof -top (or -http=:8080)'],
+    ['callgrind.out.demo', 'callgrind_annotate, KCachegrind'],
+    ['profile.cpuprofile', 'Chrome DevTools (Performance → Load profile), VS Code'],
+    ['profile.speedscope.json', 'https://www.speedscope.app'],
+    ['profile.collapsed', 'flamegraph.pl, inferno-flamegraph'],
+  ]) {
+    console.log(`  ${all.save(path.join(saved, file)).join(', ')}  →  ${tool}`)
+  }
 }
 
 main()
