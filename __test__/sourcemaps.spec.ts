@@ -1,6 +1,8 @@
 import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { Worker } from 'node:worker_threads'
 
 import test from 'ava'
 import ts from 'typescript'
@@ -66,7 +68,7 @@ interface Workload {
 }
 
 /** Writes the workload to a fresh folder, compiles it with tsc's API and loads the result. */
-function compile(mapOptions: ts.CompilerOptions): { source: string; load: () => Workload } {
+function compile(mapOptions: ts.CompilerOptions): { source: string; script: string; load: () => Workload } {
   const dir = realpathSync(mkdtempSync(path.join(tmpdir(), 'yappi-sourcemaps-')))
   const source = path.join(dir, 'src', 'work.ts')
   const outDir = path.join(dir, 'out')
@@ -85,10 +87,12 @@ function compile(mapOptions: ts.CompilerOptions): { source: string; load: () => 
   const emitted = program.emit()
   const diagnostics = ts.getPreEmitDiagnostics(program).concat(emitted.diagnostics)
   if (diagnostics.length > 0) throw new Error(ts.formatDiagnostics(diagnostics, ts.createCompilerHost({})))
+  const script = path.join(outDir, 'work.js')
   return {
     source,
+    script,
     load: () => {
-      const { Runner } = require(path.join(outDir, 'work.js')) as { Runner: new (plan: { ms: number; label: string }) => Workload }
+      const { Runner } = require(script) as { Runner: new (plan: { ms: number; label: string }) => Workload }
       return new Runner({ ms: 120, label: 'done' })
     },
   }
@@ -149,4 +153,27 @@ test.serial('a broken source map is recorded as a fault and its script keeps its
   const stat = stats.find('spinBroken')
   t.is(stat?.module, script)
   t.is(stat?.line, 1)
+})
+
+test.serial("a worker's compiled code is mapped too (its profiles reach the engine as inspector messages)", async (t) => {
+  const { source, script } = compile({ sourceMap: true })
+  yappi.start({ intervalUs: 500 })
+  try {
+    const worker = new Worker(
+      `const { Runner } = require(${JSON.stringify(script)}); new Runner({ ms: 120, label: 'worker' }).run()`,
+      { eval: true },
+    )
+    const threadId = worker.threadId
+    await once(worker, 'exit')
+    yappi.stop()
+    const stats = await yappi.snapshot({ threadId })
+    const spin = stats.find('spinTs')
+    t.truthy(spin, stats.toArray().map((s) => `${s.name} ${s.module}:${s.line}`).join(', '))
+    t.is(spin!.module, source)
+    t.is(spin!.line, lineOf(WORKLOAD, 'export function spinTs'))
+    t.is(stats.find('methodTs')?.line, lineOf(WORKLOAD, '  methodTs(ms: number)'))
+  } finally {
+    yappi.stop()
+    yappi.clearStats()
+  }
 })

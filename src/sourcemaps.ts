@@ -21,17 +21,38 @@ const seen = new Set<string>()
  * a script costs one read of its end (of the whole file for an inline map), once per process.
  */
 export function registerSourceMaps(profile: Profiler.Profile): void {
-  for (const { callFrame } of profile.nodes) {
-    const url = callFrame.url
-    if (seen.has(url) || seen.size >= MAX_SCRIPTS) continue
-    seen.add(url)
-    const file = scriptPath(url)
-    if (file === undefined) continue
-    try {
-      registerScript(url, file)
-    } catch (error) {
-      recordFault('sourcemap', new Error(`${file}: ${(error as Error).message}`))
-    }
+  for (const { callFrame } of profile.nodes) registerScript(callFrame.url)
+}
+
+const URL_FIELD = '"url":"'
+
+/**
+ * The same for a profile a worker sent as an inspector message, which only the engine parses:
+ * its script URLs are found by scanning the JSON text for `"url":"` (V8 writes no spaces, and
+ * the quotes of that pattern inside a string value would be escaped).
+ */
+export function registerSourceMapsOfMessage(message: string): void {
+  let at = message.indexOf(URL_FIELD)
+  while (at >= 0) {
+    const start = at + URL_FIELD.length
+    const end = message.indexOf('"', start)
+    if (end < 0) return
+    const url = message.slice(start, end)
+    // An escape means a URL that is no plain file path; such scripts are left unmapped.
+    if (!url.includes('\\')) registerScript(url)
+    at = message.indexOf(URL_FIELD, end)
+  }
+}
+
+function registerScript(url: string): void {
+  if (seen.has(url) || seen.size >= MAX_SCRIPTS) return
+  seen.add(url)
+  const file = scriptPath(url)
+  if (file === undefined) return
+  try {
+    registerFile(url, file)
+  } catch (error) {
+    recordFault('sourcemap', new Error(`${file}: ${(error as Error).message}`))
   }
 }
 
@@ -42,7 +63,7 @@ function scriptPath(url: string): string | undefined {
   return path.isAbsolute(url) ? url : undefined
 }
 
-function registerScript(url: string, file: string): void {
+function registerFile(url: string, file: string): void {
   const reference = mapReference(file)
   if (reference === undefined) return
   let json: string
