@@ -99,6 +99,12 @@ export declare function memUsage(): BindingMemUsage
 /** The thread that started the running profiler, if any. */
 export declare function owner(): BindingOwner | null
 
+/**
+ * Registers the source map of a generated script (`base_url`: where relative sources resolve
+ * from). Returns why the map was refused, or null.
+ */
+export declare function registerSourceMap(scriptUrl: string, mapJson: string, baseUrl: string): string | null
+
 /** CPU time of the calling thread in ns, or -1 where the OS has no thread CPU clock. */
 export declare function threadCpuTimeNs(): number
 

@@ -852,5 +852,6 @@ module.exports.mailboxTicket = nativeBinding.mailboxTicket
 module.exports.mailboxWait = nativeBinding.mailboxWait
 module.exports.memUsage = nativeBinding.memUsage
 module.exports.owner = nativeBinding.owner
+module.exports.registerSourceMap = nativeBinding.registerSourceMap
 module.exports.threadCpuTimeNs = nativeBinding.threadCpuTimeNs
 module.exports.threadStats = nativeBinding.threadStats

@@ -6,6 +6,8 @@ const { copyFileSync, existsSync } = require('node:fs')
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 
+const { platformArchAbi } = require('./platform')
+
 const root = path.resolve(__dirname, '..')
 
 function bindingLoads() {
@@ -15,18 +17,6 @@ function bindingLoads() {
   } catch {
     return false
   }
-}
-
-function isMusl() {
-  if (process.platform !== 'linux') return false
-  const report = process.report?.getReport?.()
-  return !report?.header?.glibcVersionRuntime
-}
-
-/** napi-rs names binaries `<name>.<platform>-<arch>[-abi].node`; the loader looks for that. */
-function platformArchAbi() {
-  const abi = process.platform === 'linux' ? (isMusl() ? '-musl' : '-gnu') : process.platform === 'win32' ? '-msvc' : ''
-  return `${process.platform}-${process.arch}${abi}`
 }
 
 function libraryFile(crate) {

@@ -53,6 +53,11 @@ function stopHere(): boolean {
   return true
 }
 
+/**
+ * Starts profiling: every thread of the process (main and all workers, also those started
+ * later) or, with `threads: false`, the calling thread. Callable from any thread.
+ * @throws {@link YappiError} if a profiler is already running or an option is wrong.
+ */
 export function start(options?: StartOptions): void {
   const resolved = resolveOptions(options)
   if (resolved.threads && !isMainThread) {
@@ -62,6 +67,10 @@ export function start(options?: StartOptions): void {
   startHere(resolved)
 }
 
+/**
+ * Stops profiling, from any thread. Workers' last profiles arrive a moment later: `await
+ * snapshot()` after `stop()` waits for them. Returns `false` (and does nothing) when not running.
+ */
 export function stop(): boolean {
   if (local) return stopHere()
   const owner = native.owner()
@@ -70,10 +79,12 @@ export function stop(): boolean {
   throw new YappiError(`the profiler was started with threads: false on thread ${owner.thread}; stop it from that thread`)
 }
 
+/** Whether a profiler is running anywhere in the process. */
 export function isRunning(): boolean {
   return native.isRunning()
 }
 
+/** Forgets all stats; a running profiler goes on from zero. */
 export function clearStats(): void {
   native.clearStats()
 }
@@ -107,6 +118,10 @@ function readFuncStats(filter?: FuncFilter): FuncStats {
   return filter && (filter.name !== undefined || filter.module !== undefined) ? stats.filter(keep) : stats
 }
 
+/**
+ * Per-function stats folded so far (the calling thread's running profile is folded first);
+ * without `filter.threadId` the threads are merged. Profiling goes on.
+ */
 export function getFuncStats(filter?: FuncFilter): FuncStats {
   flushHere()
   return readFuncStats(filter)
@@ -125,11 +140,16 @@ export function load(...files: string[]): FuncStats {
   return decodeFuncStats(native.funcStats(loaded.scope, undefined), undefined, loaded)
 }
 
+/** Per-thread stats: wall, CPU and idle time profiled, samples. */
 export function getThreadStats(): ThreadStats {
   flushHere()
   return decodeThreadStats(native.threadStats('global'))
 }
 
+/**
+ * Folds every profiled thread first (a worker busy in a synchronous loop answers by interrupt),
+ * then returns the stats, as {@link getFuncStats} does: fresh data from all threads.
+ */
 export async function snapshot(filter?: FuncFilter): Promise<FuncStats> {
   await rotateEverywhere()
   return readFuncStats(filter)

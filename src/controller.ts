@@ -4,6 +4,7 @@ import { flatten } from './flatten'
 import { native } from './native'
 import type { ResolvedOptions } from './options'
 import { SelfSampler, type Rotated } from './sampler'
+import { registerSourceMaps } from './sourcemaps'
 import { OWN_CODE_PREFIXES, thisThread } from './thread'
 
 /** Which engine the stats go to: `start()`'s shared one, or `profile(fn)`'s private one. */
@@ -68,6 +69,7 @@ export class ThreadProfiler {
   #fold({ profile, cpuNs }: Rotated, cpuBefore: number, focused = true): void {
     const measured = cpuNs >= 0 && cpuBefore >= 0
     const options = foldOptions(this.#options, focused ? this.#focus : undefined, measured ? cpuNs - cpuBefore : undefined)
+    registerSourceMaps(profile)
     native.ingestFlat(this.#scope, this.#thread, flatten(profile), options)
   }
 }

@@ -1,5 +1,6 @@
 /** Raised for misuse of the API: a bad option, a wrong call order, an unreadable file. */
 export class YappiError extends Error {
+  /** Always `'YappiError'`. */
   override name = 'YappiError'
 }
 

@@ -2,6 +2,7 @@
 export interface Fault {
   /** What the profiler was doing, e.g. `'rotate'`. */
   where: string
+  /** What went wrong. */
   message: string
   /** Milliseconds since the epoch. */
   time: number
@@ -25,10 +26,16 @@ export function recordFault(where: string, error: unknown): void {
 }
 
 /** Faults recorded on this thread, oldest first (the last 100), and how many older ones were let go. */
-export function getFaults(): { faults: Fault[]; dropped: number } {
+export function getFaults(): {
+  /** The recorded faults, oldest first. */
+  faults: Fault[]
+  /** Faults let go because more than 100 were recorded. */
+  dropped: number
+} {
   return { faults: faults.slice(), dropped: droppedFaults }
 }
 
+/** Forgets the faults recorded on this thread. */
 export function clearFaults(): void {
   faults.length = 0
   droppedFaults = 0

@@ -30,10 +30,15 @@ export interface CallNumbers {
 
 /** One end of a call edge, seen from the other end. */
 export interface CallEdge extends CallNumbers {
+  /** The other function's {@link FuncStat.id}. */
   id: number
+  /** The other function's name. */
   name: string
+  /** The other function's file. */
   module: string
+  /** The other function's 1-based line. */
   line: number
+  /** The other function's `module:line name`. */
   fullName: string
 }
 
@@ -41,13 +46,15 @@ export interface CallEdge extends CallNumbers {
 export interface FuncStat extends CallNumbers {
   /** Stable within a stats session (until {@link clearStats}). */
   id: number
+  /** Function name; `(anonymous)` for functions without one. With a source map, the original name. */
   name: string
-  /** File path, or URL for non-file code; empty for natives. */
+  /** File path, or URL for non-file code; empty for natives. With a source map, the original file. */
   module: string
   /** 1-based line of the function's start. */
   line: number
   /** 1-based column of the function's start. */
   column: number
+  /** Application code, Node/V8 internals, or a V8 runtime bucket. */
   kind: FuncKind
   /** `module:line name`, the key yappi merges by. */
   fullName: string
@@ -57,7 +64,9 @@ export interface FuncStat extends CallNumbers {
   callees: CallEdge[]
 }
 
+/** What {@link FuncStats.sort} orders by (yappi's aliases such as `totaltime` are accepted too). */
 export type SortKey = 'name' | 'module' | 'line' | 'ncall' | 'nactualcall' | 'ttot' | 'tsub' | 'tavg' | 'samples'
+/** Ascending or descending (`'ascending'` and `'descending'` are accepted too). */
 export type SortOrder = 'asc' | 'desc'
 
 const SORT_ALIASES: Record<string, SortKey> = {
@@ -102,7 +111,9 @@ function compareBy<T extends CallNumbers & { name: string }>(key: SortKey, order
 
 /** Selects functions by name and file: a string matches exactly, a RegExp by test. */
 export interface FuncFilter {
+  /** Function name. */
   name?: string | RegExp
+  /** File path (or URL). */
   module?: string | RegExp
   /** Only these threads (Node `threadId`s, 0 = main). Default: all threads, merged. */
   threadId?: number | number[]
@@ -152,15 +163,22 @@ export class FuncStats implements Iterable<FuncStat> {
     return this.#clock
   }
 
+  /** How many functions there are. */
   get length(): number {
     return this.#items.length
   }
 
   /** The key and order of the last sort. */
-  get sortedBy(): { key: SortKey; order: SortOrder } {
+  get sortedBy(): {
+    /** The sort key. */
+    key: SortKey
+    /** The sort order. */
+    order: SortOrder
+  } {
     return { key: this.#sortKey, order: this.#sortOrder }
   }
 
+  /** The functions in the current order. */
   [Symbol.iterator](): Iterator<FuncStat> {
     return this.#items[Symbol.iterator]()
   }
@@ -207,6 +225,7 @@ export class FuncStats implements Iterable<FuncStat> {
     out.write(this.format(options))
   }
 
+  /** The functions in the current order, for `JSON.stringify`. */
   toJSON(): FuncStat[] {
     return this.#items
   }
@@ -257,6 +276,7 @@ export class FuncStats implements Iterable<FuncStat> {
 export interface ThreadStat {
   /** Node's `threadId` (0 = main thread). */
   id: number
+  /** `main`, or the worker's `name` option (`worker <id>` without one). */
   name: string
   /** Wall time covered by the thread's profiles. */
   wallTime: number
@@ -264,7 +284,9 @@ export interface ThreadStat {
   cpuTime: number
   /** Wall time spent waiting in the event loop. */
   idleTime: number
+  /** Samples taken on the thread. */
   samples: number
+  /** Samples taken while the thread was idle. */
   idleSamples: number
   /** Profiles folded into the stats (one per rotation). */
   profiles: number
@@ -272,6 +294,7 @@ export interface ThreadStat {
   droppedSamples: number
 }
 
+/** What {@link ThreadStats.sort} orders by. */
 export type ThreadSortKey = 'id' | 'name' | 'wallTime' | 'cpuTime' | 'idleTime' | 'samples'
 
 /** A sortable, printable collection of thread stats (yappi's `YThreadStats`). */
@@ -281,19 +304,23 @@ export class ThreadStats implements Iterable<ThreadStat> {
   /** @internal */
   constructor(
     items: ThreadStat[],
+    /** The clock the times were measured on. */
     readonly clock: ClockType,
   ) {
     this.#items = items.sort((a, b) => a.id - b.id)
   }
 
+  /** How many threads there are. */
   get length(): number {
     return this.#items.length
   }
 
+  /** The threads in the current order. */
   [Symbol.iterator](): Iterator<ThreadStat> {
     return this.#items[Symbol.iterator]()
   }
 
+  /** The threads in the current order. */
   toArray(): ThreadStat[] {
     return this.#items.slice()
   }
@@ -303,6 +330,7 @@ export class ThreadStats implements Iterable<ThreadStat> {
     return this.#items.find((thread) => thread.id === id)
   }
 
+  /** Sorts in place and returns this collection. */
   sort(key: ThreadSortKey = 'wallTime', order: SortOrder | string = 'desc'): this {
     const keys: ThreadSortKey[] = ['id', 'name', 'wallTime', 'cpuTime', 'idleTime', 'samples']
     if (!keys.includes(key)) throw new YappiError(`cannot sort threads by ${describe(key)}; sort keys: ${keys.join(', ')}`)
@@ -313,15 +341,18 @@ export class ThreadStats implements Iterable<ThreadStat> {
     return this
   }
 
+  /** The table as text. */
   format(options?: Omit<PrintOptions, 'columns'>): string {
     return formatThreadTable(this.#items, this.clock, options)
   }
 
+  /** Prints the table (to stdout unless `options.out` is given). */
   print(options?: Omit<PrintOptions, 'columns'>): void {
     const out = options?.out ?? process.stdout
     out.write(this.format(options))
   }
 
+  /** The threads in the current order, for `JSON.stringify`. */
   toJSON(): ThreadStat[] {
     return this.#items
   }

@@ -5,13 +5,17 @@ import type { FuncStat, SortKey, SortOrder, ThreadStat } from './stats'
 /** A column of the function table. */
 export type Column = 'name' | 'module' | 'line' | 'ncall' | 'nactualcall' | 'ttot' | 'tsub' | 'tavg' | 'samples'
 
+/** How {@link FuncStats.print} and {@link FuncStats.format} lay out a table. */
 export interface PrintOptions {
   /** Print at most this many rows. */
   limit?: number
   /** Columns, in order, each with an optional width. Default: name, module, line, ncall, ttot, tsub, tavg, samples. */
   columns?: (Column | [Column, number])[]
   /** Where to write; default `process.stdout`. */
-  out?: { write(text: string): unknown }
+  out?: {
+    /** Called with the whole table. */
+    write(text: string): unknown
+  }
 }
 
 const WIDTHS: Record<Column, number> = {

@@ -6,6 +6,7 @@ import { YappiError } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
 import type { ResolvedOptions } from './options'
+import { registerSourceMapsOfMessage } from './sourcemaps'
 
 /**
  * Workers are sampled by the main thread through the NodeWorker domain, with *console*
@@ -153,6 +154,7 @@ class RemoteWorker {
   #foldFinished(message: string): void {
     const title = FINISHED_TITLE.exec(message.slice(-200))?.[1]
     if (!title?.startsWith(`yappi-node:${this.thread.id}:`)) return
+    registerSourceMapsOfMessage(message)
     native.ingestProfileMessage('global', this.thread, message, foldOptions(this.#hub.options))
   }
 

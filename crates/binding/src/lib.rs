@@ -15,7 +15,7 @@ use yappi_engine::export::{self, Format};
 use yappi_engine::report::Report;
 
 use yappi_engine::rendezvous::Mailbox;
-use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, Owner, OwnCode, ThreadRef, clock, cpuprofile, encode};
+use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, Owner, OwnCode, SourceMaps, ThreadRef, clock, cpuprofile, encode};
 
 /// Stats of `start()`, shared by every thread of the process.
 static ENGINE: Engine = Engine::new();
@@ -23,6 +23,8 @@ static ENGINE: Engine = Engine::new();
 static PROFILE_ENGINE: Engine = Engine::new();
 /// Where worker threads wait for the main thread to carry out their start/stop requests.
 static MAILBOX: std::sync::LazyLock<Mailbox> = std::sync::LazyLock::new(Mailbox::default);
+/// Source maps of generated scripts, shared by both engines and every thread.
+static SOURCE_MAPS: std::sync::LazyLock<SourceMaps> = std::sync::LazyLock::new(SourceMaps::default);
 
 /// Stats read back from saved files, each set in an engine of its own: `loaded:<n>` scopes.
 static LOADED: std::sync::LazyLock<Mutex<HashMap<u32, Arc<Engine>>>> = std::sync::LazyLock::new(Mutex::default);
@@ -146,6 +148,7 @@ impl From<BindingFoldOptions> for FoldOptions {
             focus,
             cpu_clock: options.cpu_clock,
             cpu_time_ns: options.cpu_time_ns.filter(|ns| ns.is_finite() && *ns >= 0.0).map(|ns| ns as u64),
+            source_maps: Some(&SOURCE_MAPS),
         }
     }
 }
@@ -211,6 +214,13 @@ pub fn ingest_cpuprofile(scope: String, thread: BindingThread, json: String, opt
     let parse_budget = Budget::new(usize::MAX);
     let flat = cpuprofile::parse(&json, &parse_budget).map_err(failure)?;
     ingest(&scope, thread, flat, options)
+}
+
+/// Registers the source map of a generated script (`base_url`: where relative sources resolve
+/// from). Returns why the map was refused, or null.
+#[napi(catch_unwind)]
+pub fn register_source_map(script_url: String, map_json: String, base_url: String) -> Option<String> {
+    SOURCE_MAPS.register(&script_url, &map_json, &base_url).err().map(|error| error.to_string())
 }
 
 #[napi(object)]

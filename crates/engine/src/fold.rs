@@ -20,9 +20,10 @@ use std::collections::TryReserveError;
 use hashbrown::HashMap;
 
 use crate::budget::{Budget, Refusal, Scratch};
-use crate::function::{FuncKind, OwnCode, classify, key_of};
+use crate::function::{FuncKind, OwnCode, classify, key_of, original_key_of};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{Children, FlatProfile, NO_PARENT, ProfileError};
+use crate::sourcemap::SourceMaps;
 use crate::stacks::PathStat;
 use crate::stats::{CallStats, EdgeKey, StatsTable, ThreadTotals};
 
@@ -42,6 +43,8 @@ pub struct FoldOptions {
     pub cpu_time_ns: Option<u64>,
     /// With the CPU clock but no measured CPU time, non-idle wall time stands in for it.
     pub cpu_clock: bool,
+    /// Maps that turn generated positions into original names, files and lines.
+    pub source_maps: Option<&'static SourceMaps>,
 }
 
 /// What one profile adds to a thread.
@@ -80,6 +83,7 @@ fn frame_roles<'b>(
     budget.grow(&mut roles, profile.frames.len())?;
     let mut kinds = Scratch::empty(budget);
     budget.grow(&mut kinds.vec, profile.frames.len())?;
+    let maps = options.source_maps.map(SourceMaps::read);
     for frame in &profile.frames {
         let kind = classify(frame, &options.own_code);
         kinds.vec.push(kind);
@@ -94,7 +98,9 @@ fn frame_roles<'b>(
         } else if !visible {
             FrameRole::Hidden
         } else {
-            match functions.intern(key_of(frame, kind), budget) {
+            let original = maps.as_ref().filter(|_| kind == FuncKind::User).and_then(|maps| maps.original(&frame.url, frame.line, frame.column));
+            let key = original.map_or_else(|| key_of(frame, kind), |original| original_key_of(frame, kind, original));
+            match functions.intern(key, budget) {
                 Ok(id) => FrameRole::Visible(id),
                 Err(_) => FrameRole::Refused,
             }

@@ -1,5 +1,7 @@
 //! What a function is, as V8's sampler reports it, and how it is classified.
 
+use crate::sourcemap::Original;
+
 /// The kind of a frame, which decides how it is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -135,6 +137,19 @@ pub fn key_of<'a>(frame: &'a CallFrame, kind: FuncKind) -> FuncKey<'a> {
         column: one_based(frame.column),
         kind,
         script_id: if keeps_script { &frame.script_id } else { "" },
+    }
+}
+
+/// The key of a frame whose script has a source map: original file and position, and the
+/// original name when the map has one (minifiers rename; tsc keeps names and maps none).
+pub fn original_key_of<'a>(frame: &'a CallFrame, kind: FuncKind, original: Original<'a>) -> FuncKey<'a> {
+    FuncKey {
+        name: original.name.unwrap_or_else(|| display_name(&frame.name)),
+        module: original.source,
+        line: original.line.saturating_add(1),
+        column: original.column.saturating_add(1),
+        kind,
+        script_id: "",
     }
 }
 

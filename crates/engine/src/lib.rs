@@ -16,6 +16,7 @@ pub mod profile;
 pub mod query;
 pub mod report;
 pub mod rendezvous;
+pub mod sourcemap;
 pub mod stacks;
 pub mod stats;
 #[cfg(test)]
@@ -26,3 +27,4 @@ pub use engine::{Clock, Engine, EngineError, IngestOutcome, Owner, ThreadRef};
 pub use fold::{FocusFrame, FoldOptions};
 pub use function::{CallFrame, FuncKind, OwnCode};
 pub use profile::{FlatProfile, NO_PARENT, ProfileError};
+pub use sourcemap::{SourceMapError, SourceMaps};

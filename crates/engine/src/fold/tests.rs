@@ -307,3 +307,23 @@ fn malformed_profiles_are_errors_not_panics() {
     let error = fold(&flat, &[], &FunctionTable::default(), &Budget::new(usize::MAX), &FoldOptions::default()).unwrap_err();
     assert!(error.to_string().contains("sample 1 names node 99"), "{error}");
 }
+
+#[test]
+fn source_maps_name_functions_by_their_original_place() {
+    let maps: &'static SourceMaps = Box::leak(Box::default());
+    // `work` sits on generated line 451 (see testing::frame); map it to line 11 of a.ts,
+    // originally named `originalWork`. `main` (line 421) has no mapping and stays as it is.
+    let mappings = format!("{}AAUAA", ";".repeat(451));
+    let json = format!(r#"{{"version":3,"sources":["../src/a.ts"],"names":["originalWork"],"mappings":"{mappings}"}}"#);
+    maps.register("file:///app/main.js", &json, "/app/dist/main.js.map").unwrap();
+    let options = FoldOptions { source_maps: Some(maps), ..FoldOptions::default() };
+    let table = FunctionTable::default();
+    let f = fold_with(&profile(&[(&["main", "work"], 30), (&["main"], 70)]), &[], &table, &options);
+    assert_eq!(times(&f.func("originalWork")), (30, 30));
+    assert_eq!(times(&f.func("main")), (100, 70));
+    let desc = |name: &str| (0..table.len() as FuncId).map(|id| table.get(id).unwrap()).find(|d| d.name == name).unwrap().clone();
+    let work = desc("originalWork");
+    assert_eq!((work.module.as_str(), work.line, work.column), ("/app/src/a.ts", 11, 1));
+    let main = desc("main");
+    assert_eq!((main.module.as_str(), main.line), ("/app/main.js", 422));
+}

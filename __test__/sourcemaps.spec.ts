@@ -1,0 +1,178 @@
+import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { Worker } from 'node:worker_threads'
+
+import test from 'ava'
+import ts from 'typescript'
+
+import * as yappi from '../index'
+
+const repoRoot = path.resolve(__dirname, '..', '..')
+
+// Types and interfaces vanish when compiled, so every function sits on another line in the JS
+// than in this source: only a working source map gives the TypeScript lines.
+const WORKLOAD = `interface Plan {
+  ms: number
+  label: string
+}
+
+type Spin = (ms: number) => void
+
+export function spinTs(ms: number): void {
+  const start = process.hrtime()
+  for (;;) {
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+
+export const arrowTs: Spin = (ms: number): void => {
+  const start = process.hrtime()
+  for (;;) {
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+
+export class Runner {
+  constructor(private readonly plan: Plan) {}
+
+  methodTs(ms: number): void {
+    const start = process.hrtime()
+    for (;;) {
+      const [seconds, nanos] = process.hrtime(start)
+      if (seconds * 1e3 + nanos / 1e6 >= ms) return
+    }
+  }
+
+  run(): string {
+    spinTs(this.plan.ms)
+    arrowTs(this.plan.ms)
+    this.methodTs(this.plan.ms)
+    return this.plan.label
+  }
+}
+`
+
+/** 1-based line of the first line of `source` that contains `text`. */
+function lineOf(source: string, text: string): number {
+  const index = source.split('\n').findIndex((line) => line.includes(text))
+  if (index < 0) throw new Error(`'${text}' is not in the workload`)
+  return index + 1
+}
+
+interface Workload {
+  run(): string
+}
+
+/** Writes the workload to a fresh folder, compiles it with tsc's API and loads the result. */
+function compile(mapOptions: ts.CompilerOptions): { source: string; script: string; load: () => Workload } {
+  const dir = realpathSync(mkdtempSync(path.join(tmpdir(), 'yappi-sourcemaps-')))
+  const source = path.join(dir, 'src', 'work.ts')
+  const outDir = path.join(dir, 'out')
+  mkdirSync(path.dirname(source))
+  writeFileSync(source, WORKLOAD)
+  const program = ts.createProgram([source], {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.CommonJS,
+    strict: true,
+    outDir,
+    rootDir: path.join(dir, 'src'),
+    types: ['node'],
+    typeRoots: [path.join(repoRoot, 'node_modules', '@types')],
+    ...mapOptions,
+  })
+  const emitted = program.emit()
+  const diagnostics = ts.getPreEmitDiagnostics(program).concat(emitted.diagnostics)
+  if (diagnostics.length > 0) throw new Error(ts.formatDiagnostics(diagnostics, ts.createCompilerHost({})))
+  const script = path.join(outDir, 'work.js')
+  return {
+    source,
+    script,
+    load: () => {
+      const { Runner } = require(script) as { Runner: new (plan: { ms: number; label: string }) => Workload }
+      return new Runner({ ms: 120, label: 'done' })
+    },
+  }
+}
+
+for (const [title, mapOptions] of [
+  ['a .map file', { sourceMap: true }],
+  ['an inline map', { inlineSourceMap: true }],
+] as const) {
+  test.serial(`stats name the TypeScript file, lines and functions of compiled code with ${title}`, (t) => {
+    const { source, load } = compile(mapOptions)
+    const workload = load()
+    const stats = yappi.profile(() => workload.run(), { intervalUs: 500 })
+    for (const [name, text] of [
+      ['spinTs', 'export function spinTs'],
+      ['arrowTs', 'export const arrowTs'],
+      ['methodTs', '  methodTs(ms: number)'],
+      ['run', '  run(): string'],
+    ]) {
+      const stat = stats.find(name)
+      t.truthy(stat, `${name} in ${stats.toArray().map((s) => `${s.name} ${s.module}:${s.line}`).join(', ')}`)
+      t.is(stat!.module, source, name)
+      t.is(stat!.line, lineOf(WORKLOAD, text), name)
+    }
+    t.deepEqual(
+      stats.filter((stat) => stat.module.endsWith('.js') && stat.module.includes('yappi-sourcemaps-')).toArray(),
+      [],
+      'no frame of the compiled workload is left unmapped',
+    )
+  })
+}
+
+test.serial('a broken source map is recorded as a fault and its script keeps its compiled positions', (t) => {
+  const dir = realpathSync(mkdtempSync(path.join(tmpdir(), 'yappi-sourcemaps-')))
+  const script = path.join(dir, 'broken.js')
+  writeFileSync(
+    script,
+    [
+      'exports.spinBroken = function spinBroken(ms) {',
+      '  const start = process.hrtime()',
+      '  for (;;) {',
+      '    const [seconds, nanos] = process.hrtime(start)',
+      '    if (seconds * 1e3 + nanos / 1e6 >= ms) return',
+      '  }',
+      '}',
+      '//# sourceMappingURL=broken.js.map',
+      '',
+    ].join('\n'),
+  )
+  writeFileSync(path.join(dir, 'broken.js.map'), '{"version":3,"sources":["broken.ts"],"mappings":"A!"}')
+  const { spinBroken } = require(script) as { spinBroken: (ms: number) => void }
+  yappi.clearFaults()
+  const stats = yappi.profile(() => spinBroken(80), { intervalUs: 500 })
+  const fault = yappi.getFaults().faults.find((f) => f.where === 'sourcemap')
+  t.truthy(fault)
+  t.true(fault!.message.includes(script) && fault!.message.includes('malformed'), fault!.message)
+  const stat = stats.find('spinBroken')
+  t.is(stat?.module, script)
+  t.is(stat?.line, 1)
+})
+
+test.serial("a worker's compiled code is mapped too (its profiles reach the engine as inspector messages)", async (t) => {
+  const { source, script } = compile({ sourceMap: true })
+  yappi.start({ intervalUs: 500 })
+  try {
+    const worker = new Worker(
+      `const { Runner } = require(${JSON.stringify(script)}); new Runner({ ms: 120, label: 'worker' }).run()`,
+      { eval: true },
+    )
+    const threadId = worker.threadId
+    await once(worker, 'exit')
+    yappi.stop()
+    const stats = await yappi.snapshot({ threadId })
+    const spin = stats.find('spinTs')
+    t.truthy(spin, stats.toArray().map((s) => `${s.name} ${s.module}:${s.line}`).join(', '))
+    t.is(spin!.module, source)
+    t.is(spin!.line, lineOf(WORKLOAD, 'export function spinTs'))
+    t.is(stats.find('methodTs')?.line, lineOf(WORKLOAD, '  methodTs(ms: number)'))
+  } finally {
+    yappi.stop()
+    yappi.clearStats()
+  }
+})

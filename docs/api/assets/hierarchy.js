@@ -1,0 +1,1 @@
+window.hierarchyData = "eJyN0LEKwjAUheF3OXOqxJAWsoqOLo7SISa3NpimkKRTybtLwYq42Oku/+WDMyOOY05QN143LUOkzpPJbgwJagYXcjlBDwSF8xTMNesMhqcLFuoga4Ypeii4kCl22lDar9muz4MHg/E6JSjkZKvlr/q0KAxcii/iqL0/2Qf9IdZsI1E3P8RlGu4U0wblXW6AGEzvvI0UljWFZFyKtpTyAhdedA4="

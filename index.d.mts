@@ -1,0 +1,4 @@
+import * as yappi from './dist/index.js'
+
+export * from './dist/index.js'
+export default yappi
