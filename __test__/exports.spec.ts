@@ -13,7 +13,8 @@ import { mixedWorkload } from './workloads/burn'
 // One profile of a workload with a known split (A 60% incl. B 30%, C 10%, D 30% of its run),
 // saved in every format; each test reads one file back with the tool made for it.
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yappi-exports-'))
-const burnFile = require.resolve('./workloads/burn')
+// The workload's file as stats name it: the TypeScript source, through its source map.
+let burnFile = ''
 let stats: yappi.FuncStats
 let wallMs = 0
 
@@ -24,6 +25,7 @@ test.before(() => {
   wallMs = Number(process.hrtime.bigint() - begin) / 1e6
   stats = yappi.getFuncStats()
   yappi.stop()
+  burnFile = stats.find('A')!.module
   stats.save(path.join(dir, 'profile.pb.gz'))
   stats.save(path.join(dir, 'callgrind.out.1'))
   stats.save(path.join(dir, 'profile.cpuprofile'))
