@@ -72,7 +72,7 @@ export class ThreadProfiler {
   }
 }
 
-/** How the engine folds a profile taken with `options`; `cpuTimeNs` is the thread's CPU time over it. */
+/** How the engine folds a profile taken with `options`; `cpuTimeNs` is the thread's CPU time over it, when measured. */
 export function foldOptions(options: ResolvedOptions, focus?: Focus, cpuTimeNs?: number): BindingFoldOptions {
   const cpuClock = options.clock === 'cpu'
   return {
@@ -81,6 +81,6 @@ export function foldOptions(options: ResolvedOptions, focus?: Focus, cpuTimeNs?:
     focusName: focus?.name,
     focusUrl: focus?.url,
     cpuClock,
-    cpuTimeNs: cpuClock ? cpuTimeNs : undefined,
+    cpuTimeNs,
   }
 }

@@ -211,8 +211,13 @@ export interface ThreadStat {
   name: string
   /** Wall time covered by the thread's profiles. */
   wallTime: number
-  /** CPU time of the thread over its profiles (measured with the CPU clock only, else 0). */
+  /**
+   * CPU time of the thread over its profiles, on either clock: read from the thread's CPU clock
+   * at every rotation where the OS allows, else estimated as its busy (non-idle) wall time.
+   */
   cpuTime: number
+  /** The part of {@link ThreadStat.cpuTime} that is estimated rather than measured (0 when all was measured). */
+  cpuTimeEstimated: number
   /** Wall time spent waiting in the event loop. */
   idleTime: number
   samples: number
@@ -284,7 +289,7 @@ const HEADER_LEN = 6
 const FUNC_FIELDS = 14
 const EDGE_FIELDS = 8
 const THREAD_HEADER_LEN = 3
-const THREAD_FIELDS = 10
+const THREAD_FIELDS = 11
 const KINDS: Record<number, FuncKind> = { 0: 'user', 1: 'builtin', 2: 'program', 3: 'gc' }
 const NS_PER_SECOND = 1e9
 
@@ -367,6 +372,7 @@ export function decodeThreadStats({ numbers, text }: BindingEncoded): ThreadStat
       idleSamples: numbers[at + 7],
       profiles: numbers[at + 8],
       droppedSamples: numbers[at + 9],
+      cpuTimeEstimated: numbers[at + 10] / NS_PER_SECOND,
     })
   }
   return new ThreadStats(threads, clockOfCode(numbers[2]))

@@ -15,6 +15,7 @@ pub mod profile;
 pub mod query;
 pub mod rendezvous;
 pub mod stats;
+pub mod tags;
 #[cfg(test)]
 mod testing;
 
