@@ -7,7 +7,8 @@
  *
  * @packageDocumentation
  */
-export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats, snapshot } from './src/api'
+export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats, getTagStats, snapshot } from './src/api'
+export { setTagCallback, withTag, currentTag, type Tag } from './src/tags'
 export { profile, type ProfileOptions } from './src/profile'
 export { getFaults, clearFaults, type Fault } from './src/faults'
 export { YappiError } from './src/errors'
@@ -16,6 +17,7 @@ export {
   FuncStats,
   ThreadStats,
   type FuncStat,
+  type TagStat,
   type CallEdge,
   type CallNumbers,
   type FuncFilter,

@@ -2,12 +2,22 @@ import { isMainThread, threadId } from 'node:worker_threads'
 
 import { ThreadProfiler } from './controller'
 import { Driver } from './driver'
-import { YappiError } from './errors'
+import { YappiError, describe } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
 import { resolveOptions, type ResolvedOptions, type StartOptions } from './options'
 import { callMainAsync, callMainSync, type RemoteAnswer, type RemoteOp } from './remote'
-import { decodeFuncStats, decodeThreadStats, resolveFilter, type FuncFilter, type FuncStats, type ThreadStats } from './stats'
+import {
+  decodeFuncStats,
+  decodeTagStats,
+  decodeThreadStats,
+  resolveFilter,
+  resolveThreads,
+  type FuncFilter,
+  type FuncStats,
+  type TagStat,
+  type ThreadStats,
+} from './stats'
 
 /**
  * What this thread runs: the all-threads driver (main thread only), or a profiler of this
@@ -101,14 +111,27 @@ async function rotateEverywhere(): Promise<void> {
 }
 
 function readFuncStats(filter?: FuncFilter): FuncStats {
-  const { threads, keep } = resolveFilter(filter)
-  const stats = decodeFuncStats(native.funcStats('global', threads))
+  const { threads, tag, keep } = resolveFilter(filter)
+  const stats = decodeFuncStats(tag === undefined ? native.funcStats('global', threads) : native.tagFuncStats(threads, tag))
   return filter && (filter.name !== undefined || filter.module !== undefined) ? stats.filter(keep) : stats
 }
 
 export function getFuncStats(filter?: FuncFilter): FuncStats {
   flushHere()
   return readFuncStats(filter)
+}
+
+/**
+ * Per-tag totals (time on the session's clock, wall time, idle time, samples), largest first;
+ * `filter.threadId` selects threads. Only samples taken while a tag was active count.
+ */
+export function getTagStats(filter?: { threadId?: number | number[] }): TagStat[] {
+  if (filter !== undefined && (filter === null || typeof filter !== 'object')) {
+    throw new YappiError(`filter must be an object, not ${describe(filter)}`)
+  }
+  const threads = resolveThreads(filter?.threadId)
+  flushHere()
+  return decodeTagStats(native.tagStats(threads))
 }
 
 export function getThreadStats(): ThreadStats {

@@ -4,6 +4,7 @@ import { flatten } from './flatten'
 import { native } from './native'
 import type { ResolvedOptions } from './options'
 import { SelfSampler, type Rotated } from './sampler'
+import { flushTags, setProfiled } from './tags'
 import { OWN_CODE_PREFIXES, thisThread } from './thread'
 
 /** Which engine the stats go to: `start()`'s shared one, or `profile(fn)`'s private one. */
@@ -31,6 +32,8 @@ export class ThreadProfiler {
     this.#focus = focus
     this.#thread = thread
     this.#sampler = new SelfSampler(options.intervalUs)
+    // Tags belong to start()'s stats only.
+    if (scope === 'global') setProfiled(true)
     if (rotateOnTimer) {
       this.#timer = setInterval(() => this.#rotateInBackground(), options.rotateIntervalMs)
       this.#timer.unref()
@@ -52,9 +55,14 @@ export class ThreadProfiler {
       rotated = this.#sampler.stop()
     } catch (error) {
       this.#sampler.abandon()
+      if (this.#scope === 'global') setProfiled(false)
       throw error
     }
-    this.#fold(rotated, cpuBefore, focused)
+    try {
+      this.#fold(rotated, cpuBefore, focused)
+    } finally {
+      if (this.#scope === 'global') setProfiled(false)
+    }
   }
 
   #rotateInBackground(): void {
@@ -68,6 +76,8 @@ export class ThreadProfiler {
   #fold({ profile, cpuNs }: Rotated, cpuBefore: number, focused = true): void {
     const measured = cpuNs >= 0 && cpuBefore >= 0
     const options = foldOptions(this.#options, focused ? this.#focus : undefined, measured ? cpuNs - cpuBefore : undefined)
+    // The switches up to the profile's end go first: the engine joins them with its samples.
+    if (this.#scope === 'global') flushTags()
     native.ingestFlat(this.#scope, this.#thread, flatten(profile), options)
   }
 }

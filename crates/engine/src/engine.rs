@@ -306,7 +306,7 @@ impl Engine {
             }
         };
         let mut writer = lock(&shard.writer);
-        let tag_input = session.tags.take(thread.id);
+        let tag_input = session.tags.take(thread.id, profile.end_time, &session.budget);
         let folded = fold_tagged(profile, &writer.last_stack, &session.functions, &session.budget, options, tag_input.as_ref());
         if let Some(input) = &tag_input {
             session.budget.forget(&input.switches);

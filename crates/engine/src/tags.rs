@@ -181,15 +181,29 @@ impl TagLog {
         count as u64
     }
 
-    /// Takes the pending switches of `thread` for a fold; `None` when it never had a tag.
-    pub(crate) fn take(&self, thread: u32) -> Option<TagInput> {
+    /// Takes the pending switches of `thread` up to `until_us` (a profile's end) for a fold;
+    /// later ones wait for the next profile. `None` when the thread has no tag to apply.
+    pub(crate) fn take(&self, thread: u32, until_us: i64, budget: &Budget) -> Option<TagInput> {
         let mut threads = lock(&self.threads);
         let log = threads.get_mut(&thread)?;
-        if log.pending.is_empty() && log.current == NO_TAG {
+        let due = log.pending.partition_point(|&(time, _)| time <= until_us);
+        if due == 0 && log.current == NO_TAG {
             return None;
         }
         let carried = log.current;
-        let switches = std::mem::take(&mut log.pending);
+        let switches = if due == log.pending.len() {
+            std::mem::take(&mut log.pending)
+        } else {
+            let mut taken = Vec::new();
+            // Without room to split, the early switches are dropped; the later ones still apply.
+            if budget.grow(&mut taken, due).is_ok() {
+                taken.extend_from_slice(log.pending.get(..due).unwrap_or_default());
+            } else {
+                self.drop_switches(due);
+            }
+            log.pending.drain(..due);
+            taken
+        };
         if let Some(&(_, last)) = switches.last() {
             log.current = last;
         }
@@ -506,18 +520,20 @@ mod tests {
     fn the_log_carries_the_last_tag_into_the_next_fold() {
         let budget = Budget::new(usize::MAX);
         let log = TagLog::default();
-        assert!(log.take(4).is_none(), "a thread that never tagged has no tag work");
+        assert!(log.take(4, 100, &budget).is_none(), "a thread that never tagged has no tag work");
         let names = vec!["a".to_string(), "b".to_string()];
-        log.record(4, &names, &[(10, 0), (20, 1), (30, u32::MAX)], &budget);
-        let first = log.take(4).unwrap();
+        log.record(4, &names, &[(10, 0), (20, 1), (30, u32::MAX), (200, 0)], &budget);
+        let first = log.take(4, 100, &budget).unwrap();
         let a = log.table.id("a").unwrap();
         let b = log.table.id("b").unwrap();
         assert_eq!(first.switches, vec![(10, a), (20, b), (30, NO_TAG)]);
         assert_eq!(first.carried, NO_TAG);
-        assert!(log.take(4).is_none(), "untagged at the end and nothing pending");
-        log.record(4, &names[1..], &[(40, 0)], &budget);
-        log.take(4).unwrap();
-        let next = log.take(4).unwrap();
+        assert!(log.take(4, 150, &budget).is_none(), "untagged at the end and nothing due");
+        let later = log.take(4, 300, &budget).unwrap();
+        assert_eq!(later.switches, vec![(200, a)], "a switch after a profile's end waits for the next");
+        log.record(4, &names[1..], &[(400, 0)], &budget);
+        log.take(4, 500, &budget).unwrap();
+        let next = log.take(4, 600, &budget).unwrap();
         assert_eq!((next.switches.len(), next.carried), (0, b));
         assert_eq!(log.table.name(b), Some("b"));
     }
