@@ -100,12 +100,28 @@ export declare function memUsage(): BindingMemUsage
 export declare function owner(): BindingOwner | null
 
 /**
+ * Records tag switches of a thread for its next fold: switch `i` happened at `times_us[i]` (µs
+ * on the monotonic clock of V8's samples) and made `names[tags[i]]` active (an index past the
+ * names: no tag). Returns how many switches were dropped for want of memory.
+ */
+export declare function recordTags(threadId: number, names: Array<string>, tags: Uint32Array, timesUs: Float64Array): number
+
+/**
  * Registers the source map of a generated script (`base_url`: where relative sources resolve
  * from). Returns why the map was refused, or null.
  */
 export declare function registerSourceMap(scriptUrl: string, mapJson: string, baseUrl: string): string | null
 
+/** Function stats of `start()` counting only samples taken under `tag`. */
+export declare function tagFuncStats(threads: Array<number> | undefined | null, tag: string): BindingEncoded
+
+/** Per-tag totals of `start()`. */
+export declare function tagStats(threads?: Array<number> | undefined | null): BindingEncoded
+
 /** CPU time of the calling thread in ns, or -1 where the OS has no thread CPU clock. */
 export declare function threadCpuTimeNs(): number
+
+/** CPU time of thread `tid` (a Linux thread id of this process) in ns, or -1 when unknown. */
+export declare function threadCpuTimeOf(tid: number): number
 
 export declare function threadStats(scope: string): BindingEncoded

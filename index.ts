@@ -7,8 +7,9 @@
  *
  * @packageDocumentation
  */
-export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats, snapshot, load } from './src/api'
+export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats, getTagStats, snapshot, load } from './src/api'
 export { type SaveFormat, type ExportOptions } from './src/saved'
+export { setTagCallback, withTag, currentTag, type Tag } from './src/tags'
 export { profile, type ProfileOptions } from './src/profile'
 export { getFaults, clearFaults, type Fault } from './src/faults'
 export { YappiError } from './src/errors'
@@ -17,6 +18,7 @@ export {
   FuncStats,
   ThreadStats,
   type FuncStat,
+  type TagStat,
   type CallEdge,
   type CallNumbers,
   type FuncFilter,

@@ -2,12 +2,22 @@ import { isMainThread, threadId } from 'node:worker_threads'
 
 import { ThreadProfiler } from './controller'
 import { Driver } from './driver'
-import { YappiError } from './errors'
+import { YappiError, describe } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
 import { resolveOptions, type ResolvedOptions, type StartOptions } from './options'
 import { callMainAsync, callMainSync, type RemoteAnswer, type RemoteOp } from './remote'
-import { decodeFuncStats, decodeThreadStats, resolveFilter, type FuncFilter, type FuncStats, type ThreadStats } from './stats'
+import {
+  decodeFuncStats,
+  decodeTagStats,
+  decodeThreadStats,
+  resolveFilter,
+  resolveThreads,
+  type FuncFilter,
+  type FuncStats,
+  type TagStat,
+  type ThreadStats,
+} from './stats'
 import { absorbFile, type StatsSource } from './saved'
 
 /**
@@ -113,8 +123,9 @@ async function rotateEverywhere(): Promise<void> {
 }
 
 function readFuncStats(filter?: FuncFilter): FuncStats {
-  const { threads, keep } = resolveFilter(filter)
-  const stats = decodeFuncStats(native.funcStats('global', threads), undefined, { scope: 'global', threads })
+  const { threads, tag, keep } = resolveFilter(filter)
+  const encoded = tag === undefined ? native.funcStats('global', threads) : native.tagFuncStats(threads, tag)
+  const stats = decodeFuncStats(encoded, undefined, { scope: 'global', threads })
   return filter && (filter.name !== undefined || filter.module !== undefined) ? stats.filter(keep) : stats
 }
 
@@ -138,6 +149,19 @@ export function load(...files: string[]): FuncStats {
   for (const file of files) source = absorbFile(file, source)
   const loaded = source as StatsSource
   return decodeFuncStats(native.funcStats(loaded.scope, undefined), undefined, loaded)
+}
+
+/**
+ * Per-tag totals (time on the session's clock, wall time, idle time, samples), largest first;
+ * `filter.threadId` selects threads. Only samples taken while a tag was active count.
+ */
+export function getTagStats(filter?: { threadId?: number | number[] }): TagStat[] {
+  if (filter !== undefined && (filter === null || typeof filter !== 'object')) {
+    throw new YappiError(`filter must be an object, not ${describe(filter)}`)
+  }
+  const threads = resolveThreads(filter?.threadId)
+  flushHere()
+  return decodeTagStats(native.tagStats(threads))
 }
 
 /** Per-thread stats: wall, CPU and idle time profiled, samples. */

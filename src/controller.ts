@@ -5,6 +5,7 @@ import { native } from './native'
 import type { ResolvedOptions } from './options'
 import { SelfSampler, type Rotated } from './sampler'
 import { registerSourceMaps } from './sourcemaps'
+import { flushTags, setProfiled } from './tags'
 import { OWN_CODE_PREFIXES, thisThread } from './thread'
 
 /** Which engine the stats go to: `start()`'s shared one, or `profile(fn)`'s private one. */
@@ -32,6 +33,8 @@ export class ThreadProfiler {
     this.#focus = focus
     this.#thread = thread
     this.#sampler = new SelfSampler(options.intervalUs)
+    // Tags belong to start()'s stats only.
+    if (scope === 'global') setProfiled(true)
     if (rotateOnTimer) {
       this.#timer = setInterval(() => this.#rotateInBackground(), options.rotateIntervalMs)
       this.#timer.unref()
@@ -53,9 +56,14 @@ export class ThreadProfiler {
       rotated = this.#sampler.stop()
     } catch (error) {
       this.#sampler.abandon()
+      if (this.#scope === 'global') setProfiled(false)
       throw error
     }
-    this.#fold(rotated, cpuBefore, focused)
+    try {
+      this.#fold(rotated, cpuBefore, focused)
+    } finally {
+      if (this.#scope === 'global') setProfiled(false)
+    }
   }
 
   #rotateInBackground(): void {
@@ -70,11 +78,13 @@ export class ThreadProfiler {
     const measured = cpuNs >= 0 && cpuBefore >= 0
     const options = foldOptions(this.#options, focused ? this.#focus : undefined, measured ? cpuNs - cpuBefore : undefined)
     registerSourceMaps(profile)
+    // The switches up to the profile's end go first: the engine joins them with its samples.
+    if (this.#scope === 'global') flushTags()
     native.ingestFlat(this.#scope, this.#thread, flatten(profile), options)
   }
 }
 
-/** How the engine folds a profile taken with `options`; `cpuTimeNs` is the thread's CPU time over it. */
+/** How the engine folds a profile taken with `options`; `cpuTimeNs` is the thread's CPU time over it, when measured. */
 export function foldOptions(options: ResolvedOptions, focus?: Focus, cpuTimeNs?: number): BindingFoldOptions {
   const cpuClock = options.clock === 'cpu'
   return {
@@ -83,6 +93,6 @@ export function foldOptions(options: ResolvedOptions, focus?: Focus, cpuTimeNs?:
     focusName: focus?.name,
     focusUrl: focus?.url,
     cpuClock,
-    cpuTimeNs: cpuClock ? cpuTimeNs : undefined,
+    cpuTimeNs,
   }
 }

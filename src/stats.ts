@@ -117,6 +117,11 @@ export interface FuncFilter {
   module?: string | RegExp
   /** Only these threads (Node `threadId`s, 0 = main). Default: all threads, merged. */
   threadId?: number | number[]
+  /**
+   * Only samples taken while this tag was active (see `setTagCallback`, `withTag`); tags are
+   * compared by their string form. Call counts are then calls entered under the tag.
+   */
+  tag?: string | number
 }
 
 function matcher(field: string, wanted: unknown): ((value: string) => boolean) | undefined {
@@ -127,19 +132,32 @@ function matcher(field: string, wanted: unknown): ((value: string) => boolean) |
 }
 
 /** Checks a filter, returning the thread ids for the engine and a predicate for the rest. */
-export function resolveFilter(filter: unknown): { threads: number[] | undefined; keep: (stat: FuncStat) => boolean } {
-  if (filter === undefined) return { threads: undefined, keep: () => true }
+export function resolveFilter(filter: unknown): { threads: number[] | undefined; tag: string | undefined; keep: (stat: FuncStat) => boolean } {
+  if (filter === undefined) return { threads: undefined, tag: undefined, keep: () => true }
   if (filter === null || typeof filter !== 'object') throw new YappiError(`filter must be an object, not ${describe(filter)}`)
-  const { name, module, threadId, ...rest } = filter as FuncFilter
+  const { name, module, threadId, tag, ...rest } = filter as FuncFilter
   const unknown = Object.keys(rest)
-  if (unknown.length > 0) throw new YappiError(`unknown filter key ${describe(unknown[0])}; known keys: name, module, threadId`)
+  if (unknown.length > 0) throw new YappiError(`unknown filter key ${describe(unknown[0])}; known keys: name, module, threadId, tag`)
+  const threads = resolveThreads(threadId)
+  if (tag !== undefined && typeof tag !== 'string' && !(typeof tag === 'number' && Number.isFinite(tag))) {
+    throw new YappiError(`filter.tag must be a string or a finite number, not ${describe(tag)}`)
+  }
+  const byName = matcher('name', name)
+  const byModule = matcher('module', module)
+  return {
+    threads,
+    tag: tag === undefined ? undefined : String(tag),
+    keep: (stat) => (!byName || byName(stat.name)) && (!byModule || byModule(stat.module)),
+  }
+}
+
+/** Checks a `threadId` filter: the thread ids for the engine, or undefined for all threads. */
+export function resolveThreads(threadId: unknown): number[] | undefined {
   const threads = threadId === undefined ? undefined : Array.isArray(threadId) ? threadId : [threadId]
   if (threads?.some((id) => !Number.isInteger(id) || id < 0)) {
     throw new YappiError(`filter.threadId must be a thread id (a whole number >= 0) or a list of them, not ${describe(threadId)}`)
   }
-  const byName = matcher('name', name)
-  const byModule = matcher('module', module)
-  return { threads, keep: (stat) => (!byName || byName(stat.name)) && (!byModule || byModule(stat.module)) }
+  return threads as number[] | undefined
 }
 
 /** A sortable, printable collection of function stats (yappi's `YFuncStats`). */
@@ -208,7 +226,7 @@ export class FuncStats implements Iterable<FuncStat> {
   }
 
   /** A new collection of the functions that pass `filter` (a predicate, or name/module matchers). */
-  filter(filter: ((stat: FuncStat) => boolean) | Omit<FuncFilter, 'threadId'>): FuncStats {
+  filter(filter: ((stat: FuncStat) => boolean) | Omit<FuncFilter, 'threadId' | 'tag'>): FuncStats {
     const keep = typeof filter === 'function' ? filter : resolveFilter(filter).keep
     const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock, this.#source)
     return kept.sort(this.#sortKey, this.#sortOrder)
@@ -280,8 +298,13 @@ export interface ThreadStat {
   name: string
   /** Wall time covered by the thread's profiles. */
   wallTime: number
-  /** CPU time of the thread over its profiles (measured with the CPU clock only, else 0). */
+  /**
+   * CPU time of the thread over its profiles, on either clock: read from the thread's CPU clock
+   * at every rotation where the OS allows, else estimated as its busy (non-idle) wall time.
+   */
   cpuTime: number
+  /** The part of {@link ThreadStat.cpuTime} that is estimated rather than measured (0 when all was measured). */
+  cpuTimeEstimated: number
   /** Wall time spent waiting in the event loop. */
   idleTime: number
   /** Samples taken on the thread. */
@@ -364,7 +387,7 @@ const HEADER_LEN = 6
 const FUNC_FIELDS = 14
 const EDGE_FIELDS = 8
 const THREAD_HEADER_LEN = 3
-const THREAD_FIELDS = 10
+const THREAD_FIELDS = 11
 const KINDS: Record<number, FuncKind> = { 0: 'user', 1: 'builtin', 2: 'program', 3: 'gc' }
 const NS_PER_SECOND = 1e9
 
@@ -447,7 +470,42 @@ export function decodeThreadStats({ numbers, text }: BindingEncoded): ThreadStat
       idleSamples: numbers[at + 7],
       profiles: numbers[at + 8],
       droppedSamples: numbers[at + 9],
+      cpuTimeEstimated: numbers[at + 10] / NS_PER_SECOND,
     })
   }
   return new ThreadStats(threads, clockOfCode(numbers[2]))
+}
+
+/** What one tag accounts for (times in seconds). */
+export interface TagStat {
+  /** The tag, in its string form. */
+  tag: string
+  /** Time on the session's clock under this tag: CPU time with `clock: 'cpu'` (idle excluded). */
+  time: number
+  /** Wall time under this tag, waiting in the event loop included. */
+  wallTime: number
+  /** Wall time under this tag spent waiting in the event loop. */
+  idleTime: number
+  /** Samples taken under this tag. */
+  samples: number
+}
+
+const TAG_HEADER_LEN = 3
+const TAG_FIELDS = 7
+
+/** Decodes per-tag totals, largest time first. */
+export function decodeTagStats({ numbers, text }: BindingEncoded): TagStat[] {
+  checkVersion(numbers)
+  const tags: TagStat[] = []
+  let at = TAG_HEADER_LEN
+  for (let i = 0; i < numbers[1]; i++, at += TAG_FIELDS) {
+    tags.push({
+      tag: text.substr(numbers[at], numbers[at + 1]),
+      time: numbers[at + 2] / NS_PER_SECOND,
+      wallTime: numbers[at + 3] / NS_PER_SECOND,
+      samples: numbers[at + 4],
+      idleTime: numbers[at + 5] / NS_PER_SECOND,
+    })
+  }
+  return tags.sort((a, b) => b.time - a.time || a.tag.localeCompare(b.tag))
 }

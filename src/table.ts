@@ -113,14 +113,14 @@ export function formatFuncTable(stats: FuncStat[], context: TableContext, option
 export function formatThreadTable(threads: ThreadStat[], clock: ClockType, options: Omit<PrintOptions, 'columns'> = {}): string {
   const limit = resolveLimit(options.limit)
   const header = ['name'.padEnd(20), 'id'.padStart(4), 'wall'.padStart(10), 'cpu'.padStart(10), 'idle'.padStart(10), 'samples'.padStart(8)]
-  const lines = [`Clock type: ${clock.toUpperCase()}; times in seconds`, '', header.join('  ')]
+  const lines = [`Clock type: ${clock.toUpperCase()}; times in seconds; ~cpu: partly estimated from busy wall time`, '', header.join('  ')]
   for (const thread of threads.slice(0, limit)) {
     lines.push(
       [
         fit(thread.name, 20).padEnd(20),
         String(thread.id).padStart(4),
         formatSeconds(thread.wallTime, 10).padStart(10),
-        (clock === 'cpu' ? formatSeconds(thread.cpuTime, 10) : '-').padStart(10),
+        `${thread.cpuTimeEstimated > 0 ? '~' : ''}${formatSeconds(thread.cpuTime, 10)}`.padStart(10),
         formatSeconds(thread.idleTime, 10).padStart(10),
         String(thread.samples).padStart(8),
       ].join('  '),

@@ -14,3 +14,8 @@ export const OWN_CODE_PREFIXES: string[] = [
   `${pathToFileURL(path.join(distDir, 'src')).href}/`,
   pathToFileURL(path.join(distDir, 'index.js')).href,
 ]
+
+/** Global (by `Symbol.for`) state that the main thread's code evaluated in a worker keeps there. */
+export const WORKER_STATE_KEY = 'yappi-node.worker'
+/** Global (by `Symbol.for`) entry points of this module's tag recorder, for that same code. */
+export const TAGS_KEY = 'yappi-node.tags'

@@ -7,6 +7,7 @@ import { recordFault } from './faults'
 import { native } from './native'
 import type { ResolvedOptions } from './options'
 import { registerSourceMapsOfMessage } from './sourcemaps'
+import { TAGS_KEY, WORKER_STATE_KEY } from './thread'
 
 /**
  * Workers are sampled by the main thread through the NodeWorker domain, with *console*
@@ -19,24 +20,50 @@ import { registerSourceMapsOfMessage } from './sourcemaps'
  * What runs in the worker is plain JavaScript without `require` or timers: Node 20 crashes when
  * a command-line-API evaluation or a libuv call reaches a worker that is being torn down, and a
  * message sent just before `terminate()` is dispatched exactly then.
+ *
+ * If the worker loaded this package, its tag recorder (`src/tags.ts`) is told at each rotation
+ * that profiling runs and hands its tag switches to the engine before the profile ends.
+ *
+ * A worker's CPU time is read by the engine from the main thread through the worker's Linux
+ * thread id (its thread CPU clock). The id comes from the worker itself, once: the first
+ * rotation reads the `/proc/thread-self` link (`<pid>/task/<tid>`), through
+ * `process.getBuiltinModule`, which needs no command-line API.
  */
-const STATE_KEY = 'yappi-node.worker'
+const STATE = `globalThis[Symbol.for(${JSON.stringify(WORKER_STATE_KEY)})]`
+const TAGS = `globalThis[Symbol.for(${JSON.stringify(TAGS_KEY)})]`
 
-/** Starts `next`, ends `previous` (if any), and makes sure the exit listener is there. */
+/**
+ * Starts `next`, ends `previous` (if any), makes sure the exit listener is there, and answers
+ * the worker's Linux thread id (-1 if unknown).
+ */
 const ROTATE_IN_WORKER = `(next, previous) => {
-  const state = (globalThis[Symbol.for(${JSON.stringify(STATE_KEY)})] ??= {})
+  const state = (${STATE} ??= {})
   console.profile(next)
+  ${TAGS}?.rotate()
   if (previous !== null) console.profileEnd(previous)
   state.title = next
   if (!state.hooked && typeof process === 'object' && typeof process.once === 'function') {
     state.hooked = true
-    process.once('exit', () => { if (state.title) console.profileEnd(state.title) })
+    process.once('exit', () => {
+      if (!state.title) return
+      ${TAGS}?.flush()
+      console.profileEnd(state.title)
+    })
   }
+  if (state.tid === undefined) {
+    state.tid = -1
+    try {
+      const link = process.getBuiltinModule('fs').readlinkSync('/proc/thread-self')
+      state.tid = Number(/\/task\/(\d+)$/.exec(link)?.[1] ?? -1)
+    } catch {}
+  }
+  return state.tid
 }`
 
 const STOP_IN_WORKER = `(previous) => {
-  const state = (globalThis[Symbol.for(${JSON.stringify(STATE_KEY)})] ??= {})
+  const state = (${STATE} ??= {})
   state.title = null
+  ${TAGS}?.stop()
   console.profileEnd(previous)
 }`
 
@@ -55,7 +82,7 @@ interface WorkerInfo {
 }
 
 interface EvaluateAnswer {
-  result?: { exceptionDetails?: { exception?: { description?: string }; text?: string } }
+  result?: { result?: { value?: unknown }; exceptionDetails?: { exception?: { description?: string }; text?: string } }
   error?: { message?: string }
 }
 
@@ -81,6 +108,12 @@ class RemoteWorker {
   #title: string | null = null
   #ready: Promise<void> = Promise.resolve()
   #gone = false
+  /** The worker's Linux thread id, once it told us (-1 before, or where there is none). */
+  #tid = -1
+  /** The worker's CPU time (ns) when its current profile started, or -1 when unknown. */
+  #cpuAtStart = -1
+  /** CPU time (ns) of each ended profile whose data has not arrived yet, by title. */
+  readonly #cpuOfEnded = new Map<string, number>()
 
   constructor(hub: WorkerHub, sessionId: string, info: WorkerInfo) {
     this.#hub = hub
@@ -119,7 +152,36 @@ class RemoteWorker {
     const next = this.#nextTitle()
     const previous = this.#title
     this.#title = next
-    await this.#evaluate(`(${ROTATE_IN_WORKER})(${JSON.stringify(next)}, ${JSON.stringify(previous)})`)
+    this.#endCpu(previous)
+    const tid = await this.#evaluate(`(${ROTATE_IN_WORKER})(${JSON.stringify(next)}, ${JSON.stringify(previous)})`)
+    if (this.#tid < 0 && typeof tid === 'number' && tid > 0) {
+      // Read after the worker answered: its first profile misses the CPU time of that delay.
+      this.#tid = tid
+      this.#cpuAtStart = this.#readCpu()
+    }
+  }
+
+  #readCpu(): number {
+    return this.#tid > 0 && !this.#gone ? native.threadCpuTimeOf(this.#tid) : -1
+  }
+
+  /** Reads the CPU time at the end of profile `title` (read just before the worker ends it). */
+  #endCpu(title: string | null): void {
+    const now = this.#readCpu()
+    if (title !== null && now >= 0 && this.#cpuAtStart >= 0 && now >= this.#cpuAtStart) this.#cpuOfEnded.set(title, now - this.#cpuAtStart)
+    this.#cpuAtStart = now
+  }
+
+  /**
+   * CPU time over profile `title`. A profile the worker ended on exit was not rotated by us:
+   * its thread may still be there to read, or else its CPU time is left to the estimate.
+   */
+  #cpuOf(title: string): number | undefined {
+    const ended = this.#cpuOfEnded.get(title)
+    this.#cpuOfEnded.delete(title)
+    if (ended !== undefined || title !== this.#title) return ended
+    const now = this.#readCpu()
+    return now >= 0 && this.#cpuAtStart >= 0 && now >= this.#cpuAtStart ? now - this.#cpuAtStart : undefined
   }
 
   #send(method: string, params: object = {}): Promise<string> {
@@ -132,10 +194,12 @@ class RemoteWorker {
     })
   }
 
-  async #evaluate(expression: string): Promise<void> {
+  /** Evaluates `expression` in the worker and returns its (primitive) value. */
+  async #evaluate(expression: string): Promise<unknown> {
     const answer = JSON.parse(await this.#send('Runtime.evaluate', { expression })) as EvaluateAnswer
     const failure = answer.error?.message ?? answer.result?.exceptionDetails?.exception?.description ?? answer.result?.exceptionDetails?.text
     if (failure) throw new YappiError(`in worker ${this.thread.id}: ${failure}`)
+    return answer.result?.result?.value
   }
 
   receive(message: string): void {
@@ -155,7 +219,7 @@ class RemoteWorker {
     const title = FINISHED_TITLE.exec(message.slice(-200))?.[1]
     if (!title?.startsWith(`yappi-node:${this.thread.id}:`)) return
     registerSourceMapsOfMessage(message)
-    native.ingestProfileMessage('global', this.thread, message, foldOptions(this.#hub.options))
+    native.ingestProfileMessage('global', this.thread, message, foldOptions(this.#hub.options, undefined, this.#cpuOf(title)))
   }
 
   /** The worker exited: what it sent stays; pending requests end now instead of never. */
@@ -175,6 +239,7 @@ class RemoteWorker {
     await this.#ready
     const previous = this.#title
     this.#title = null
+    this.#endCpu(previous)
     if (previous !== null) await this.#evaluate(`(${STOP_IN_WORKER})(${JSON.stringify(previous)})`)
     this.#send('Profiler.disable').catch(() => {})
   }

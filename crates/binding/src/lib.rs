@@ -5,10 +5,10 @@ use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use yappi_engine::budget::Budget;
-use yappi_engine::query::{StatsFilter, merged};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use yappi_engine::query::{StatsFilter, merged, merged_for_tag, tag_totals};
 use std::time::Duration;
 
 use yappi_engine::export::{self, Format};
@@ -328,4 +328,44 @@ pub fn mailbox_answer(ticket: f64, answer: String) -> bool {
 #[napi(catch_unwind)]
 pub fn mailbox_wait(ticket: f64, timeout_ms: u32) -> Option<String> {
     MAILBOX.wait(ticket as u64, Duration::from_millis(u64::from(timeout_ms)))
+}
+
+/// CPU time of thread `tid` (a Linux thread id of this process) in ns, or -1 when unknown.
+#[napi(catch_unwind)]
+pub fn thread_cpu_time_of(tid: i32) -> f64 {
+    clock::thread_cpu_time_of(tid).map_or(-1.0, |ns| ns as f64)
+}
+
+/// Records tag switches of a thread for its next fold: switch `i` happened at `times_us[i]` (µs
+/// on the monotonic clock of V8's samples) and made `names[tags[i]]` active (an index past the
+/// names: no tag). Returns how many switches were dropped for want of memory.
+#[napi(catch_unwind)]
+pub fn record_tags(thread_id: u32, names: Vec<String>, tags: Uint32Array, times_us: Float64Array) -> Result<f64> {
+    if tags.len() != times_us.len() {
+        return Err(invalid(format!("{} tags but {} switch times", tags.len(), times_us.len())));
+    }
+    let mut switches = Vec::new();
+    switches.try_reserve_exact(tags.len()).map_err(failure)?;
+    switches.extend(times_us.iter().zip(tags.iter()).map(|(&time, &tag)| (time.round() as i64, tag)));
+    Ok(ENGINE.record_tags(thread_id, &names, &switches) as f64)
+}
+
+/// Function stats of `start()` counting only samples taken under `tag`.
+#[napi(catch_unwind)]
+pub fn tag_func_stats(threads: Option<Vec<u32>>, tag: String) -> Result<BindingEncoded> {
+    let filter = StatsFilter { threads };
+    ENGINE.read(|view| {
+        let stats = merged_for_tag(view, &filter, &tag).map_err(|_| failure("out of memory reading stats"))?;
+        encode::func_stats(view, &stats).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats"))
+    })
+}
+
+/// Per-tag totals of `start()`.
+#[napi(catch_unwind)]
+pub fn tag_stats(threads: Option<Vec<u32>>) -> Result<BindingEncoded> {
+    let filter = StatsFilter { threads };
+    ENGINE.read(|view| {
+        let totals = tag_totals(view, &filter).map_err(|_| failure("out of memory reading stats"))?;
+        encode::tag_stats(view, &totals).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats"))
+    })
 }

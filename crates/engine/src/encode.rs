@@ -10,13 +10,15 @@ use crate::budget::Refusal;
 use crate::engine::SessionView;
 use crate::function::FuncKind;
 use crate::query::MergedStats;
+use crate::tags::{TagId, TagTotals};
 use crate::stats::CallStats;
 
 pub const FORMAT_VERSION: f64 = 1.0;
 pub const HEADER_LEN: usize = 6;
 pub const FUNC_FIELDS: usize = 14;
 pub const EDGE_FIELDS: usize = 8;
-pub const THREAD_FIELDS: usize = 10;
+pub const THREAD_FIELDS: usize = 11;
+pub const TAG_FIELDS: usize = 7;
 
 #[derive(Debug, Default)]
 pub struct Encoded {
@@ -98,7 +100,7 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
 }
 
 /// Header: version, threads, clock code, then per thread: id, name (offset, length), wall ns,
-/// cpu ns, samples, idle ns, idle samples, profiles, dropped samples.
+/// cpu ns, samples, idle ns, idle samples, profiles, dropped samples, estimated cpu ns.
 pub fn thread_stats(view: &SessionView<'_>) -> Result<Encoded, Refusal> {
     let threads: Vec<_> = view.threads().collect();
     let mut numbers = Vec::new();
@@ -120,7 +122,37 @@ pub fn thread_stats(view: &SessionView<'_>) -> Result<Encoded, Refusal> {
             totals.idle_samples as f64,
             totals.profiles as f64,
             totals.dropped_samples as f64,
+            totals.cpu_estimated_ns as f64,
         ]);
+    }
+    Ok(Encoded { numbers, text: text.text })
+}
+
+/// Header: version, tags, clock code, then per tag: name (offset, length), ns on the clock,
+/// wall ns, samples, idle ns, idle samples.
+pub fn tag_stats(view: &SessionView<'_>, totals: &[(TagId, TagTotals)]) -> Result<Encoded, Refusal> {
+    let mut numbers = Vec::new();
+    numbers.try_reserve_exact(3 + totals.len() * TAG_FIELDS)?;
+    let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
+    numbers.extend_from_slice(&[FORMAT_VERSION, 0.0, clock]);
+    let mut text = Text::default();
+    let mut count = 0;
+    for (id, tag) in totals {
+        let Some(name) = view.session.tags.table.name(*id) else { continue };
+        let name = text.add(name)?;
+        numbers.extend_from_slice(&[
+            name.0,
+            name.1,
+            tag.ns as f64,
+            tag.wall_ns as f64,
+            tag.samples as f64,
+            tag.idle_ns as f64,
+            tag.idle_samples as f64,
+        ]);
+        count += 1;
+    }
+    if let Some(slot) = numbers.get_mut(1) {
+        *slot = count as f64;
     }
     Ok(Encoded { numbers, text: text.text })
 }

@@ -15,12 +15,13 @@ use hashbrown::HashMap;
 
 use crate::append_vec::AppendVec;
 use crate::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
-use crate::fold::{FoldOptions, ProfileDelta, fold};
+use crate::fold::{FoldOptions, ProfileDelta, fold_tagged};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{FlatProfile, ProfileError};
 use crate::report::{Report, ReportError};
 use crate::stacks::{StackTable, intern_paths};
 use crate::stats::{ThreadSnapshot, ThreadTotals, merge_sorted};
+use crate::tags::{TagLog, TagStats};
 
 /// The clock a session's times are measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +133,8 @@ pub struct Session {
     clock: AtomicU8,
     /// Samples dropped before any thread's stats could hold them (no room for the thread).
     unattributed_drops: AtomicU64,
+    /// Tag switches threads recorded, and the session's tag names.
+    pub tags: TagLog,
 }
 
 impl Session {
@@ -144,6 +147,7 @@ impl Session {
             thread_slots: Mutex::new(HashMap::new()),
             clock: AtomicU8::new(0),
             unattributed_drops: AtomicU64::new(0),
+            tags: TagLog::default(),
         }
     }
 
@@ -288,9 +292,10 @@ impl Engine {
         let Some(shard) = session.threads().find(|shard| shard.id == id) else { return };
         let mut writer = lock(&shard.writer);
         writer.last_stack = Vec::new();
+        session.tags.forget(id, &session.budget);
         let old = shard.published.swap(Shared::null(), Ordering::AcqRel, &guard);
         if let Some(snapshot) = unsafe_ref(old) {
-            session.budget.release(snapshot.heap_bytes());
+            session.budget.release(snapshot.heap_bytes() + snapshot.tags.heap_bytes());
             // SAFETY: unreachable from the shard now; readers hold guards.
             unsafe { guard.defer_destroy(old) };
         }
@@ -309,7 +314,12 @@ impl Engine {
             }
         };
         let mut writer = lock(&shard.writer);
-        let delta = match fold(profile, &writer.last_stack, &session.functions, &session.budget, options) {
+        let tag_input = session.tags.take(thread.id, profile.end_time, &session.budget);
+        let folded = fold_tagged(profile, &writer.last_stack, &session.functions, &session.budget, options, tag_input.as_ref());
+        if let Some(input) = &tag_input {
+            session.budget.forget(&input.switches);
+        }
+        let delta = match folded {
             Ok(delta) => delta,
             Err(ProfileError::Refused(_)) => {
                 let samples = profile.samples.len() as u64;
@@ -349,11 +359,20 @@ impl Engine {
                 edges: Report::rows(&thread.edges, |&(a, b, _)| Some((func(a)?, func(b)?)), |&(_, _, s)| s, budget)?,
                 last_stack: std::mem::take(&mut writer.last_stack),
                 paths: Report::paths(thread, &func_ids, budget)?,
+                tags: None,
             };
             merge_delta(session, shard, &mut writer, delta, &guard).map_err(|_| ReportError::Refused(Refusal::OverBudget))?;
         }
         budget.forget(&func_ids);
         Ok(())
+    }
+
+    /// Records tag switches of `thread` for its next fold (see [`TagLog::record`]); returns how
+    /// many were dropped for want of memory.
+    pub fn record_tags(&self, thread: u32, names: &[String], switches: &[(i64, u32)]) -> u64 {
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        session.tags.record(thread, names, switches, &session.budget)
     }
 
     /// Runs `read` on a consistent view of the current session.
@@ -374,7 +393,7 @@ fn merge_delta(
     guard: &Guard,
 ) -> Result<IngestOutcome, IngestOutcome> {
     let outcome = IngestOutcome { samples: delta.totals.samples, dropped_samples: delta.totals.dropped_samples };
-    let ProfileDelta { totals, funcs, edges, last_stack, paths } = delta;
+    let ProfileDelta { totals, funcs, edges, last_stack, paths, tags } = delta;
     let previous = shard.snapshot(guard);
     let empty = ThreadSnapshot::default();
     let base = previous.unwrap_or(&empty);
@@ -386,7 +405,9 @@ fn merge_delta(
     });
     match merged {
         Ok((funcs, edges, stacks)) => {
-            let mut next = ThreadSnapshot { totals: base.totals, funcs: Arc::new(funcs), edges: Arc::new(edges), stacks: Arc::new(stacks) };
+            let tags = merge_tags(&base.tags, tags, budget);
+            let mut next =
+                ThreadSnapshot { totals: base.totals, funcs: Arc::new(funcs), edges: Arc::new(edges), stacks: Arc::new(stacks), tags };
             next.totals += totals;
             budget.release(base.heap_bytes());
             publish(shard, next, guard);
@@ -415,12 +436,28 @@ fn publish(shard: &ThreadShard, next: ThreadSnapshot, guard: &Guard) {
 }
 
 /// Adds totals only (data dropped), sharing the current tables.
+/// The thread's tag stats after a fold: `base` with the fold's tags added, or `base` itself.
+/// A refused merge keeps `base` (the tags of that profile are lost, its samples still count).
+fn merge_tags(base: &Arc<TagStats>, delta: Option<TagStats>, budget: &Budget) -> Arc<TagStats> {
+    let Some(delta) = delta.filter(|delta| !delta.is_empty()) else { return Arc::clone(base) };
+    match base.merged(&delta, budget) {
+        Ok(merged) => {
+            // The old tables stay charged while a snapshot may still share them; they are
+            // returned here, once, by the writer that replaces them.
+            budget.release(base.heap_bytes());
+            Arc::new(merged)
+        }
+        Err(_) => Arc::clone(base),
+    }
+}
+
 fn publish_totals(shard: &ThreadShard, totals: ThreadTotals, guard: &Guard) {
     let mut next = shard.snapshot(guard).map(|current| ThreadSnapshot {
         totals: current.totals,
         funcs: Arc::clone(&current.funcs),
         edges: Arc::clone(&current.edges),
         stacks: Arc::clone(&current.stacks),
+        tags: Arc::clone(&current.tags),
     });
     let next = next.get_or_insert_with(ThreadSnapshot::default);
     next.totals += totals;

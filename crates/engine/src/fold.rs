@@ -26,6 +26,7 @@ use crate::profile::{Children, FlatProfile, NO_PARENT, ProfileError};
 use crate::sourcemap::SourceMaps;
 use crate::stacks::PathStat;
 use crate::stats::{CallStats, EdgeKey, StatsTable, ThreadTotals};
+use crate::tags::{SampleWeights, TagInput, TagStats, Traced, TreeView, fold_tags};
 
 /// The frame whose subtree alone is kept (the wrapper that `profile(fn)` calls `fn` through).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +40,10 @@ pub struct FoldOptions {
     pub show_builtins: bool,
     pub own_code: OwnCode,
     pub focus: Option<FocusFrame>,
-    /// CPU time the thread used over the profile: the CPU clock scales non-idle samples to it.
+    /// CPU time the thread used over the profile, when measured: the thread's CPU total, and
+    /// with the CPU clock what non-idle samples are scaled to.
     pub cpu_time_ns: Option<u64>,
-    /// With the CPU clock but no measured CPU time, non-idle wall time stands in for it.
+    /// Weigh samples by CPU time; without a measured CPU time, non-idle wall time stands in.
     pub cpu_clock: bool,
     /// Maps that turn generated positions into original names, files and lines.
     pub source_maps: Option<&'static SourceMaps>,
@@ -57,6 +59,8 @@ pub struct ProfileDelta {
     pub last_stack: Vec<FuncId>,
     /// Every call path of the profile, callers before callees, for the session's stack table.
     pub paths: Vec<PathStat>,
+    /// Per-tag stats, when the thread recorded tags.
+    pub tags: Option<TagStats>,
 }
 
 const ROOT: u32 = 0;
@@ -163,10 +167,18 @@ struct Weights<'b> {
     ns: Scratch<'b, u64>,
     wall_ns: Scratch<'b, u64>,
     idle: Scratch<'b, bool>,
+    times_us: Scratch<'b, i64>,
     /// V8 files GC and VM work under the root even when it interrupted a JS function, so these
     /// samples must not count as that function returning and being called again.
     interruption: Scratch<'b, bool>,
-    cpu_clock: bool,
+    /// Measured CPU time over busy wall time (1 when unmeasured): a busy sample's CPU share.
+    cpu_scale: f64,
+}
+
+impl Weights<'_> {
+    fn cpu_ns(&self, k: usize) -> u64 {
+        if self.idle.vec[k] { 0 } else { (self.wall_ns.vec[k] as f64 * self.cpu_scale).round() as u64 }
+    }
 }
 
 fn sample_weights<'b>(
@@ -176,12 +188,7 @@ fn sample_weights<'b>(
     options: &FoldOptions,
 ) -> Result<Weights<'b>, ProfileError> {
     let count = profile.samples.len();
-    let mut stamps = Scratch::filled(budget, count, 0i64)?;
-    let mut time = profile.start_time;
-    for (k, &delta) in profile.time_deltas.iter().enumerate() {
-        time = time.saturating_add(delta);
-        stamps.vec[k] = time;
-    }
+    let stamps = profile.sample_times(budget)?;
     let mut wall_ns = Scratch::filled(budget, count, 0u64)?;
     let mut idle = Scratch::filled(budget, count, false)?;
     let mut interruption = Scratch::filled(budget, count, false)?;
@@ -196,22 +203,17 @@ fn sample_weights<'b>(
         idle.vec[k] = kinds[frame] == FuncKind::Idle;
         interruption.vec[k] = matches!(kinds[frame], FuncKind::Program | FuncKind::GarbageCollector);
     }
-    drop(stamps);
-    let cpu_clock = options.cpu_clock || options.cpu_time_ns.is_some();
-    let mut ns = Scratch::filled(budget, count, 0u64)?;
-    if !cpu_clock {
-        ns.vec.copy_from_slice(&wall_ns.vec);
-        return Ok(Weights { ns, wall_ns, idle, interruption, cpu_clock });
-    }
     let busy_ns: u64 = wall_ns.vec.iter().zip(&idle.vec).filter(|(_, idle)| !**idle).map(|(w, _)| *w).sum();
-    let scale = match options.cpu_time_ns {
+    let cpu_scale = match options.cpu_time_ns {
         Some(cpu_ns) if busy_ns > 0 => cpu_ns as f64 / busy_ns as f64,
         _ => 1.0,
     };
+    let ns = Scratch::filled(budget, count, 0u64)?;
+    let mut weights = Weights { ns, wall_ns, idle, times_us: stamps, interruption, cpu_scale };
     for k in 0..count {
-        ns.vec[k] = if idle.vec[k] { 0 } else { (wall_ns.vec[k] as f64 * scale).round() as u64 };
+        weights.ns.vec[k] = if options.cpu_clock { weights.cpu_ns(k) } else { weights.wall_ns.vec[k] };
     }
-    Ok(Weights { ns, wall_ns, idle, interruption, cpu_clock })
+    Ok(weights)
 }
 
 /// Union-find root with path halving.
@@ -323,6 +325,18 @@ pub fn fold(
     budget: &Budget,
     options: &FoldOptions,
 ) -> Result<ProfileDelta, ProfileError> {
+    fold_tagged(profile, previous_stack, functions, budget, options, None)
+}
+
+/// [`fold`], and with `tags` also per-tag stats of the same samples.
+pub fn fold_tagged(
+    profile: &FlatProfile,
+    previous_stack: &[FuncId],
+    functions: &FunctionTable,
+    budget: &Budget,
+    options: &FoldOptions,
+    tags: Option<&TagInput>,
+) -> Result<ProfileDelta, ProfileError> {
     profile.validate()?;
     let headroom = scratch_estimate(profile);
     budget.charge(headroom)?;
@@ -342,6 +356,7 @@ pub fn fold(
     let mut previous: Option<u32> = None;
     let mut first_kept = true;
     let mut last_kept = None;
+    let mut traced: Scratch<'_, PendingTrace> = Scratch::empty(budget);
     for (k, &node) in profile.samples.iter().enumerate() {
         let mut effective = tree.of_node.vec[node as usize];
         if weights.interruption.vec[k] && effective == ROOT {
@@ -355,8 +370,10 @@ pub fn fold(
         let weight = weights.ns.vec[k];
         totals.samples += 1;
         totals.wall_ns += weights.wall_ns.vec[k];
-        if weights.cpu_clock {
-            totals.cpu_ns += weight;
+        totals.cpu_ns += weights.cpu_ns(k);
+        if options.cpu_time_ns.is_none() {
+            // Unmeasured: busy wall time stands in for the thread's CPU time.
+            totals.cpu_estimated_ns += weights.cpu_ns(k);
         }
         if weights.idle.vec[k] {
             totals.idle_samples += 1;
@@ -370,23 +387,32 @@ pub fn fold(
         self_ns.vec[effective as usize] += weight;
         self_samples.vec[effective as usize] += 1;
         if weights.interruption.vec[k] {
+            if tags.is_some() {
+                traced.push((k as u32, effective, None))?;
+            }
             continue;
         }
-        match previous {
-            Some(before) if before == effective => {}
+        let stop = match previous {
+            Some(before) if before == effective => None,
             Some(before) => {
                 entries.vec[effective as usize] += 1;
                 pairs.push((before, effective))?;
+                Some(Err(pairs.vec.len() as u32 - 1))
             }
             None if first_kept => {
                 entries.vec[effective as usize] += 1;
                 let continued = shared_prefix(&tree, effective, previous_stack, budget)?;
                 entries.vec[continued as usize] -= 1;
+                Some(Ok(continued))
             }
             None => {
                 entries.vec[effective as usize] += 1;
                 entries.vec[ROOT as usize] -= 1;
+                Some(Ok(ROOT))
             }
+        };
+        if tags.is_some() {
+            traced.push((k as u32, effective, stop))?;
         }
         first_kept = false;
         previous = Some(effective);
@@ -397,6 +423,11 @@ pub fn fold(
     for &ancestor in &ancestors.vec {
         entries.vec[ancestor as usize] -= 1;
     }
+    let tag_stats = match tags {
+        Some(input) => Some(tag_fold(&tree, &traced.vec, &ancestors.vec, &weights, input, budget)?),
+        None => None,
+    };
+    drop(traced);
     drop(ancestors);
     drop(pairs);
 
@@ -424,7 +455,7 @@ pub fn fold(
         Some(node) => stack_of(&tree, node, budget)?,
         None => copy_stack(previous_stack, budget)?,
     };
-    Ok(ProfileDelta { totals, funcs, edges, last_stack, paths })
+    Ok(ProfileDelta { totals, funcs, edges, last_stack, paths, tags: tag_stats })
 }
 
 /// Node `n` of the effective tree is `paths[n - 1]`; its parent index counts the same way.
@@ -449,6 +480,32 @@ fn paths_of(tree: &Tree<'_>, per_node: &PerNode<'_>, budget: &Budget) -> Result<
     }
     budget.forget(&paths);
     Ok(paths)
+}
+
+/// A kept sample for the tag fold: (sample, effective node, where its call entries stop: a node,
+/// or `Err(pair)` until the lowest common ancestor of that pair is known).
+type PendingTrace = (u32, u32, Option<Result<u32, u32>>);
+
+/// Hands the kept samples, with their call entries resolved, to the tag fold.
+fn tag_fold(
+    tree: &Tree<'_>,
+    traced: &[PendingTrace],
+    ancestors: &[u32],
+    weights: &Weights<'_>,
+    input: &TagInput,
+    budget: &Budget,
+) -> Result<TagStats, Refusal> {
+    let mut resolved: Scratch<'_, Traced> = Scratch::empty(budget);
+    budget.grow(&mut resolved.vec, traced.len())?;
+    resolved.vec.extend(traced.iter().map(|&(sample, node, stop)| Traced {
+        sample,
+        node,
+        stop: stop.map(|stop| stop.unwrap_or_else(|pair| ancestors.get(pair as usize).copied().unwrap_or(ROOT))),
+    }));
+    let view = TreeView { parent: &tree.parent.vec, func: &tree.func.vec };
+    let sample_weights =
+        SampleWeights { ns: &weights.ns.vec, wall_ns: &weights.wall_ns.vec, idle: &weights.idle.vec, times_us: &weights.times_us.vec };
+    fold_tags(&view, &resolved.vec, &sample_weights, input, budget)
 }
 
 struct PerNode<'a> {

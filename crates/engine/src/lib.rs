@@ -19,6 +19,7 @@ pub mod rendezvous;
 pub mod sourcemap;
 pub mod stacks;
 pub mod stats;
+pub mod tags;
 #[cfg(test)]
 mod testing;
 

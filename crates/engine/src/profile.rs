@@ -96,6 +96,17 @@ impl FlatProfile {
         Ok(())
     }
 
+    /// The time of each sample (µs): the start time plus the deltas so far.
+    pub(crate) fn sample_times<'b>(&self, budget: &'b Budget) -> Result<Scratch<'b, i64>, Refusal> {
+        let mut times = Scratch::filled(budget, self.samples.len(), 0i64)?;
+        let mut time = self.start_time;
+        for (slot, &delta) in times.vec.iter_mut().zip(&self.time_deltas) {
+            time = time.saturating_add(delta);
+            *slot = time;
+        }
+        Ok(times)
+    }
+
     /// Node indices with every parent before its children; fails on a cycle.
     pub(crate) fn preorder<'b>(&self, budget: &'b Budget) -> Result<Scratch<'b, u32>, ProfileError> {
         let nodes = self.node_count();

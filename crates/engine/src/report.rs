@@ -59,6 +59,8 @@ pub struct ReportThread {
 pub struct ReportTotals {
     pub wall_ns: u64,
     pub cpu_ns: u64,
+    #[serde(default)]
+    pub cpu_estimated_ns: u64,
     pub samples: u64,
     pub idle_ns: u64,
     pub idle_samples: u64,
@@ -94,6 +96,7 @@ impl From<ThreadTotals> for ReportTotals {
         ReportTotals {
             wall_ns: t.wall_ns,
             cpu_ns: t.cpu_ns,
+            cpu_estimated_ns: t.cpu_estimated_ns,
             samples: t.samples,
             idle_ns: t.idle_ns,
             idle_samples: t.idle_samples,
@@ -108,6 +111,7 @@ impl From<ReportTotals> for ThreadTotals {
         ThreadTotals {
             wall_ns: t.wall_ns,
             cpu_ns: t.cpu_ns,
+            cpu_estimated_ns: t.cpu_estimated_ns,
             samples: t.samples,
             idle_ns: t.idle_ns,
             idle_samples: t.idle_samples,

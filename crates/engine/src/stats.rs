@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::budget::{Budget, Refusal};
 use crate::functions::FuncId;
 use crate::stacks::StackId;
+use crate::tags::TagStats;
 
 /// yappi's numbers for a function or an edge. Times are nanoseconds of the session's clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,8 +44,10 @@ pub type EdgeKey = (FuncId, FuncId);
 pub struct ThreadTotals {
     /// Wall time covered by the thread's profiles.
     pub wall_ns: u64,
-    /// CPU time of the thread over its profiles, when the CPU clock measured it.
+    /// CPU time of the thread over its profiles (busy samples scaled to its CPU clock).
     pub cpu_ns: u64,
+    /// The part of `cpu_ns` that is busy wall time standing in for an unmeasured CPU clock.
+    pub cpu_estimated_ns: u64,
     pub samples: u64,
     /// Wall time the thread spent waiting in its event loop.
     pub idle_ns: u64,
@@ -59,6 +62,7 @@ impl AddAssign for ThreadTotals {
     fn add_assign(&mut self, other: ThreadTotals) {
         self.wall_ns += other.wall_ns;
         self.cpu_ns += other.cpu_ns;
+        self.cpu_estimated_ns += other.cpu_estimated_ns;
         self.samples += other.samples;
         self.idle_ns += other.idle_ns;
         self.idle_samples += other.idle_samples;
@@ -78,9 +82,12 @@ pub struct ThreadSnapshot {
     pub edges: Arc<StatsTable<EdgeKey>>,
     /// Per call path: the stacks that flame graphs and sample-based formats are drawn from.
     pub stacks: Arc<StatsTable<StackId>>,
+    /// Per-tag stats (empty unless the thread recorded tags); budgeted apart, see `tags.rs`.
+    pub tags: Arc<TagStats>,
 }
 
 impl ThreadSnapshot {
+    /// Bytes of the function and edge tables (the tags' are counted by `TagStats::heap_bytes`).
     pub fn heap_bytes(&self) -> usize {
         self.funcs.capacity() * size_of::<(FuncId, CallStats)>()
             + self.edges.capacity() * size_of::<(EdgeKey, CallStats)>()
@@ -100,12 +107,12 @@ pub fn sort_and_sum<K: Ord + Copy>(rows: &mut StatsTable<K>) {
     });
 }
 
-/// Merges two sorted tables into a new sorted one, adding the stats of equal keys.
-pub fn merge_sorted<K: Ord + Copy>(
-    left: &[(K, CallStats)],
-    right: &[(K, CallStats)],
+/// Merges two sorted tables into a new sorted one, adding the values of equal keys.
+pub fn merge_sorted<K: Ord + Copy, V: Copy + AddAssign>(
+    left: &[(K, V)],
+    right: &[(K, V)],
     budget: &Budget,
-) -> Result<StatsTable<K>, Refusal> {
+) -> Result<Vec<(K, V)>, Refusal> {
     let mut merged = Vec::new();
     budget.grow(&mut merged, left.len() + right.len())?;
     let (mut i, mut j) = (0, 0);

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::tags::{NO_TAG, TagId, TagInput};
 use crate::testing::profile;
 
 struct Folded {
@@ -204,12 +205,85 @@ fn focus_keeps_only_the_subtree_under_the_focus_frame() {
 
 #[test]
 fn cpu_clock_scales_busy_samples_to_measured_cpu_time() {
-    let options = FoldOptions { cpu_time_ns: Some(150_000), ..FoldOptions::default() };
+    let options = FoldOptions { cpu_time_ns: Some(150_000), cpu_clock: true, ..FoldOptions::default() };
     let f = fold_with(&profile(&[(&["a"], 100), (&["(idle)"], 800), (&["b"], 200)]), &[], &FunctionTable::default(), &options);
     assert_eq!(times(&f.func("a")), (50, 50));
     assert_eq!(times(&f.func("b")), (100, 100));
     assert_eq!(f.delta.totals.cpu_ns, 150_000);
+    assert_eq!(f.delta.totals.cpu_estimated_ns, 0);
     assert_eq!(f.delta.totals.wall_ns, 1_100_000);
+}
+
+#[test]
+fn the_wall_clock_keeps_wall_times_and_still_totals_the_measured_cpu_time() {
+    let samples: &[(&[&str], i64)] = &[(&["a"], 100), (&["(idle)"], 800), (&["b"], 200)];
+    let measured = FoldOptions { cpu_time_ns: Some(150_000), ..FoldOptions::default() };
+    let f = fold_with(&profile(samples), &[], &FunctionTable::default(), &measured);
+    assert_eq!(times(&f.func("a")), (100, 100));
+    assert_eq!((f.delta.totals.cpu_ns, f.delta.totals.cpu_estimated_ns), (150_000, 0));
+    let unmeasured = fold_with(&profile(samples), &[], &FunctionTable::default(), &FoldOptions::default());
+    assert_eq!((unmeasured.delta.totals.cpu_ns, unmeasured.delta.totals.cpu_estimated_ns), (300_000, 300_000));
+}
+
+/// Stats of one tag from a tagged fold, by function name: (ncall, ttot µs, tsub µs).
+fn tagged(delta: &ProfileDelta, table: &FunctionTable, tag: TagId) -> HashMap<String, (u64, u64, u64)> {
+    let tags = delta.tags.as_ref().unwrap();
+    tags.funcs
+        .iter()
+        .filter(|((t, _), _)| *t == tag)
+        .map(|((_, id), s)| (table.get(*id).unwrap().name.clone(), (s.ncall, s.ttot_ns / 1000, s.tsub_ns / 1000)))
+        .collect()
+}
+
+#[test]
+fn tags_split_the_samples_by_the_switch_active_at_each() {
+    // Samples at 1000, 1010, 1030, 1060, 1100 (µs); tag 1 from 1005, tag 2 from 1050.
+    let samples: &[(&[&str], i64)] = &[
+        (&["main"], 10),
+        (&["main", "a"], 20),
+        (&["main", "a", "b"], 30),
+        (&["main", "a"], 40),
+        (&["main", "c"], 50),
+    ];
+    let flat = profile(samples);
+    let table = FunctionTable::default();
+    let budget = Budget::new(usize::MAX);
+    let input = TagInput { switches: vec![(1005, 1), (1050, 2)], carried: NO_TAG };
+    let delta = fold_tagged(&flat, &[], &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
+    let one = tagged(&delta, &table, 1);
+    assert_eq!(one["main"], (0, 50, 0), "main was entered before tag 1 began");
+    assert_eq!(one["a"], (1, 50, 20));
+    assert_eq!(one["b"], (1, 30, 30));
+    let two = tagged(&delta, &table, 2);
+    assert_eq!(two["a"], (0, 40, 40), "the same call of a goes on under tag 2");
+    assert_eq!(two["c"], (1, 50, 50));
+    assert_eq!(two["main"].1, 90);
+    let totals: Vec<_> = delta.tags.as_ref().unwrap().totals.iter().map(|(t, s)| (*t, s.wall_ns / 1000, s.samples)).collect();
+    assert_eq!(totals, vec![(1, 50, 2), (2, 90, 2)]);
+    // Untagged stats are the same as without tags.
+    let plain = fold(&flat, &[], &table, &budget, &FoldOptions::default()).unwrap();
+    assert_eq!(plain.funcs, delta.funcs);
+    assert_eq!(plain.edges, delta.edges);
+}
+
+#[test]
+fn tagged_recursion_counts_once_and_edges_follow_the_untagged_rules() {
+    let samples: &[(&[&str], i64)] = &[(&["f", "g", "f"], 10), (&["f", "g", "f", "g"], 20), (&["f"], 30)];
+    let flat = profile(samples);
+    let table = FunctionTable::default();
+    let budget = Budget::new(usize::MAX);
+    let input = TagInput { switches: vec![], carried: 7 };
+    let delta = fold_tagged(&flat, &[], &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
+    let plain = fold(&flat, &[], &table, &budget, &FoldOptions::default()).unwrap();
+    // Every sample is under tag 7, so its stats are the untagged ones.
+    let tags = delta.tags.as_ref().unwrap();
+    let funcs: Vec<_> = tags.funcs.iter().map(|((_, id), s)| (*id, *s)).collect();
+    let edges: Vec<_> = tags.edges.iter().map(|((_, key), s)| (*key, *s)).collect();
+    assert_eq!(funcs, plain.funcs);
+    assert_eq!(edges, plain.edges);
+    let retained = budget.used();
+    fold_tagged(&flat, &[], &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
+    assert_eq!(budget.used(), retained, "a tagged fold returns its scratch");
 }
 
 #[test]
