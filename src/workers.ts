@@ -54,7 +54,7 @@ const ROTATE_IN_WORKER = `(next, previous) => {
     state.tid = -1
     try {
       const link = process.getBuiltinModule('fs').readlinkSync('/proc/thread-self')
-      state.tid = Number(/\/task\/(\d+)$/.exec(link)?.[1] ?? -1)
+      state.tid = Number(link.slice(link.lastIndexOf('/') + 1)) || -1
     } catch {}
   }
   return state.tid

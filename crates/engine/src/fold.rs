@@ -359,7 +359,8 @@ pub fn fold_tagged(
     let mut traced: Scratch<'_, PendingTrace> = Scratch::empty(budget);
     for (k, &node) in profile.samples.iter().enumerate() {
         let mut effective = tree.of_node.vec[node as usize];
-        if weights.interruption.vec[k] && effective == ROOT {
+        let charged_to_previous = weights.interruption.vec[k] && effective == ROOT;
+        if charged_to_previous {
             // Hidden GC or VM work interrupted whatever ran before it: charge that.
             effective = previous.unwrap_or(ROOT);
         }
@@ -388,7 +389,7 @@ pub fn fold_tagged(
         self_samples.vec[effective as usize] += 1;
         if weights.interruption.vec[k] {
             if tags.is_some() {
-                traced.push((k as u32, effective, None))?;
+                traced.push(PendingTrace { sample: k as u32, node: effective, stop: None, charged_to_previous })?;
             }
             continue;
         }
@@ -412,7 +413,7 @@ pub fn fold_tagged(
             }
         };
         if tags.is_some() {
-            traced.push((k as u32, effective, stop))?;
+            traced.push(PendingTrace { sample: k as u32, node: effective, stop, charged_to_previous: false })?;
         }
         first_kept = false;
         previous = Some(effective);
@@ -482,9 +483,14 @@ fn paths_of(tree: &Tree<'_>, per_node: &PerNode<'_>, budget: &Budget) -> Result<
     Ok(paths)
 }
 
-/// A kept sample for the tag fold: (sample, effective node, where its call entries stop: a node,
-/// or `Err(pair)` until the lowest common ancestor of that pair is known).
-type PendingTrace = (u32, u32, Option<Result<u32, u32>>);
+/// A kept sample for the tag fold, before the lowest common ancestors are known.
+struct PendingTrace {
+    sample: u32,
+    node: u32,
+    /// Where its call entries stop: a node, or `Err(pair)` until that pair's ancestor is known.
+    stop: Option<Result<u32, u32>>,
+    charged_to_previous: bool,
+}
 
 /// Hands the kept samples, with their call entries resolved, to the tag fold.
 fn tag_fold(
@@ -497,10 +503,11 @@ fn tag_fold(
 ) -> Result<TagStats, Refusal> {
     let mut resolved: Scratch<'_, Traced> = Scratch::empty(budget);
     budget.grow(&mut resolved.vec, traced.len())?;
-    resolved.vec.extend(traced.iter().map(|&(sample, node, stop)| Traced {
-        sample,
-        node,
-        stop: stop.map(|stop| stop.unwrap_or_else(|pair| ancestors.get(pair as usize).copied().unwrap_or(ROOT))),
+    resolved.vec.extend(traced.iter().map(|trace| Traced {
+        sample: trace.sample,
+        node: trace.node,
+        stop: trace.stop.map(|stop| stop.unwrap_or_else(|pair| ancestors.get(pair as usize).copied().unwrap_or(ROOT))),
+        charged_to_previous: trace.charged_to_previous,
     }));
     let view = TreeView { parent: &tree.parent.vec, func: &tree.func.vec };
     let sample_weights =

@@ -236,6 +236,9 @@ pub(crate) struct Traced {
     pub sample: u32,
     pub node: u32,
     pub stop: Option<u32>,
+    /// GC or VM work charged to the previous sample's stack: it takes that sample's tag too,
+    /// so no stack is ever paired with a tag it did not run under.
+    pub charged_to_previous: bool,
 }
 
 /// Per-sample weights and times, indexed by sample.
@@ -298,8 +301,13 @@ struct NodeAcc {
 fn tag_samples(traced: &[Traced], times_us: &[i64], input: &TagInput, budget: &Budget) -> Result<Vec<TagId>, Refusal> {
     let mut tags = budget.filled(traced.len(), NO_TAG)?;
     let mut active = input.carried;
+    let mut previous = input.carried;
     let mut next = input.switches.iter().peekable();
     for (slot, sample) in tags.iter_mut().zip(traced) {
+        if sample.charged_to_previous {
+            *slot = previous;
+            continue;
+        }
         let time = times_us[sample.sample as usize];
         while let Some(&&(switched_at, tag)) = next.peek() {
             if switched_at > time {
@@ -309,6 +317,7 @@ fn tag_samples(traced: &[Traced], times_us: &[i64], input: &TagInput, budget: &B
             next.next();
         }
         *slot = active;
+        previous = active;
     }
     Ok(tags)
 }
@@ -508,10 +517,12 @@ mod tests {
     #[test]
     fn samples_take_the_tag_of_the_last_switch_at_or_before_them() {
         let budget = Budget::new(usize::MAX);
-        let traced: Vec<Traced> = (0..5).map(|k| Traced { sample: k, node: 1, stop: None }).collect();
+        let mut traced: Vec<Traced> = (0..5).map(|k| Traced { sample: k, node: 1, stop: None, charged_to_previous: false }).collect();
         let times = [10, 20, 30, 40, 50];
         let input = TagInput { switches: vec![(5, 7), (20, 8), (21, NO_TAG), (45, 9), (60, 1)], carried: 3 };
         assert_eq!(tag_samples(&traced, &times, &input, &budget).unwrap(), vec![7, 8, NO_TAG, NO_TAG, 9]);
+        traced[2].charged_to_previous = true;
+        assert_eq!(tag_samples(&traced, &times, &input, &budget).unwrap(), vec![7, 8, 8, NO_TAG, 9], "GC charged to the previous stack keeps its tag");
         let quiet = TagInput { switches: vec![], carried: 3 };
         assert_eq!(tag_samples(&traced, &times, &quiet, &budget).unwrap(), vec![3; 5]);
     }

@@ -1,0 +1,149 @@
+// Tagged workloads with known truth. Each function spins on the monotonic clock for a set time
+// (see burn.ts for why loops are written out and calls go through megamorphic sites). As a
+// worker (`workerData.task`), runs a task when told to, reports, and exits when told to.
+import { promises as fs } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { isMainThread, parentPort, workerData } from 'node:worker_threads'
+
+import * as yappi from '../../index'
+
+export function routeA(ms: number): void {
+  const start = process.hrtime()
+  for (;;) {
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+export function routeB(ms: number): void {
+  const start = process.hrtime()
+  for (;;) {
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+export function stepOne(ms: number): void {
+  const start = process.hrtime()
+  for (;;) {
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+export function stepTwo(ms: number): void {
+  const start = process.hrtime()
+  for (;;) {
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+export function stepThree(ms: number): void {
+  const start = process.hrtime()
+  for (;;) {
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+export function bystander(ms: number): void {
+  const start = process.hrtime()
+  for (;;) {
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+
+const blocker = new Int32Array(new SharedArrayBuffer(4))
+
+/**
+ * Half on the CPU, half asleep *inside* this function (a blocking wait, not the event loop):
+ * its wall-clock ttot is the whole run, its CPU-clock ttot half of it.
+ */
+export function halfAsleep(totalMs: number, sliceMs = 10): void {
+  for (let slept = 0; slept < totalMs / 2; slept += sliceMs) {
+    const start = process.hrtime()
+    for (;;) {
+      const [seconds, nanos] = process.hrtime(start)
+      if (seconds * 1e3 + nanos / 1e6 >= sliceMs) break
+    }
+    Atomics.wait(blocker, 0, 0, sliceMs)
+  }
+}
+
+/** The same, for a second measurement in one process: V8 does not name a loop it optimized on the stack under an earlier profiler. */
+export function halfAsleepAgain(totalMs: number, sliceMs = 10): void {
+  for (let slept = 0; slept < totalMs / 2; slept += sliceMs) {
+    const start = process.hrtime()
+    for (;;) {
+      const [seconds, nanos] = process.hrtime(start)
+      if (seconds * 1e3 + nanos / 1e6 >= sliceMs) break
+    }
+    Atomics.wait(blocker, 0, 0, sliceMs)
+  }
+}
+
+/** Every measured call goes through here, made megamorphic below so no callee is inlined. */
+export function invoke(fn: (ms: number) => void, ms: number): void {
+  fn(ms)
+}
+for (const fn of [routeA, routeB, stepOne, stepTwo, stepThree, bystander, halfAsleep, halfAsleepAgain]) invoke(fn, 0)
+
+/** `stepOne`, `stepTwo` and `stepThree` for `ms` each, with a timer, file I/O, an immediate and promises between them. */
+export async function awaitChain(ms: number, file: string): Promise<void> {
+  await sleep(2)
+  invoke(stepOne, ms)
+  await fs.readFile(file)
+  invoke(stepTwo, ms)
+  await new Promise((resolve) => setImmediate(resolve))
+  await Promise.resolve()
+  invoke(stepThree, ms)
+}
+
+/** Runs `bystander` in slices on timers until `until` resolves (work another tag must not get); returns the seconds it ran. */
+export async function interleave(sliceMs: number, until: Promise<unknown>): Promise<number> {
+  let done = false
+  void until.then(() => (done = true))
+  let ran = 0n
+  while (!done) {
+    const start = process.hrtime.bigint()
+    invoke(bystander, sliceMs)
+    ran += process.hrtime.bigint() - start
+    await sleep(1)
+  }
+  return Number(ran) / 1e9
+}
+
+export interface TaggedTask {
+  /** Tag the worker's work with withTag (true) or with a tag callback over its own storage. */
+  callback?: boolean
+  /** Run `halfAsleep` for this long, untagged. */
+  halfAsleepMs?: number
+}
+
+export const TAGGED_WORKER_FILE = __filename
+
+async function runWorkerTask(task: TaggedTask): Promise<void> {
+  if (task.halfAsleepMs) invoke(halfAsleep, task.halfAsleepMs)
+  else if (task.callback) {
+    let route = 'worker-a'
+    yappi.setTagCallback(() => route)
+    invoke(routeA, 150)
+    route = 'worker-b'
+    await sleep(5)
+    invoke(routeB, 50)
+    yappi.setTagCallback(null)
+  } else {
+    yappi.withTag('worker-a', () => invoke(routeA, 150))
+    await yappi.withTag('worker-b', async () => {
+      await sleep(5)
+      invoke(routeB, 50)
+    })
+  }
+  parentPort?.postMessage('done')
+}
+
+// Work starts when main says so (after the worker is attached: V8 does not name code it
+// optimized on the stack before its profiler started); the worker leaves on the next message.
+if (!isMainThread && workerData?.task) {
+  parentPort?.once('message', () => {
+    void runWorkerTask(workerData.task as TaggedTask)
+    parentPort?.once('message', () => process.exit(0))
+  })
+}
