@@ -48,6 +48,7 @@ export interface BindingMemUsage {
   refusals: number
   functions: number
   droppedSamples: number
+  droppedFunctions: number
 }
 
 export interface BindingOwner {

@@ -10,6 +10,7 @@
 export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats, snapshot } from './src/api'
 export { profile, type ProfileOptions } from './src/profile'
 export { getFaults, clearFaults, type Fault } from './src/faults'
+export { getMemUsage, type MemUsage } from './src/memory'
 export { YappiError } from './src/errors'
 export type { ClockType, StartOptions } from './src/options'
 export {

@@ -139,6 +139,8 @@ export class FuncStats implements Iterable<FuncStat> {
   constructor(
     items: FuncStat[],
     readonly clock: ClockType,
+    /** Samples of the threads read that were dropped because the memory budget was full. */
+    readonly droppedSamples = 0,
   ) {
     this.#items = items
     this.#items.sort(compareBy(this.#sortKey, this.#sortOrder))
@@ -146,6 +148,11 @@ export class FuncStats implements Iterable<FuncStat> {
 
   get length(): number {
     return this.#items.length
+  }
+
+  /** Whether data was dropped for want of memory, so these stats cover only part of what ran. */
+  get partial(): boolean {
+    return this.droppedSamples > 0
   }
 
   /** The key and order of the last sort. */
@@ -184,13 +191,13 @@ export class FuncStats implements Iterable<FuncStat> {
   /** A new collection of the functions that pass `filter` (a predicate, or name/module matchers). */
   filter(filter: ((stat: FuncStat) => boolean) | Omit<FuncFilter, 'threadId'>): FuncStats {
     const keep = typeof filter === 'function' ? filter : resolveFilter(filter).keep
-    const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock)
+    const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock, this.droppedSamples)
     return kept.sort(this.#sortKey, this.#sortOrder)
   }
 
   /** The table as text. */
   format(options?: PrintOptions): string {
-    return formatFuncTable(this.#items, { clock: this.clock, sortedBy: this.sortedBy }, options)
+    return formatFuncTable(this.#items, { clock: this.clock, sortedBy: this.sortedBy, droppedSamples: this.droppedSamples }, options)
   }
 
   /** Prints the table (to stdout unless `options.out` is given). */
@@ -348,7 +355,7 @@ export function decodeFuncStats({ numbers, text }: BindingEncoded, clock?: Clock
     caller.callees.push(end(callee))
     callee.callers.push(end(caller))
   }
-  return new FuncStats([...byId.values()], clock ?? clockOfCode(numbers[4]))
+  return new FuncStats([...byId.values()], clock ?? clockOfCode(numbers[4]), numbers[5])
 }
 
 export function decodeThreadStats({ numbers, text }: BindingEncoded): ThreadStats {

@@ -84,6 +84,8 @@ function row(cells: string[], columns: [Column, number][]): string {
 export interface TableContext {
   clock: ClockType
   sortedBy: { key: SortKey; order: SortOrder }
+  /** Samples dropped for want of memory: the table then says the stats are partial. */
+  droppedSamples: number
 }
 
 export function formatFuncTable(stats: FuncStat[], context: TableContext, options: PrintOptions = {}): string {
@@ -96,6 +98,9 @@ export function formatFuncTable(stats: FuncStat[], context: TableContext, option
     callsExact
       ? 'ncall: exact call counts'
       : 'ncall~: estimated from samples (calls seen between two samples); times in seconds',
+    ...(context.droppedSamples > 0
+      ? [`PARTIAL: ${context.droppedSamples} samples dropped, the memory budget (maxMemoryBytes) was full; see getMemUsage()`]
+      : []),
     '',
     row(columns.map(([column]) => title(column, callsExact)), columns),
   ]

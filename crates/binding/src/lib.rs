@@ -212,6 +212,7 @@ pub struct BindingMemUsage {
     pub refusals: f64,
     pub functions: f64,
     pub dropped_samples: f64,
+    pub dropped_functions: f64,
 }
 
 #[napi(catch_unwind)]
@@ -225,6 +226,7 @@ pub fn mem_usage() -> BindingMemUsage {
             refusals: budget.refusals() as f64,
             functions: view.functions().len() as f64,
             dropped_samples: view.dropped_samples() as f64,
+            dropped_functions: view.dropped_functions() as f64,
         }
     })
 }

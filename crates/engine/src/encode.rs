@@ -62,7 +62,7 @@ fn is_listed(view: &SessionView<'_>, func: u32) -> bool {
     view.functions().get(func).is_some_and(|desc| desc.kind != FuncKind::Idle)
 }
 
-/// Header: version, functions, edges, threads merged, clock code, reserved.
+/// Header: version, functions, edges, threads merged, clock code, samples dropped (budget full).
 /// Function: id, kind, line, column, name (offset, length), module (offset, length), stats.
 /// Edge: caller id, callee id, stats.
 pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encoded, Refusal> {
@@ -72,7 +72,7 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
     let mut numbers = Vec::new();
     numbers.try_reserve_exact(HEADER_LEN + funcs.len() * FUNC_FIELDS + edges.len() * EDGE_FIELDS)?;
     let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
-    numbers.extend_from_slice(&[FORMAT_VERSION, funcs.len() as f64, edges.len() as f64, merged.threads as f64, clock, 0.0]);
+    numbers.extend_from_slice(&[FORMAT_VERSION, funcs.len() as f64, edges.len() as f64, merged.threads as f64, clock, merged.totals.dropped_samples as f64]);
     let mut text = Text::default();
     for (id, stats) in funcs {
         let Some(desc) = view.functions().get(*id) else { continue };

@@ -387,6 +387,11 @@ impl<'g> SessionView<'g> {
         &self.session.budget
     }
 
+    /// New functions refused for want of memory (their samples count as dropped).
+    pub fn dropped_functions(&self) -> u64 {
+        self.session.functions.refused()
+    }
+
     /// Samples dropped for want of memory, on every thread.
     pub fn dropped_samples(&self) -> u64 {
         let by_threads: u64 = self.threads().map(|(_, snapshot)| snapshot.totals.dropped_samples).sum();
