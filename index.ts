@@ -20,6 +20,8 @@ export {
   type CallEdge,
   type CallNumbers,
   type FuncFilter,
+  type FuncPredicate,
+  type SortKeyFunction,
   type FuncKind,
   type SortKey,
   type SortOrder,

@@ -7,7 +7,7 @@ import { recordFault } from './faults'
 import { native } from './native'
 import { resolveOptions, type ResolvedOptions, type StartOptions } from './options'
 import { callMainAsync, callMainSync, type RemoteAnswer, type RemoteOp } from './remote'
-import { decodeFuncStats, decodeThreadStats, resolveFilter, type FuncFilter, type FuncStats, type ThreadStats } from './stats'
+import { decodeFuncStats, decodeThreadStats, resolveFilter, type FuncFilter, type FuncPredicate, type FuncStats, type ThreadStats } from './stats'
 
 /**
  * What this thread runs: the all-threads driver (main thread only), or a profiler of this
@@ -100,13 +100,15 @@ async function rotateEverywhere(): Promise<void> {
   await lastDriver?.stopped()
 }
 
-function readFuncStats(filter?: FuncFilter): FuncStats {
+function readFuncStats(filter?: FuncFilter | FuncPredicate): FuncStats {
   const { threads, keep } = resolveFilter(filter)
   const stats = decodeFuncStats(native.funcStats('global', threads))
-  return filter && (filter.name !== undefined || filter.module !== undefined) ? stats.filter(keep) : stats
+  const selects = typeof filter === 'function' || (filter !== undefined && (filter.name !== undefined || filter.module !== undefined))
+  return selects ? stats.filter(keep) : stats
 }
 
-export function getFuncStats(filter?: FuncFilter): FuncStats {
+/** `filter`: name/module matchers and thread ids, or a predicate (one that throws is recorded in getFaults()). */
+export function getFuncStats(filter?: FuncFilter | FuncPredicate): FuncStats {
   flushHere()
   return readFuncStats(filter)
 }
@@ -116,7 +118,7 @@ export function getThreadStats(): ThreadStats {
   return decodeThreadStats(native.threadStats('global'))
 }
 
-export async function snapshot(filter?: FuncFilter): Promise<FuncStats> {
+export async function snapshot(filter?: FuncFilter | FuncPredicate): Promise<FuncStats> {
   await rotateEverywhere()
   return readFuncStats(filter)
 }

@@ -1,5 +1,6 @@
 import type { BindingEncoded } from '../binding'
 import { YappiError, describe } from './errors'
+import { recordFault } from './faults'
 import type { ClockType } from './options'
 import { formatFuncTable, formatThreadTable, type PrintOptions } from './table'
 
@@ -98,6 +99,32 @@ function compareBy<T extends CallNumbers & { name: string }>(key: SortKey, order
   }
 }
 
+/** Picks functions; a predicate that throws is a fault (see {@link guard}), never an exception. */
+export type FuncPredicate = (stat: FuncStat) => boolean
+
+/** Sorts by what this returns for each function (numbers or strings). */
+export type SortKeyFunction = (stat: FuncStat) => number | string
+
+/**
+ * Runs user callbacks over stats: one that throws does not take the read down with it. The
+ * first failure of a pass is recorded in `getFaults()` under `where`, and `fallback` is used.
+ */
+function guard<A, R>(where: string, callback: (arg: A) => R, fallback: R): { call: (arg: A) => R; failed: () => boolean } {
+  let failed = false
+  return {
+    call: (arg) => {
+      try {
+        return callback(arg)
+      } catch (error) {
+        if (!failed) recordFault(where, error)
+        failed = true
+        return fallback
+      }
+    },
+    failed: () => failed,
+  }
+}
+
 /** Selects functions by name and file: a string matches exactly, a RegExp by test. */
 export interface FuncFilter {
   name?: string | RegExp
@@ -113,9 +140,16 @@ function matcher(field: string, wanted: unknown): ((value: string) => boolean) |
   throw new YappiError(`filter.${field} must be a string or a RegExp, not ${describe(wanted)}`)
 }
 
-/** Checks a filter, returning the thread ids for the engine and a predicate for the rest. */
+/**
+ * Checks a filter, returning the thread ids for the engine and a predicate for the rest (guarded:
+ * a predicate or RegExp that throws drops the row and records a fault).
+ */
 export function resolveFilter(filter: unknown): { threads: number[] | undefined; keep: (stat: FuncStat) => boolean } {
   if (filter === undefined) return { threads: undefined, keep: () => true }
+  if (typeof filter === 'function') {
+    const predicate = filter as FuncPredicate
+    return { threads: undefined, keep: guard('filter', (stat: FuncStat) => Boolean(predicate(stat)), false).call }
+  }
   if (filter === null || typeof filter !== 'object') throw new YappiError(`filter must be an object, not ${describe(filter)}`)
   const { name, module, threadId, ...rest } = filter as FuncFilter
   const unknown = Object.keys(rest)
@@ -126,13 +160,14 @@ export function resolveFilter(filter: unknown): { threads: number[] | undefined;
   }
   const byName = matcher('name', name)
   const byModule = matcher('module', module)
-  return { threads, keep: (stat) => (!byName || byName(stat.name)) && (!byModule || byModule(stat.module)) }
+  const keep = (stat: FuncStat): boolean => (!byName || byName(stat.name)) && (!byModule || byModule(stat.module))
+  return { threads, keep: guard('filter', keep, false).call }
 }
 
 /** A sortable, printable collection of function stats (yappi's `YFuncStats`). */
 export class FuncStats implements Iterable<FuncStat> {
   #items: FuncStat[]
-  #sortKey: SortKey = 'ttot'
+  #sortKey: SortKey | 'custom' = 'ttot'
   #sortOrder: SortOrder = 'desc'
 
   /** @internal */
@@ -143,7 +178,7 @@ export class FuncStats implements Iterable<FuncStat> {
     readonly droppedSamples = 0,
   ) {
     this.#items = items
-    this.#items.sort(compareBy(this.#sortKey, this.#sortOrder))
+    this.#items.sort(compareBy('ttot', this.#sortOrder))
   }
 
   get length(): number {
@@ -155,8 +190,8 @@ export class FuncStats implements Iterable<FuncStat> {
     return this.droppedSamples > 0
   }
 
-  /** The key and order of the last sort. */
-  get sortedBy(): { key: SortKey; order: SortOrder } {
+  /** The key and order of the last sort (`'custom'` after sorting by a function). */
+  get sortedBy(): { key: SortKey | 'custom'; order: SortOrder } {
     return { key: this.#sortKey, order: this.#sortOrder }
   }
 
@@ -174,8 +209,12 @@ export class FuncStats implements Iterable<FuncStat> {
     return this.#items.find((stat) => stat.name === name && (module === undefined || stat.module === module))
   }
 
-  /** Sorts in place and returns this collection; callers and callees are sorted alike. */
-  sort(key: SortKey | string = 'ttot', order: SortOrder | string = 'desc'): this {
+  /**
+   * Sorts in place and returns this collection; callers and callees are sorted alike. `key` may
+   * be a function of a row: if it throws, the order stays as it was and `getFaults()` says why.
+   */
+  sort(key: SortKey | string | SortKeyFunction = 'ttot', order: SortOrder | string = 'desc'): this {
+    if (typeof key === 'function') return this.#sortByFunction(key, order)
     const [sortKey, sortOrder] = resolveSort(key, order)
     this.#sortKey = sortKey
     this.#sortOrder = sortOrder
@@ -188,11 +227,37 @@ export class FuncStats implements Iterable<FuncStat> {
     return this
   }
 
+  #sortByFunction(key: SortKeyFunction, order: unknown): this {
+    const [, sortOrder] = resolveSort('ttot', order)
+    const guarded = guard('sort', key, 0)
+    const keys = new Map(this.#items.map((stat) => [stat, guarded.call(stat)]))
+    if (guarded.failed()) return this
+    const sign = sortOrder === 'asc' ? 1 : -1
+    const compare = (a: FuncStat, b: FuncStat): number => {
+      const left = keys.get(a)!
+      const right = keys.get(b)!
+      const byKey = typeof left === 'string' || typeof right === 'string' ? String(left).localeCompare(String(right)) : left - right
+      return sign * byKey || a.name.localeCompare(b.name)
+    }
+    this.#items.sort(compare)
+    this.#sortKey = 'custom'
+    this.#sortOrder = sortOrder
+    return this
+  }
+
   /** A new collection of the functions that pass `filter` (a predicate, or name/module matchers). */
-  filter(filter: ((stat: FuncStat) => boolean) | Omit<FuncFilter, 'threadId'>): FuncStats {
-    const keep = typeof filter === 'function' ? filter : resolveFilter(filter).keep
+  filter(filter: FuncPredicate | Omit<FuncFilter, 'threadId'>): FuncStats {
+    if (typeof filter !== 'function' && (filter === null || typeof filter !== 'object')) {
+      throw new YappiError(`filter must be a function or an object with name and module, not ${describe(filter)}`)
+    }
+    if (typeof filter === 'object' && 'threadId' in filter) {
+      throw new YappiError('filter.threadId selects threads when stats are read: use getFuncStats({ threadId })')
+    }
+    const { keep } = resolveFilter(filter)
     const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock, this.droppedSamples)
-    return kept.sort(this.#sortKey, this.#sortOrder)
+    kept.#sortKey = this.#sortKey
+    kept.#sortOrder = this.#sortOrder
+    return kept.#sortKey === 'custom' ? kept : kept.sort(kept.#sortKey, kept.#sortOrder)
   }
 
   /** The table as text. */

@@ -83,7 +83,7 @@ function row(cells: string[], columns: [Column, number][]): string {
 
 export interface TableContext {
   clock: ClockType
-  sortedBy: { key: SortKey; order: SortOrder }
+  sortedBy: { key: SortKey | 'custom'; order: SortOrder }
   /** Samples dropped for want of memory: the table then says the stats are partial. */
   droppedSamples: number
 }

@@ -78,6 +78,9 @@ class RemoteWorker {
   #sequence = 0
   /** Title of the console profile running in the worker, or null once stopped. */
   #title: string | null = null
+  /** The profile the worker confirmed it is running, and the last one that arrived here. */
+  #running: string | null = null
+  #arrived: string | null = null
   #ready: Promise<void> = Promise.resolve()
   #gone = false
 
@@ -119,6 +122,7 @@ class RemoteWorker {
     const previous = this.#title
     this.#title = next
     await this.#evaluate(`(${ROTATE_IN_WORKER})(${JSON.stringify(next)}, ${JSON.stringify(previous)})`)
+    this.#running = next
   }
 
   #send(method: string, params: object = {}): Promise<string> {
@@ -153,12 +157,18 @@ class RemoteWorker {
   #foldFinished(message: string): void {
     const title = FINISHED_TITLE.exec(message.slice(-200))?.[1]
     if (!title?.startsWith(`yappi-node:${this.thread.id}:`)) return
+    this.#arrived = title
     native.ingestProfileMessage('global', this.thread, message, foldOptions(this.#hub.options))
   }
 
   /** The worker exited: what it sent stays; pending requests end now instead of never. */
   detach(): void {
     this.#gone = true
+    if (this.#running !== null && this.#arrived !== this.#running) {
+      // A worker that ends normally sends its last profile from its exit listener; one that was
+      // terminate()d cannot.
+      recordFault(`worker ${this.thread.id}`, new Error(`worker ${this.thread.id} ended without sending its last profile (terminated?): its samples since the last rotation are lost`))
+    }
     for (const settle of this.#pending.values()) settle(new WorkerExited(`worker ${this.thread.id} has exited`))
     this.#pending.clear()
   }
@@ -174,6 +184,7 @@ class RemoteWorker {
     const previous = this.#title
     this.#title = null
     if (previous !== null) await this.#evaluate(`(${STOP_IN_WORKER})(${JSON.stringify(previous)})`)
+    this.#running = null
     this.#send('Profiler.disable').catch(() => {})
   }
 }
