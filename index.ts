@@ -12,7 +12,7 @@ export { profile, type ProfileOptions } from './src/profile'
 export { getFaults, clearFaults, type Fault } from './src/faults'
 export { getMemUsage, type MemUsage } from './src/memory'
 export { YappiError } from './src/errors'
-export type { ClockType, StartOptions } from './src/options'
+export type { ClockType, CountsMode, StartOptions } from './src/options'
 export {
   FuncStats,
   ThreadStats,

@@ -94,3 +94,16 @@ test('another inspector session profiling at the same time: both get their data,
   t.true((findings.theirSamples as number) > 20, `theirs: ${findings.theirSamples} samples`)
   t.deepEqual(findings.faults, [])
 })
+
+test('another session taking over precise coverage: recorded, and counts turn into estimates', async (t) => {
+  const { findings, stderr, code } = await run('coverage-conflict')
+  t.is(code, 0)
+  t.is(stderr, '')
+  t.is(findings.result, findings.expected)
+  t.deepEqual(findings.before, [1000, true], 'exact before the conflict')
+  t.true((findings.afterRows as number) > 0)
+  t.is(findings.afterExact, 0, 'no count is called exact after it')
+  const conflict = findings.faults.filter((fault) => fault.where === 'coverage')
+  t.is(conflict.length, 1, JSON.stringify(findings.faults))
+  t.regex(conflict[0].message, /another inspector session started, took or stopped precise coverage on thread 0/)
+})

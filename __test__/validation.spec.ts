@@ -22,6 +22,8 @@ const BAD_START_OPTIONS: [string, unknown, RegExp][] = [
   ['maxMemoryBytes', 1024, /^maxMemoryBytes must be a whole number of bytes from 65536 to \d+, not 1024$/],
   ['maxMemoryBytes', -1, /^maxMemoryBytes .* not -1$/],
   ['maxMemoryBytes', 10n, /^maxMemoryBytes .* not 10n$/],
+  ['counts', 'precise', /^counts must be 'estimated' or 'exact', not "precise"$/],
+  ['counts', true, /^counts must be 'estimated' or 'exact', not true$/],
 ]
 
 test.serial('every option of start() is checked, and the error names it', (t) => {
@@ -35,7 +37,7 @@ test.serial('every option of start() is checked, and the error names it', (t) =>
 test.serial('unknown option names and non-object options are refused', (t) => {
   t.throws(() => yappi.start({ interval: 5 } as yappi.StartOptions), {
     instanceOf: yappi.YappiError,
-    message: /^unknown option "interval"; known options: clock, intervalUs, builtins, rotateIntervalMs, maxMemoryBytes, threads/,
+    message: /^unknown option "interval"; known options: clock, intervalUs, builtins, rotateIntervalMs, maxMemoryBytes, threads, counts$/,
   })
   for (const options of ['fast', 42, null, [1]]) {
     t.throws(() => yappi.start(options as yappi.StartOptions), { instanceOf: yappi.YappiError, message: /^options must be an object/ })

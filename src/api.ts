@@ -25,7 +25,7 @@ function asYappiError(error: unknown): Error {
 function startHere(options: ResolvedOptions): void {
   if (local) throw new YappiError('the profiler is already running; call stop() first')
   try {
-    native.begin(options.clock, options.maxMemoryBytes, threadId, options.threads)
+    native.begin(options.clock, options.maxMemoryBytes, threadId, options.threads, options.counts === 'exact')
   } catch (error) {
     throw asYappiError(error)
   }

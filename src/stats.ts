@@ -13,8 +13,13 @@ export interface CallNumbers {
   ncall: number
   /** Calls that were not recursive (the outermost activation). */
   nactualcall: number
-  /** Whether `ncall` is an exact count; otherwise it counts calls observed between samples. */
+  /** Whether `ncall` is an exact count (`counts: 'exact'`); otherwise it counts calls observed between samples. */
   callsExact: boolean
+  /**
+   * Whether `nactualcall` is exact: with exact counts, when the samples saw every call (so they
+   * saw which were recursive) or there was at most one call. Otherwise it is an estimate.
+   */
+  nactualcallExact: boolean
   /** Inclusive time in seconds; recursion counted once. */
   ttot: number
   /** Self time in seconds. */
@@ -350,10 +355,13 @@ export class ThreadStats implements Iterable<ThreadStat> {
   }
 }
 
-// Layouts written by crates/engine/src/encode.rs (FORMAT_VERSION 1).
-const FORMAT_VERSION = 1
+// Layouts written by crates/engine/src/encode.rs (FORMAT_VERSION 2).
+const FORMAT_VERSION = 2
 const HEADER_LEN = 6
-const FUNC_FIELDS = 14
+const FUNC_FIELDS = 15
+/** Flags of the last function field (`EXACT_*` in crates/engine/src/coverage.rs). */
+const EXACT_NCALL = 1
+const EXACT_NACTUAL = 2
 const EDGE_FIELDS = 8
 const THREAD_HEADER_LEN = 3
 const THREAD_FIELDS = 10
@@ -370,13 +378,14 @@ function checkVersion(numbers: Float64Array): void {
   }
 }
 
-function callNumbers(numbers: Float64Array, at: number, callsExact: boolean): CallNumbers {
+function callNumbers(numbers: Float64Array, at: number, exactFlags: number): CallNumbers {
   const ncall = numbers[at]
   const ttot = numbers[at + 2] / NS_PER_SECOND
   return {
     ncall,
     nactualcall: numbers[at + 1],
-    callsExact,
+    callsExact: (exactFlags & EXACT_NCALL) !== 0,
+    nactualcallExact: (exactFlags & EXACT_NACTUAL) !== 0,
     ttot,
     tsub: numbers[at + 3] / NS_PER_SECOND,
     tavg: ncall > 0 ? ttot / ncall : 0,
@@ -390,7 +399,6 @@ export function decodeFuncStats({ numbers, text }: BindingEncoded, clock?: Clock
   checkVersion(numbers)
   const funcCount = numbers[1]
   const edgeCount = numbers[2]
-  const callsExact = false
   const byId = new Map<number, FuncStat>()
   let at = HEADER_LEN
   for (let i = 0; i < funcCount; i++, at += FUNC_FIELDS) {
@@ -405,7 +413,7 @@ export function decodeFuncStats({ numbers, text }: BindingEncoded, clock?: Clock
       column: numbers[at + 3],
       kind: KINDS[numbers[at + 1]] ?? 'user',
       fullName: `${module}:${line} ${name}`,
-      ...callNumbers(numbers, at + 8, callsExact),
+      ...callNumbers(numbers, at + 8, numbers[at + 14]),
       callers: [],
       callees: [],
     }
@@ -415,7 +423,8 @@ export function decodeFuncStats({ numbers, text }: BindingEncoded, clock?: Clock
     const caller = byId.get(numbers[at])
     const callee = byId.get(numbers[at + 1])
     if (!caller || !callee) continue
-    const edge = callNumbers(numbers, at + 2, callsExact)
+    // Coverage counts functions, not call edges: edge counts stay estimates.
+    const edge = callNumbers(numbers, at + 2, 0)
     const end = (stat: FuncStat): CallEdge => ({ id: stat.id, name: stat.name, module: stat.module, line: stat.line, fullName: stat.fullName, ...edge })
     caller.callees.push(end(callee))
     callee.callers.push(end(caller))

@@ -2,6 +2,7 @@ import { Session } from 'node:inspector'
 
 import type { BindingThread } from '../binding'
 import { foldOptions } from './controller'
+import { COVERAGE_PARAMS, ingestTake } from './coverage'
 import { YappiError } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
@@ -38,6 +39,12 @@ const STOP_IN_WORKER = `(previous) => {
   state.title = null
   console.profileEnd(previous)
 }`
+
+/** Calls the worker's coverage canary (see src/coverage.ts), defining it on first use. */
+const CANARY_IN_WORKER = `(() => {
+  const state = (globalThis[Symbol.for(${JSON.stringify(STATE_KEY)})] ??= {})
+  ;(state.canary ??= function yappiCoverageCanary() {})()
+})()`
 
 /** Answers of workers carry the request id first: read it without parsing the rest. */
 const RESPONSE_ID = /^\{"id":(\d+),/
@@ -104,13 +111,21 @@ class RemoteWorker {
    * profile starts before its first line.
    */
   async #begin(waiting: boolean): Promise<void> {
-    const steps = [
-      this.#send('Profiler.enable'),
-      this.#send('Profiler.setSamplingInterval', { interval: this.#hub.options.intervalUs }),
-      this.#rotateInWorker(),
-    ]
+    const steps: Promise<unknown>[] = [this.#send('Profiler.enable'), this.#send('Profiler.setSamplingInterval', { interval: this.#hub.options.intervalUs })]
+    if (this.#exact) steps.push(this.#send('Profiler.startPreciseCoverage', COVERAGE_PARAMS), this.#evaluate(CANARY_IN_WORKER))
+    steps.push(this.#rotateInWorker())
     if (waiting) steps.push(this.#send('Runtime.runIfWaitingForDebugger'))
     await Promise.all(steps)
+  }
+
+  get #exact(): boolean {
+    return this.#hub.options.counts === 'exact'
+  }
+
+  /** Takes the worker's coverage between two canary calls, all sent at once (see #begin). */
+  async #takeCoverage(): Promise<void> {
+    const [, answer] = await Promise.all([this.#evaluate(CANARY_IN_WORKER), this.#send('Profiler.takePreciseCoverage'), this.#evaluate(CANARY_IN_WORKER)])
+    ingestTake(this.thread, answer)
   }
 
   #nextTitle(): string {
@@ -164,6 +179,12 @@ class RemoteWorker {
   /** The worker exited: what it sent stays; pending requests end now instead of never. */
   detach(): void {
     this.#gone = true
+    if (this.#exact && this.#running !== null) {
+      // Coverage can only be taken while the worker runs: the calls since the last take are
+      // not counted, so none of its counts is exact any more.
+      native.coverageDisturbed(this.thread.id)
+      recordFault(`worker ${this.thread.id}`, new Error(`worker ${this.thread.id} exited while counting calls: its calls since the last rotation were not counted, so its call counts are estimates`))
+    }
     if (this.#running !== null && this.#arrived !== this.#running) {
       // A worker that ends normally sends its last profile from its exit listener; one that was
       // terminate()d cannot.
@@ -176,15 +197,19 @@ class RemoteWorker {
   /** Folds what the worker sampled so far; sampling goes on. */
   async rotate(): Promise<void> {
     await this.#ready
-    if (this.#title !== null) await this.#rotateInWorker()
+    if (this.#title === null) return
+    await Promise.all([this.#exact ? this.#takeCoverage() : undefined, this.#rotateInWorker()])
   }
 
   async stop(): Promise<void> {
     await this.#ready
     const previous = this.#title
     this.#title = null
+    const coverage = this.#exact && previous !== null ? this.#takeCoverage() : undefined
     if (previous !== null) await this.#evaluate(`(${STOP_IN_WORKER})(${JSON.stringify(previous)})`)
     this.#running = null
+    await coverage
+    if (this.#exact) this.#send('Profiler.stopPreciseCoverage').catch(() => {})
     this.#send('Profiler.disable').catch(() => {})
   }
 }

@@ -5,6 +5,7 @@ import { Session } from 'node:inspector'
 import { Worker } from 'node:worker_threads'
 
 import * as yappi from '../../index'
+import { runCounted } from './counts'
 import { WORKER_FILE, type Task } from './threads'
 
 type PostCallback = (error: Error | null, result?: unknown) => void
@@ -150,6 +151,29 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
     const after = stats.toArray().map((stat) => stat.name)
     const sortedByCallback = stats.sort((stat) => stat.name.length, 'asc').toArray().map((stat) => stat.name.length)
     return { result, filtered, byRegExp, byPredicate, orderKept: JSON.stringify(before) === JSON.stringify(after), sortedByCallback }
+  },
+
+  /** Exact counts run; then another session starts and stops precise coverage of its own. */
+  async 'coverage-conflict'() {
+    yappi.start({ threads: false, counts: 'exact' })
+    runCounted()
+    const before = yappi.getFuncStats().find('calledThousand')
+    const session = new Session()
+    session.connect()
+    session.post('Profiler.enable')
+    session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: false })
+    runCounted()
+    session.post('Profiler.stopPreciseCoverage')
+    session.disconnect()
+    const result = await appWork(50)
+    const after = yappi.getFuncStats()
+    yappi.stop()
+    return {
+      result,
+      before: [before?.ncall, before?.callsExact],
+      afterExact: after.toArray().filter((stat) => stat.callsExact).length,
+      afterRows: after.length,
+    }
   },
 
   /** The application runs a CPU profile of its own on another inspector session meanwhile. */

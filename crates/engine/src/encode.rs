@@ -12,9 +12,9 @@ use crate::function::FuncKind;
 use crate::query::MergedStats;
 use crate::stats::CallStats;
 
-pub const FORMAT_VERSION: f64 = 1.0;
+pub const FORMAT_VERSION: f64 = 2.0;
 pub const HEADER_LEN: usize = 6;
-pub const FUNC_FIELDS: usize = 14;
+pub const FUNC_FIELDS: usize = 15;
 pub const EDGE_FIELDS: usize = 8;
 pub const THREAD_FIELDS: usize = 10;
 
@@ -63,7 +63,8 @@ fn is_listed(view: &SessionView<'_>, func: u32) -> bool {
 }
 
 /// Header: version, functions, edges, threads merged, clock code, samples dropped (budget full).
-/// Function: id, kind, line, column, name (offset, length), module (offset, length), stats.
+/// Function: id, kind, line, column, name (offset, length), module (offset, length), stats,
+/// exact-count flags (`coverage::EXACT_*`).
 /// Edge: caller id, callee id, stats.
 pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encoded, Refusal> {
     let funcs: Vec<_> = merged.funcs.iter().filter(|(id, _)| is_listed(view, *id)).collect();
@@ -89,6 +90,8 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
             module.1,
         ]);
         push_stats(&mut numbers, stats);
+        let exact = merged.exact.binary_search_by_key(id, |&(func, _)| func).ok().and_then(|at| merged.exact.get(at));
+        numbers.push(exact.map_or(0.0, |&(_, flags)| f64::from(flags)));
     }
     for ((caller, callee), stats) in edges {
         numbers.extend_from_slice(&[*caller as f64, *callee as f64]);
