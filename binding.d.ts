@@ -9,7 +9,7 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-export declare function begin(clock: string, maxMemoryBytes: number, ownerThread: number, allThreads: boolean): void
+export declare function begin(clock: string, maxMemoryBytes: number, ownerThread: number, allThreads: boolean, exactCounts: boolean): void
 
 export interface BindingEncoded {
   numbers: Float64Array
@@ -48,11 +48,19 @@ export interface BindingMemUsage {
   refusals: number
   functions: number
   droppedSamples: number
+  droppedFunctions: number
 }
 
 export interface BindingOwner {
   thread: number
   allThreads: boolean
+}
+
+export interface BindingTakeOutcome {
+  canary: number
+  missingSources: Array<string>
+  counted: number
+  disturbed: boolean
 }
 
 export interface BindingThread {
@@ -61,6 +69,12 @@ export interface BindingThread {
 }
 
 export declare function clearStats(): void
+
+/** Another session disturbed a thread's coverage: its counts are estimates from now on. */
+export declare function coverageDisturbed(threadId: number): void
+
+/** The source of a script a take asked for; `None` when it cannot be read. */
+export declare function coverageSource(url: string, source: string | undefined | null, ownCodePrefixes: Array<string>): number
 
 /** Frees a `loaded:<n>` scope. */
 export declare function dropStats(scope: string): void
@@ -74,6 +88,9 @@ export declare function exportStats(scope: string, threads: Array<number> | unde
 export declare function forgetThread(scope: string, threadId: number): void
 
 export declare function funcStats(scope: string, threads?: Array<number> | undefined | null): BindingEncoded
+
+/** Adds a precise-coverage take (the inspector's answer as JSON) of a thread to `start()`'s stats. */
+export declare function ingestCoverage(threadId: number, json: string, ownCodePrefixes: Array<string>): BindingTakeOutcome
 
 export declare function ingestCpuprofile(scope: string, thread: BindingThread, json: string, options: BindingFoldOptions): BindingIngestOutcome
 

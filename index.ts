@@ -12,8 +12,9 @@ export { type SaveFormat, type ExportOptions } from './src/saved'
 export { setTagCallback, withTag, currentTag, type Tag } from './src/tags'
 export { profile, type ProfileOptions } from './src/profile'
 export { getFaults, clearFaults, type Fault } from './src/faults'
+export { getMemUsage, type MemUsage } from './src/memory'
 export { YappiError } from './src/errors'
-export type { ClockType, StartOptions } from './src/options'
+export type { ClockType, CountsMode, StartOptions } from './src/options'
 export {
   FuncStats,
   ThreadStats,
@@ -22,6 +23,8 @@ export {
   type CallEdge,
   type CallNumbers,
   type FuncFilter,
+  type FuncPredicate,
+  type SortKeyFunction,
   type FuncKind,
   type SortKey,
   type SortOrder,

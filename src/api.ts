@@ -14,6 +14,7 @@ import {
   resolveFilter,
   resolveThreads,
   type FuncFilter,
+  type FuncPredicate,
   type FuncStats,
   type TagStat,
   type ThreadStats,
@@ -36,7 +37,7 @@ function asYappiError(error: unknown): Error {
 function startHere(options: ResolvedOptions): void {
   if (local) throw new YappiError('the profiler is already running; call stop() first')
   try {
-    native.begin(options.clock, options.maxMemoryBytes, threadId, options.threads)
+    native.begin(options.clock, options.maxMemoryBytes, threadId, options.threads, options.counts === 'exact')
   } catch (error) {
     throw asYappiError(error)
   }
@@ -122,18 +123,20 @@ async function rotateEverywhere(): Promise<void> {
   await lastDriver?.stopped()
 }
 
-function readFuncStats(filter?: FuncFilter): FuncStats {
+function readFuncStats(filter?: FuncFilter | FuncPredicate): FuncStats {
   const { threads, tag, keep } = resolveFilter(filter)
   const encoded = tag === undefined ? native.funcStats('global', threads) : native.tagFuncStats(threads, tag)
   const stats = decodeFuncStats(encoded, undefined, { scope: 'global', threads })
-  return filter && (filter.name !== undefined || filter.module !== undefined) ? stats.filter(keep) : stats
+  const selects = typeof filter === 'function' || (filter !== undefined && (filter.name !== undefined || filter.module !== undefined))
+  return selects ? stats.filter(keep) : stats
 }
 
 /**
  * Per-function stats folded so far (the calling thread's running profile is folded first);
- * without `filter.threadId` the threads are merged. Profiling goes on.
+ * without `filter.threadId` the threads are merged. Profiling goes on. `filter`: name/module
+ * matchers, thread ids and a tag, or a predicate (one that throws is recorded in getFaults()).
  */
-export function getFuncStats(filter?: FuncFilter): FuncStats {
+export function getFuncStats(filter?: FuncFilter | FuncPredicate): FuncStats {
   flushHere()
   return readFuncStats(filter)
 }
@@ -174,7 +177,7 @@ export function getThreadStats(): ThreadStats {
  * Folds every profiled thread first (a worker busy in a synchronous loop answers by interrupt),
  * then returns the stats, as {@link getFuncStats} does: fresh data from all threads.
  */
-export async function snapshot(filter?: FuncFilter): Promise<FuncStats> {
+export async function snapshot(filter?: FuncFilter | FuncPredicate): Promise<FuncStats> {
   await rotateEverywhere()
   return readFuncStats(filter)
 }

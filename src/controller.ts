@@ -1,4 +1,5 @@
 import type { BindingFoldOptions, BindingThread } from '../binding'
+import { SelfCoverage } from './coverage'
 import { recordFault } from './faults'
 import { flatten } from './flatten'
 import { native } from './native'
@@ -25,6 +26,8 @@ export class ThreadProfiler {
   readonly #focus: Focus | undefined
   readonly #timer: NodeJS.Timeout | undefined
   readonly #thread: BindingThread
+  /** Exact call counts (`counts: 'exact'`), for `start()`'s stats only. */
+  readonly #coverage: SelfCoverage | undefined
 
   /** `rotateOnTimer: false` when a driver rotates this thread on its own timer. */
   constructor(options: ResolvedOptions, scope: StatsScope, focus?: Focus, rotateOnTimer = scope === 'global', thread = thisThread) {
@@ -35,6 +38,14 @@ export class ThreadProfiler {
     this.#sampler = new SelfSampler(options.intervalUs)
     // Tags belong to start()'s stats only.
     if (scope === 'global') setProfiled(true)
+    if (options.counts === 'exact' && scope === 'global') {
+      try {
+        this.#coverage = new SelfCoverage(thread)
+      } catch (error) {
+        this.#sampler.abandon()
+        throw error
+      }
+    }
     if (rotateOnTimer) {
       this.#timer = setInterval(() => this.#rotateInBackground(), options.rotateIntervalMs)
       this.#timer.unref()
@@ -45,11 +56,15 @@ export class ThreadProfiler {
   flush(): void {
     const cpuBefore = this.#sampler.cpuAtStart
     this.#fold(this.#sampler.rotate(), cpuBefore)
+    this.#coverage?.take()
   }
 
   /** Folds the last profile and stops sampling; `focused: false` keeps samples outside the focus frame. */
   stop(focused = true): void {
     clearInterval(this.#timer)
+    // Disabling any Profiler session ends precise coverage for the whole isolate: take the
+    // last counts before the sampler's session closes.
+    this.#coverage?.stop()
     const cpuBefore = this.#sampler.cpuAtStart
     let rotated: Rotated
     try {

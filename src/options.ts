@@ -1,3 +1,4 @@
+import { checkExactCountsAllowed } from './coverage'
 import { YappiError, describe } from './errors'
 
 /** `'wall'` counts all elapsed time, waiting included; `'cpu'` counts time on the CPU only. */
@@ -33,7 +34,17 @@ export interface StartOptions {
    * only the thread that calls `start()`.
    */
   threads?: boolean
+  /**
+   * `'estimated'` (default): call counts are estimated from samples, at no extra cost.
+   * `'exact'`: every call is counted, through V8's precise coverage on every profiled thread.
+   * V8 then runs JavaScript without its optimizing compilers, so call-heavy code runs several
+   * times slower (see README, "Exact call counts"). Refused when `NODE_V8_COVERAGE` is set.
+   */
+  counts?: CountsMode
 }
+
+/** How call counts are obtained: estimated from samples, or counted exactly (see {@link StartOptions.counts}). */
+export type CountsMode = 'estimated' | 'exact'
 
 export interface ResolvedOptions {
   clock: ClockType
@@ -42,6 +53,7 @@ export interface ResolvedOptions {
   rotateIntervalMs: number
   maxMemoryBytes: number
   threads: boolean
+  counts: CountsMode
 }
 
 export const DEFAULTS: ResolvedOptions = {
@@ -51,6 +63,7 @@ export const DEFAULTS: ResolvedOptions = {
   rotateIntervalMs: 1000,
   maxMemoryBytes: 256 * 1024 * 1024,
   threads: true,
+  counts: 'estimated',
 }
 
 const CLOCKS: readonly ClockType[] = ['wall', 'cpu']
@@ -93,6 +106,13 @@ export function resolveOptions(options: unknown, allowed: readonly string[] = Ob
   }
   if (given.maxMemoryBytes !== undefined) {
     resolved.maxMemoryBytes = wholeNumber('maxMemoryBytes', given.maxMemoryBytes, 64 * 1024, Number.MAX_SAFE_INTEGER, 'bytes')
+  }
+  if (given.counts !== undefined) {
+    if (given.counts !== 'estimated' && given.counts !== 'exact') {
+      throw new YappiError(`counts must be 'estimated' or 'exact', not ${describe(given.counts)}`)
+    }
+    if (given.counts === 'exact') checkExactCountsAllowed()
+    resolved.counts = given.counts
   }
   return resolved
 }

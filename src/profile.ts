@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url'
 
 import { ThreadProfiler } from './controller'
+import { isCountingHere } from './coverage'
 import { YappiError, describe } from './errors'
 import { native } from './native'
 import { resolveOptions, type ResolvedOptions, type StartOptions } from './options'
@@ -34,6 +35,9 @@ export function profile(fn: () => unknown, options?: ProfileOptions): FuncStats 
   if (typeof fn !== 'function') throw new YappiError(`profile() needs a function, not ${describe(fn)}`)
   const resolved = resolveOptions(options, PROFILE_OPTIONS)
   if (profiling) throw new YappiError('profile() is already running on this thread; nested calls would mix their stats')
+  if (isCountingHere()) {
+    throw new YappiError("profile() is refused while start({ counts: 'exact' }) runs on this thread: ending its inspector session would end precise coverage for the thread")
+  }
   profiling = true
   native.forgetThread('profile', thisThread.id)
   let sampler: ThreadProfiler

@@ -56,15 +56,26 @@ export class SelfSampler {
     return this.#cpuAtStart
   }
 
-  /** Ends the current profile and starts the next one at once. */
+  /**
+   * Ends the current profile and starts the next one at once. The next one is started even when
+   * ending this one failed (the inspector errs when no profile was running), so one failed
+   * rotation loses one profile, not all that follow.
+   */
   rotate(): Rotated {
     consoleProfile(KEEP_ALIVE_TITLE)
     try {
-      const { profile } = post<Profiler.StopReturnType>(this.#session, 'Profiler.stop')
+      let stopped: Profiler.StopReturnType | undefined
+      let failure: unknown
+      try {
+        stopped = post<Profiler.StopReturnType>(this.#session, 'Profiler.stop')
+      } catch (error) {
+        failure = error
+      }
       const cpuNs = native.threadCpuTimeNs()
       this.#cpuAtStart = cpuNs
       post(this.#session, 'Profiler.start')
-      return { profile, cpuNs }
+      if (!stopped) throw failure
+      return { profile: stopped.profile, cpuNs }
     } finally {
       consoleProfileEnd(KEEP_ALIVE_TITLE)
     }

@@ -1,6 +1,7 @@
 import type { BindingEncoded } from '../binding'
 import { YappiError, describe } from './errors'
 import { native } from './native'
+import { recordFault } from './faults'
 import type { ClockType } from './options'
 import { absorbFile, detach, exportBuffer, saveTo, type ExportOptions, type SaveFormat, type StatsSource } from './saved'
 import { formatFuncTable, formatThreadTable, type PrintOptions } from './table'
@@ -14,8 +15,13 @@ export interface CallNumbers {
   ncall: number
   /** Calls that were not recursive (the outermost activation). */
   nactualcall: number
-  /** Whether `ncall` is an exact count; otherwise it counts calls observed between samples. */
+  /** Whether `ncall` is an exact count (`counts: 'exact'`); otherwise it counts calls observed between samples. */
   callsExact: boolean
+  /**
+   * Whether `nactualcall` is exact: with exact counts, when the samples saw every call (so they
+   * saw which were recursive) or there was at most one call. Otherwise it is an estimate.
+   */
+  nactualcallExact: boolean
   /** Inclusive time in seconds; recursion counted once. */
   ttot: number
   /** Self time in seconds. */
@@ -109,6 +115,32 @@ function compareBy<T extends CallNumbers & { name: string }>(key: SortKey, order
   }
 }
 
+/** Picks functions; a predicate that throws is a fault (see {@link guard}), never an exception. */
+export type FuncPredicate = (stat: FuncStat) => boolean
+
+/** Sorts by what this returns for each function (numbers or strings). */
+export type SortKeyFunction = (stat: FuncStat) => number | string
+
+/**
+ * Runs user callbacks over stats: one that throws does not take the read down with it. The
+ * first failure of a pass is recorded in `getFaults()` under `where`, and `fallback` is used.
+ */
+function guard<A, R>(where: string, callback: (arg: A) => R, fallback: R): { call: (arg: A) => R; failed: () => boolean } {
+  let failed = false
+  return {
+    call: (arg) => {
+      try {
+        return callback(arg)
+      } catch (error) {
+        if (!failed) recordFault(where, error)
+        failed = true
+        return fallback
+      }
+    },
+    failed: () => failed,
+  }
+}
+
 /** Selects functions by name and file: a string matches exactly, a RegExp by test. */
 export interface FuncFilter {
   /** Function name. */
@@ -131,9 +163,16 @@ function matcher(field: string, wanted: unknown): ((value: string) => boolean) |
   throw new YappiError(`filter.${field} must be a string or a RegExp, not ${describe(wanted)}`)
 }
 
-/** Checks a filter, returning the thread ids for the engine and a predicate for the rest. */
+/**
+ * Checks a filter, returning the thread ids and tag for the engine and a predicate for the rest
+ * (guarded: a predicate or RegExp that throws drops the row and records a fault).
+ */
 export function resolveFilter(filter: unknown): { threads: number[] | undefined; tag: string | undefined; keep: (stat: FuncStat) => boolean } {
   if (filter === undefined) return { threads: undefined, tag: undefined, keep: () => true }
+  if (typeof filter === 'function') {
+    const predicate = filter as FuncPredicate
+    return { threads: undefined, tag: undefined, keep: guard('filter', (stat: FuncStat) => Boolean(predicate(stat)), false).call }
+  }
   if (filter === null || typeof filter !== 'object') throw new YappiError(`filter must be an object, not ${describe(filter)}`)
   const { name, module, threadId, tag, ...rest } = filter as FuncFilter
   const unknown = Object.keys(rest)
@@ -147,7 +186,7 @@ export function resolveFilter(filter: unknown): { threads: number[] | undefined;
   return {
     threads,
     tag: tag === undefined ? undefined : String(tag),
-    keep: (stat) => (!byName || byName(stat.name)) && (!byModule || byModule(stat.module)),
+    keep: guard('filter', (stat: FuncStat): boolean => (!byName || byName(stat.name)) && (!byModule || byModule(stat.module)), false).call,
   }
 }
 
@@ -163,17 +202,24 @@ export function resolveThreads(threadId: unknown): number[] | undefined {
 /** A sortable, printable collection of function stats (yappi's `YFuncStats`). */
 export class FuncStats implements Iterable<FuncStat> {
   #items: FuncStat[]
-  #sortKey: SortKey = 'ttot'
+  #sortKey: SortKey | 'custom' = 'ttot'
   #sortOrder: SortOrder = 'desc'
   #source: StatsSource
   #clock: ClockType
 
   /** @internal */
-  constructor(items: FuncStat[], clock: ClockType, source: StatsSource) {
+  /** @internal */
+  constructor(
+    items: FuncStat[],
+    clock: ClockType,
+    source: StatsSource,
+    /** Samples of the threads read that were dropped because the memory budget was full. */
+    readonly droppedSamples = 0,
+  ) {
     this.#items = items
     this.#clock = clock
     this.#source = source
-    this.#items.sort(compareBy(this.#sortKey, this.#sortOrder))
+    this.#items.sort(compareBy('ttot', this.#sortOrder))
   }
 
   /** The clock the times were measured on. */
@@ -186,13 +232,13 @@ export class FuncStats implements Iterable<FuncStat> {
     return this.#items.length
   }
 
-  /** The key and order of the last sort. */
-  get sortedBy(): {
-    /** The sort key. */
-    key: SortKey
-    /** The sort order. */
-    order: SortOrder
-  } {
+  /** Whether data was dropped for want of memory, so these stats cover only part of what ran. */
+  get partial(): boolean {
+    return this.droppedSamples > 0
+  }
+
+  /** The key and order of the last sort (`'custom'` after sorting by a function). */
+  get sortedBy(): { key: SortKey | 'custom'; order: SortOrder } {
     return { key: this.#sortKey, order: this.#sortOrder }
   }
 
@@ -211,8 +257,12 @@ export class FuncStats implements Iterable<FuncStat> {
     return this.#items.find((stat) => stat.name === name && (module === undefined || stat.module === module))
   }
 
-  /** Sorts in place and returns this collection; callers and callees are sorted alike. */
-  sort(key: SortKey | string = 'ttot', order: SortOrder | string = 'desc'): this {
+  /**
+   * Sorts in place and returns this collection; callers and callees are sorted alike. `key` may
+   * be a function of a row: if it throws, the order stays as it was and `getFaults()` says why.
+   */
+  sort(key: SortKey | string | SortKeyFunction = 'ttot', order: SortOrder | string = 'desc'): this {
+    if (typeof key === 'function') return this.#sortByFunction(key, order)
     const [sortKey, sortOrder] = resolveSort(key, order)
     this.#sortKey = sortKey
     this.#sortOrder = sortOrder
@@ -225,16 +275,42 @@ export class FuncStats implements Iterable<FuncStat> {
     return this
   }
 
+  #sortByFunction(key: SortKeyFunction, order: unknown): this {
+    const [, sortOrder] = resolveSort('ttot', order)
+    const guarded = guard('sort', key, 0)
+    const keys = new Map(this.#items.map((stat) => [stat, guarded.call(stat)]))
+    if (guarded.failed()) return this
+    const sign = sortOrder === 'asc' ? 1 : -1
+    const compare = (a: FuncStat, b: FuncStat): number => {
+      const left = keys.get(a)!
+      const right = keys.get(b)!
+      const byKey = typeof left === 'string' || typeof right === 'string' ? String(left).localeCompare(String(right)) : left - right
+      return sign * byKey || a.name.localeCompare(b.name)
+    }
+    this.#items.sort(compare)
+    this.#sortKey = 'custom'
+    this.#sortOrder = sortOrder
+    return this
+  }
+
   /** A new collection of the functions that pass `filter` (a predicate, or name/module matchers). */
-  filter(filter: ((stat: FuncStat) => boolean) | Omit<FuncFilter, 'threadId' | 'tag'>): FuncStats {
-    const keep = typeof filter === 'function' ? filter : resolveFilter(filter).keep
-    const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock, this.#source)
-    return kept.sort(this.#sortKey, this.#sortOrder)
+  filter(filter: FuncPredicate | Omit<FuncFilter, 'threadId' | 'tag'>): FuncStats {
+    if (typeof filter !== 'function' && (filter === null || typeof filter !== 'object')) {
+      throw new YappiError(`filter must be a function or an object with name and module, not ${describe(filter)}`)
+    }
+    if (typeof filter === 'object' && ('threadId' in filter || 'tag' in filter)) {
+      throw new YappiError('filter.threadId and filter.tag select samples when stats are read: use getFuncStats({ threadId, tag })')
+    }
+    const { keep } = resolveFilter(filter)
+    const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock, this.#source, this.droppedSamples)
+    kept.#sortKey = this.#sortKey
+    kept.#sortOrder = this.#sortOrder
+    return kept.#sortKey === 'custom' ? kept : kept.sort(kept.#sortKey, kept.#sortOrder)
   }
 
   /** The table as text. */
   format(options?: PrintOptions): string {
-    return formatFuncTable(this.#items, { clock: this.clock, sortedBy: this.sortedBy }, options)
+    return formatFuncTable(this.#items, { clock: this.clock, sortedBy: this.sortedBy, droppedSamples: this.droppedSamples }, options)
   }
 
   /** Prints the table (to stdout unless `options.out` is given). */
@@ -381,10 +457,13 @@ export class ThreadStats implements Iterable<ThreadStat> {
   }
 }
 
-// Layouts written by crates/engine/src/encode.rs (FORMAT_VERSION 1).
-const FORMAT_VERSION = 1
+// Layouts written by crates/engine/src/encode.rs (FORMAT_VERSION 2).
+const FORMAT_VERSION = 2
 const HEADER_LEN = 6
-const FUNC_FIELDS = 14
+const FUNC_FIELDS = 15
+/** Flags of the last function field (`EXACT_*` in crates/engine/src/coverage.rs). */
+const EXACT_NCALL = 1
+const EXACT_NACTUAL = 2
 const EDGE_FIELDS = 8
 const THREAD_HEADER_LEN = 3
 const THREAD_FIELDS = 11
@@ -401,13 +480,14 @@ function checkVersion(numbers: Float64Array): void {
   }
 }
 
-function callNumbers(numbers: Float64Array, at: number, callsExact: boolean): CallNumbers {
+function callNumbers(numbers: Float64Array, at: number, exactFlags: number): CallNumbers {
   const ncall = numbers[at]
   const ttot = numbers[at + 2] / NS_PER_SECOND
   return {
     ncall,
     nactualcall: numbers[at + 1],
-    callsExact,
+    callsExact: (exactFlags & EXACT_NCALL) !== 0,
+    nactualcallExact: (exactFlags & EXACT_NACTUAL) !== 0,
     ttot,
     tsub: numbers[at + 3] / NS_PER_SECOND,
     tavg: ncall > 0 ? ttot / ncall : 0,
@@ -421,7 +501,6 @@ export function decodeFuncStats({ numbers, text }: BindingEncoded, clock: ClockT
   checkVersion(numbers)
   const funcCount = numbers[1]
   const edgeCount = numbers[2]
-  const callsExact = false
   const byId = new Map<number, FuncStat>()
   let at = HEADER_LEN
   for (let i = 0; i < funcCount; i++, at += FUNC_FIELDS) {
@@ -436,7 +515,7 @@ export function decodeFuncStats({ numbers, text }: BindingEncoded, clock: ClockT
       column: numbers[at + 3],
       kind: KINDS[numbers[at + 1]] ?? 'user',
       fullName: `${module}:${line} ${name}`,
-      ...callNumbers(numbers, at + 8, callsExact),
+      ...callNumbers(numbers, at + 8, numbers[at + 14]),
       callers: [],
       callees: [],
     }
@@ -446,12 +525,13 @@ export function decodeFuncStats({ numbers, text }: BindingEncoded, clock: ClockT
     const caller = byId.get(numbers[at])
     const callee = byId.get(numbers[at + 1])
     if (!caller || !callee) continue
-    const edge = callNumbers(numbers, at + 2, callsExact)
+    // Coverage counts functions, not call edges: edge counts stay estimates.
+    const edge = callNumbers(numbers, at + 2, 0)
     const end = (stat: FuncStat): CallEdge => ({ id: stat.id, name: stat.name, module: stat.module, line: stat.line, fullName: stat.fullName, ...edge })
     caller.callees.push(end(callee))
     callee.callers.push(end(caller))
   }
-  return new FuncStats([...byId.values()], clock ?? clockOfCode(numbers[4]), source)
+  return new FuncStats([...byId.values()], clock ?? clockOfCode(numbers[4]), source, numbers[5])
 }
 
 export function decodeThreadStats({ numbers, text }: BindingEncoded): ThreadStats {

@@ -68,14 +68,40 @@ function resolveLimit(limit: unknown): number {
   return limit
 }
 
-function title(column: Column, callsExact: boolean): string {
-  return (column === 'ncall' || column === 'nactualcall') && !callsExact ? `${column}~` : column
+/** Which rows have an exact value in a count column: all, none or some. */
+type Exactness = 'all' | 'none' | 'some'
+
+function isExact(stat: FuncStat, column: 'ncall' | 'nactualcall'): boolean {
+  return column === 'ncall' ? stat.callsExact : stat.nactualcallExact
 }
 
-function cell(stat: FuncStat, column: Column, width: number): string {
+function exactness(stats: FuncStat[], column: 'ncall' | 'nactualcall'): Exactness {
+  const exact = stats.filter((stat) => isExact(stat, column)).length
+  return stats.length > 0 && exact === stats.length ? 'all' : exact === 0 ? 'none' : 'some'
+}
+
+/** `ncall~` heads a column of estimates; in a mixed column each estimate carries its own `~`. */
+function title(column: Column, stats: FuncStat[]): string {
+  const counts = column === 'ncall' || column === 'nactualcall'
+  return counts && exactness(stats, column) === 'none' ? `${column}~` : column
+}
+
+function cell(stat: FuncStat, column: Column, width: number, mixed: ReadonlySet<Column>): string {
   const value = stat[column]
   if (TIMES.has(column)) return formatSeconds(value as number, width)
+  if (mixed.has(column) && !isExact(stat, column as 'ncall' | 'nactualcall')) return fit(`${value}~`, width)
   return fit(String(value), width)
+}
+
+function legend(stats: FuncStat[]): string {
+  switch (exactness(stats, 'ncall')) {
+    case 'all':
+      return 'ncall: exact call counts (precise coverage); times in seconds'
+    case 'some':
+      return 'ncall: exact call counts, except values marked ~ (estimated from samples); times in seconds'
+    default:
+      return 'ncall~: estimated from samples (calls seen between two samples); times in seconds'
+  }
 }
 
 function row(cells: string[], columns: [Column, number][]): string {
@@ -87,24 +113,27 @@ function row(cells: string[], columns: [Column, number][]): string {
 
 export interface TableContext {
   clock: ClockType
-  sortedBy: { key: SortKey; order: SortOrder }
+  sortedBy: { key: SortKey | 'custom'; order: SortOrder }
+  /** Samples dropped for want of memory: the table then says the stats are partial. */
+  droppedSamples: number
 }
 
 export function formatFuncTable(stats: FuncStat[], context: TableContext, options: PrintOptions = {}): string {
   const columns = resolveColumns(options.columns)
   const limit = resolveLimit(options.limit)
-  const callsExact = stats.length > 0 && stats.every((stat) => stat.callsExact)
+  const mixed = new Set<Column>((['ncall', 'nactualcall'] as const).filter((column) => exactness(stats, column) === 'some'))
   const lines = [
     `Clock type: ${context.clock.toUpperCase()}`,
     `Ordered by: ${context.sortedBy.key}, ${context.sortedBy.order}`,
-    callsExact
-      ? 'ncall: exact call counts'
-      : 'ncall~: estimated from samples (calls seen between two samples); times in seconds',
+    legend(stats),
+    ...(context.droppedSamples > 0
+      ? [`PARTIAL: ${context.droppedSamples} samples dropped, the memory budget (maxMemoryBytes) was full; see getMemUsage()`]
+      : []),
     '',
-    row(columns.map(([column]) => title(column, callsExact)), columns),
+    row(columns.map(([column]) => title(column, stats)), columns),
   ]
   for (const stat of stats.slice(0, limit)) {
-    lines.push(row(columns.map(([column, width]) => cell(stat, column, width)), columns))
+    lines.push(row(columns.map(([column, width]) => cell(stat, column, width, mixed)), columns))
   }
   if (stats.length > limit) lines.push(`... ${stats.length - limit} more`)
   return `${lines.join('\n')}\n`

@@ -2,6 +2,7 @@ import { Session } from 'node:inspector'
 
 import type { BindingThread } from '../binding'
 import { foldOptions } from './controller'
+import { COVERAGE_PARAMS, ingestTake } from './coverage'
 import { YappiError } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
@@ -67,6 +68,12 @@ const STOP_IN_WORKER = `(previous) => {
   console.profileEnd(previous)
 }`
 
+/** Calls the worker's coverage canary (see src/coverage.ts), defining it on first use. */
+const CANARY_IN_WORKER = `(() => {
+  const state = (${STATE} ??= {})
+  ;(state.canary ??= function yappiCoverageCanary() {})()
+})()`
+
 /** Answers of workers carry the request id first: read it without parsing the rest. */
 const RESPONSE_ID = /^\{"id":(\d+),/
 const FINISHED_PROFILE = /^\{"method":"Profiler\.consoleProfileFinished"/
@@ -106,6 +113,9 @@ class RemoteWorker {
   #sequence = 0
   /** Title of the console profile running in the worker, or null once stopped. */
   #title: string | null = null
+  /** The profile the worker confirmed it is running, and the last one that arrived here. */
+  #running: string | null = null
+  #arrived: string | null = null
   #ready: Promise<void> = Promise.resolve()
   #gone = false
   /** The worker's Linux thread id, once it told us (-1 before, or where there is none). */
@@ -135,13 +145,21 @@ class RemoteWorker {
    * profile starts before its first line.
    */
   async #begin(waiting: boolean): Promise<void> {
-    const steps = [
-      this.#send('Profiler.enable'),
-      this.#send('Profiler.setSamplingInterval', { interval: this.#hub.options.intervalUs }),
-      this.#rotateInWorker(),
-    ]
+    const steps: Promise<unknown>[] = [this.#send('Profiler.enable'), this.#send('Profiler.setSamplingInterval', { interval: this.#hub.options.intervalUs })]
+    if (this.#exact) steps.push(this.#send('Profiler.startPreciseCoverage', COVERAGE_PARAMS), this.#evaluate(CANARY_IN_WORKER))
+    steps.push(this.#rotateInWorker())
     if (waiting) steps.push(this.#send('Runtime.runIfWaitingForDebugger'))
     await Promise.all(steps)
+  }
+
+  get #exact(): boolean {
+    return this.#hub.options.counts === 'exact'
+  }
+
+  /** Takes the worker's coverage between two canary calls, all sent at once (see #begin). */
+  async #takeCoverage(): Promise<void> {
+    const [, answer] = await Promise.all([this.#evaluate(CANARY_IN_WORKER), this.#send('Profiler.takePreciseCoverage'), this.#evaluate(CANARY_IN_WORKER)])
+    ingestTake(this.thread, answer)
   }
 
   #nextTitle(): string {
@@ -154,6 +172,7 @@ class RemoteWorker {
     this.#title = next
     this.#endCpu(previous)
     const tid = await this.#evaluate(`(${ROTATE_IN_WORKER})(${JSON.stringify(next)}, ${JSON.stringify(previous)})`)
+    this.#running = next
     if (this.#tid < 0 && typeof tid === 'number' && tid > 0) {
       // Read after the worker answered: its first profile misses the CPU time of that delay.
       this.#tid = tid
@@ -218,6 +237,7 @@ class RemoteWorker {
   #foldFinished(message: string): void {
     const title = FINISHED_TITLE.exec(message.slice(-200))?.[1]
     if (!title?.startsWith(`yappi-node:${this.thread.id}:`)) return
+    this.#arrived = title
     registerSourceMapsOfMessage(message)
     native.ingestProfileMessage('global', this.thread, message, foldOptions(this.#hub.options, undefined, this.#cpuOf(title)))
   }
@@ -225,6 +245,17 @@ class RemoteWorker {
   /** The worker exited: what it sent stays; pending requests end now instead of never. */
   detach(): void {
     this.#gone = true
+    if (this.#exact && this.#running !== null) {
+      // Coverage can only be taken while the worker runs: the calls since the last take are
+      // not counted, so none of its counts is exact any more.
+      native.coverageDisturbed(this.thread.id)
+      recordFault(`worker ${this.thread.id}`, new Error(`worker ${this.thread.id} exited while counting calls: its calls since the last rotation were not counted, so its call counts are estimates`))
+    }
+    if (this.#running !== null && this.#arrived !== this.#running) {
+      // A worker that ends normally sends its last profile from its exit listener; one that was
+      // terminate()d cannot.
+      recordFault(`worker ${this.thread.id}`, new Error(`worker ${this.thread.id} ended without sending its last profile (terminated?): its samples since the last rotation are lost`))
+    }
     for (const settle of this.#pending.values()) settle(new WorkerExited(`worker ${this.thread.id} has exited`))
     this.#pending.clear()
   }
@@ -232,7 +263,8 @@ class RemoteWorker {
   /** Folds what the worker sampled so far; sampling goes on. */
   async rotate(): Promise<void> {
     await this.#ready
-    if (this.#title !== null) await this.#rotateInWorker()
+    if (this.#title === null) return
+    await Promise.all([this.#exact ? this.#takeCoverage() : undefined, this.#rotateInWorker()])
   }
 
   async stop(): Promise<void> {
@@ -240,7 +272,11 @@ class RemoteWorker {
     const previous = this.#title
     this.#title = null
     this.#endCpu(previous)
+    const coverage = this.#exact && previous !== null ? this.#takeCoverage() : undefined
     if (previous !== null) await this.#evaluate(`(${STOP_IN_WORKER})(${JSON.stringify(previous)})`)
+    this.#running = null
+    await coverage
+    if (this.#exact) this.#send('Profiler.stopPreciseCoverage').catch(() => {})
     this.#send('Profiler.disable').catch(() => {})
   }
 }

@@ -8,7 +8,7 @@ use yappi_engine::budget::Budget;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use yappi_engine::query::{StatsFilter, merged, merged_for_tag, tag_totals};
+use yappi_engine::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
 use std::time::Duration;
 
 use yappi_engine::export::{self, Format};
@@ -80,10 +80,46 @@ fn clock_named(name: &str) -> Result<Clock> {
 }
 
 #[napi(catch_unwind)]
-pub fn begin(clock: String, max_memory_bytes: f64, owner_thread: u32, all_threads: bool) -> Result<()> {
+pub fn begin(clock: String, max_memory_bytes: f64, owner_thread: u32, all_threads: bool, exact_counts: bool) -> Result<()> {
     let clock = clock_named(&clock)?;
     let owner = Owner { thread: owner_thread, all_threads };
-    ENGINE.begin(clock, max_memory_bytes as usize, owner).map_err(failure)
+    ENGINE.begin(clock, max_memory_bytes as usize, owner).map_err(failure)?;
+    ENGINE.select_counts(exact_counts).map_err(|error| {
+        ENGINE.end();
+        failure(error)
+    })
+}
+
+#[napi(object)]
+pub struct BindingTakeOutcome {
+    pub canary: f64,
+    pub missing_sources: Vec<String>,
+    pub counted: f64,
+    pub disturbed: bool,
+}
+
+fn own_code(prefixes: Vec<String>) -> OwnCode {
+    OwnCode { url_prefixes: prefixes }
+}
+
+/// Adds a precise-coverage take (the inspector's answer as JSON) of a thread to `start()`'s stats.
+#[napi(catch_unwind)]
+pub fn ingest_coverage(thread_id: u32, json: String, own_code_prefixes: Vec<String>) -> Result<BindingTakeOutcome> {
+    let outcome = ENGINE.ingest_coverage(thread_id, &json, &own_code(own_code_prefixes)).map_err(failure)?;
+    Ok(BindingTakeOutcome { canary: outcome.canary as f64, missing_sources: outcome.missing_sources, counted: outcome.counted as f64, disturbed: outcome.disturbed })
+}
+
+/// The source of a script a take asked for; `None` when it cannot be read.
+#[napi(catch_unwind)]
+pub fn coverage_source(url: String, source: Option<String>, own_code_prefixes: Vec<String>) -> Result<f64> {
+    let counted = ENGINE.coverage_source(&url, source.as_deref(), &own_code(own_code_prefixes)).map_err(|_| failure("out of memory for coverage"))?;
+    Ok(counted as f64)
+}
+
+/// Another session disturbed a thread's coverage: its counts are estimates from now on.
+#[napi(catch_unwind)]
+pub fn coverage_disturbed(thread_id: u32) -> Result<()> {
+    ENGINE.coverage_disturbed(thread_id).map_err(|_| failure("out of memory for coverage"))
 }
 
 #[napi(object)]
@@ -239,7 +275,7 @@ impl From<encode::Encoded> for BindingEncoded {
 pub fn func_stats(scope: String, threads: Option<Vec<u32>>) -> Result<BindingEncoded> {
     let filter = StatsFilter { threads };
     engine(&scope)?.read(|view| {
-        let stats = merged(view, &filter).map_err(|_| failure("out of memory reading stats"))?;
+        let stats = merged_with_counts(view, &filter).map_err(|_| failure("out of memory reading stats"))?;
         encode::func_stats(view, &stats).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats"))
     })
 }
@@ -291,6 +327,7 @@ pub struct BindingMemUsage {
     pub refusals: f64,
     pub functions: f64,
     pub dropped_samples: f64,
+    pub dropped_functions: f64,
 }
 
 #[napi(catch_unwind)]
@@ -304,6 +341,7 @@ pub fn mem_usage() -> BindingMemUsage {
             refusals: budget.refusals() as f64,
             functions: view.functions().len() as f64,
             dropped_samples: view.dropped_samples() as f64,
+            dropped_functions: view.dropped_functions() as f64,
         }
     })
 }

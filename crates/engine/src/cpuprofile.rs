@@ -73,7 +73,7 @@ impl ScriptId<'_> {
 }
 
 /// JSON parsing cannot allocate fallibly, so the budget is asked for a bound on its size first.
-const PARSE_BYTES_PER_INPUT_BYTE: usize = 3;
+pub(crate) const PARSE_BYTES_PER_INPUT_BYTE: usize = 3;
 
 fn micros(value: f64, what: &str) -> Result<i64, ProfileError> {
     if value.is_finite() && value.abs() < 9.0e15 {

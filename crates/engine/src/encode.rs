@@ -13,9 +13,9 @@ use crate::query::MergedStats;
 use crate::tags::{TagId, TagTotals};
 use crate::stats::CallStats;
 
-pub const FORMAT_VERSION: f64 = 1.0;
+pub const FORMAT_VERSION: f64 = 2.0;
 pub const HEADER_LEN: usize = 6;
-pub const FUNC_FIELDS: usize = 14;
+pub const FUNC_FIELDS: usize = 15;
 pub const EDGE_FIELDS: usize = 8;
 pub const THREAD_FIELDS: usize = 11;
 pub const TAG_FIELDS: usize = 7;
@@ -64,8 +64,9 @@ fn is_listed(view: &SessionView<'_>, func: u32) -> bool {
     view.functions().get(func).is_some_and(|desc| desc.kind != FuncKind::Idle)
 }
 
-/// Header: version, functions, edges, threads merged, clock code, reserved.
-/// Function: id, kind, line, column, name (offset, length), module (offset, length), stats.
+/// Header: version, functions, edges, threads merged, clock code, samples dropped (budget full).
+/// Function: id, kind, line, column, name (offset, length), module (offset, length), stats,
+/// exact-count flags (`coverage::EXACT_*`).
 /// Edge: caller id, callee id, stats.
 pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encoded, Refusal> {
     let funcs: Vec<_> = merged.funcs.iter().filter(|(id, _)| is_listed(view, *id)).collect();
@@ -74,7 +75,7 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
     let mut numbers = Vec::new();
     numbers.try_reserve_exact(HEADER_LEN + funcs.len() * FUNC_FIELDS + edges.len() * EDGE_FIELDS)?;
     let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
-    numbers.extend_from_slice(&[FORMAT_VERSION, funcs.len() as f64, edges.len() as f64, merged.threads as f64, clock, 0.0]);
+    numbers.extend_from_slice(&[FORMAT_VERSION, funcs.len() as f64, edges.len() as f64, merged.threads as f64, clock, merged.totals.dropped_samples as f64]);
     let mut text = Text::default();
     for (id, stats) in funcs {
         let Some(desc) = view.functions().get(*id) else { continue };
@@ -91,6 +92,8 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
             module.1,
         ]);
         push_stats(&mut numbers, stats);
+        let exact = merged.exact.binary_search_by_key(id, |&(func, _)| func).ok().and_then(|at| merged.exact.get(at));
+        numbers.push(exact.map_or(0.0, |&(_, flags)| f64::from(flags)));
     }
     for ((caller, callee), stats) in edges {
         numbers.extend_from_slice(&[*caller as f64, *callee as f64]);

@@ -15,7 +15,9 @@ use hashbrown::HashMap;
 
 use crate::append_vec::AppendVec;
 use crate::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
+use crate::coverage::{Coverage, CountsMismatch, TakeOutcome};
 use crate::fold::{FoldOptions, ProfileDelta, fold_tagged};
+use crate::function::OwnCode;
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{FlatProfile, ProfileError};
 use crate::report::{Report, ReportError};
@@ -135,6 +137,8 @@ pub struct Session {
     unattributed_drops: AtomicU64,
     /// Tag switches threads recorded, and the session's tag names.
     pub tags: TagLog,
+    /// Exact call counts, in `counts: 'exact'` mode.
+    pub coverage: Coverage,
 }
 
 impl Session {
@@ -148,6 +152,7 @@ impl Session {
             clock: AtomicU8::new(0),
             unattributed_drops: AtomicU64::new(0),
             tags: TagLog::default(),
+            coverage: Coverage::default(),
         }
     }
 
@@ -278,6 +283,10 @@ impl Engine {
         let clock = self.current(&guard).clock.load(Ordering::Relaxed);
         let fresh = Session::new(self.max_memory_bytes.load(Ordering::Relaxed));
         fresh.clock.store(clock, Ordering::Relaxed);
+        if let Some(exact) = self.current(&guard).coverage.mode() {
+            // A fresh session has no data, so keeping the running profiler's mode cannot fail.
+            let _ = fresh.coverage.select(exact, false);
+        }
         let old = self.session.swap(Owned::new(fresh), Ordering::AcqRel, &guard);
         if !old.is_null() {
             // SAFETY: `old` is no longer reachable from the engine; pinned readers keep it alive.
@@ -373,6 +382,35 @@ impl Engine {
         let guard = epoch::pin();
         let session = self.current(&guard);
         session.tags.record(thread, names, switches, &session.budget)
+    }
+
+    /// Fixes whether the session counts calls exactly; refused while it holds stats of the other mode.
+    pub fn select_counts(&self, exact: bool) -> Result<(), CountsMismatch> {
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        let has_samples = session.threads().any(|shard| shard.snapshot(&guard).is_some());
+        session.coverage.select(exact, has_samples)
+    }
+
+    /// Adds one precise-coverage take of `thread` (see `coverage.rs`).
+    pub fn ingest_coverage(&self, thread: u32, json: &str, own_code: &OwnCode) -> Result<TakeOutcome, ProfileError> {
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        session.coverage.ingest(thread, json, &session.functions, &session.budget, own_code)
+    }
+
+    /// The source of a script coverage asked for, or `None` when it cannot be read.
+    pub fn coverage_source(&self, url: &str, source: Option<&str>, own_code: &OwnCode) -> Result<u64, Refusal> {
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        session.coverage.add_source(url, source, &session.functions, &session.budget, own_code)
+    }
+
+    /// Someone else's coverage calls disturbed `thread`'s counts: they are estimates from now on.
+    pub fn coverage_disturbed(&self, thread: u32) -> Result<(), Refusal> {
+        let guard = epoch::pin();
+        let session = self.current(&guard);
+        session.coverage.disturb(thread, &session.budget)
     }
 
     /// Runs `read` on a consistent view of the current session.
@@ -485,6 +523,11 @@ impl<'g> SessionView<'g> {
 
     pub fn budget(&self) -> &'g Budget {
         &self.session.budget
+    }
+
+    /// New functions refused for want of memory (their samples count as dropped).
+    pub fn dropped_functions(&self) -> u64 {
+        self.session.functions.refused()
     }
 
     /// Samples dropped for want of memory, on every thread.

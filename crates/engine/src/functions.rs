@@ -2,6 +2,7 @@
 
 use std::hash::BuildHasher;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashTable;
 use hashbrown::DefaultHashBuilder;
@@ -18,6 +19,8 @@ pub struct FunctionTable {
     entries: AppendVec<FuncDesc>,
     index: Mutex<HashTable<FuncId>>,
     hasher: DefaultHashBuilder,
+    /// Times a new function could not be interned for want of memory (its samples are dropped).
+    refused: AtomicU64,
 }
 
 impl FunctionTable {
@@ -37,8 +40,21 @@ impl FunctionTable {
         self.hasher.hash_one(key)
     }
 
+    /// Refused internings: a function refused in several profiles counts once per profile.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
     /// The id of `key`, interning it on first sight.
     pub fn intern(&self, key: FuncKey<'_>, budget: &Budget) -> Result<FuncId, Refusal> {
+        let interned = self.intern_counted(key, budget);
+        if interned.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        interned
+    }
+
+    fn intern_counted(&self, key: FuncKey<'_>, budget: &Budget) -> Result<FuncId, Refusal> {
         let hash = self.hash(&key);
         let mut index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let entries = &self.entries;
@@ -111,6 +127,7 @@ mod tests {
         let table = FunctionTable::default();
         let refused = (0..100).map(|i| table.intern(key(&format!("function{i}")), &budget)).filter(Result::is_err).count();
         assert!(refused > 0);
+        assert_eq!(table.refused(), refused as u64);
         assert!(budget.used() <= 2048);
     }
 }

@@ -5,6 +5,7 @@
 mod append_vec;
 pub mod budget;
 pub mod clock;
+pub mod coverage;
 pub mod cpuprofile;
 pub mod encode;
 pub mod engine;

@@ -25,6 +25,10 @@ pub struct MergedStats {
     pub funcs: StatsTable<FuncId>,
     pub edges: StatsTable<EdgeKey>,
     pub threads: u32,
+    /// Functions whose counts are exact, sorted, with `coverage::EXACT_*` flags.
+    pub exact: Vec<(FuncId, u8)>,
+    /// Ids of the threads read.
+    pub thread_ids: Vec<u32>,
 }
 
 /// Readers allocate outside the session budget (their memory is returned at once), but still
@@ -36,9 +40,10 @@ fn reader_budget() -> Budget {
 pub fn merged(view: &SessionView<'_>, filter: &StatsFilter) -> Result<MergedStats, Refusal> {
     let budget = reader_budget();
     let mut result = MergedStats::default();
-    for (_, snapshot) in view.threads().filter(|(shard, _)| filter.admits(shard.id)) {
+    for (shard, snapshot) in view.threads().filter(|(shard, _)| filter.admits(shard.id)) {
         result.totals += snapshot.totals;
         result.threads += 1;
+        budget.push(&mut result.thread_ids, shard.id)?;
         result.funcs = merge_sorted(&result.funcs, &snapshot.funcs, &budget)?;
         result.edges = merge_sorted(&result.edges, &snapshot.edges, &budget)?;
     }
@@ -93,4 +98,13 @@ pub fn tag_totals(view: &SessionView<'_>, filter: &StatsFilter) -> Result<Vec<(T
         result = merge_sorted(&result, &snapshot.tags.totals, &budget)?;
     }
     Ok(result)
+}
+
+/// [`merged`], with exact call counts where the session counts calls exactly (`coverage.rs`).
+pub fn merged_with_counts(view: &SessionView<'_>, filter: &StatsFilter) -> Result<MergedStats, Refusal> {
+    let mut stats = merged(view, filter)?;
+    let threads = std::mem::take(&mut stats.thread_ids);
+    view.session.coverage.apply(&mut stats, &threads, &reader_budget())?;
+    stats.thread_ids = threads;
+    Ok(stats)
 }
