@@ -115,7 +115,7 @@ function compareBy<T extends CallNumbers & { name: string }>(key: SortKey, order
   }
 }
 
-/** Picks functions; a predicate that throws is a fault (see {@link guard}), never an exception. */
+/** Picks functions; a predicate that throws is recorded in `getFaults()`, never thrown at the caller. */
 export type FuncPredicate = (stat: FuncStat) => boolean
 
 /** Sorts by what this returns for each function (numbers or strings). */
@@ -238,7 +238,12 @@ export class FuncStats implements Iterable<FuncStat> {
   }
 
   /** The key and order of the last sort (`'custom'` after sorting by a function). */
-  get sortedBy(): { key: SortKey | 'custom'; order: SortOrder } {
+  get sortedBy(): {
+    /** The sort key (`'custom'` for a comparison function). */
+    key: SortKey | 'custom'
+    /** The sort order. */
+    order: SortOrder
+  } {
     return { key: this.#sortKey, order: this.#sortOrder }
   }
 
