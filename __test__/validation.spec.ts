@@ -50,7 +50,7 @@ test.serial('filters: keys, value types and thread ids are checked', (t) => {
   const cases: [unknown, RegExp][] = [
     [{ name: 42 }, /^filter\.name must be a string or a RegExp, not 42$/],
     [{ module: {} }, /^filter\.module must be a string or a RegExp, not an object$/],
-    [{ thread: 0 }, /^unknown filter key "thread"; known keys: name, module, threadId$/],
+    [{ thread: 0 }, /^unknown filter key "thread"; known keys: name, module, threadId, tag$/],
     [{ threadId: -1 }, /^filter\.threadId must be a thread id/],
     [{ threadId: [0, 1.5] }, /^filter\.threadId must be a thread id/],
     ['main', /^filter must be an object, not "main"$/],

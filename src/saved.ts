@@ -72,16 +72,6 @@ function checkPath(file: unknown): string {
   return file
 }
 
-/** Thread ids a source covers, as the engine holds them now. */
-function threadsOf(source: StatsSource): number[] {
-  if (source.threads) return source.threads
-  const { numbers } = native.threadStats(source.scope)
-  const ids: number[] = []
-  // Layout of encode::thread_stats: a 3-number header, then 10 numbers per thread, id first.
-  for (let at = 3; at < numbers.length; at += 10) ids.push(numbers[at])
-  return ids
-}
-
 export function exportBuffer(source: StatsSource, format: unknown, options: ExportOptions = {}): Buffer {
   const resolved = resolveFormat(format)
   let threads = source.threads
@@ -102,11 +92,11 @@ export function exportBuffer(source: StatsSource, format: unknown, options: Expo
  * Writes the stats to `file`. A `cpuprofile` holds one thread: stats of several threads are
  * written one file per thread, `name.thread-<id>.cpuprofile`. Returns the paths written.
  */
-export function saveTo(source: StatsSource, file: unknown, format?: unknown): string[] {
+export function saveTo(source: StatsSource, file: unknown, format: unknown, threadsOf: () => number[]): string[] {
   const target = checkPath(file)
   const resolved = resolveFormat(format, target)
   const writes: [string, Buffer][] = []
-  const threads = resolved === 'cpuprofile' ? threadsOf(source) : undefined
+  const threads = resolved === 'cpuprofile' ? (source.threads ?? threadsOf()) : undefined
   if (threads && threads.length > 1) {
     const stem = target.endsWith('.cpuprofile') ? target.slice(0, -'.cpuprofile'.length) : target
     for (const id of threads) writes.push([`${stem}.thread-${id}.cpuprofile`, exportBuffer(source, resolved, { threadId: id })])

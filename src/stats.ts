@@ -346,7 +346,8 @@ export class FuncStats implements Iterable<FuncStat> {
    * `name.thread-<id>.cpuprofile`. Returns the paths written.
    */
   save(file: string, format?: SaveFormat): string[] {
-    return saveTo(this.#source, file, format)
+    const scope = this.#source.scope
+    return saveTo(this.#source, file, format, () => decodeThreadStats(native.threadStats(scope)).toArray().map((thread) => thread.id))
   }
 
   /**

@@ -20,10 +20,10 @@ use std::collections::TryReserveError;
 use hashbrown::HashMap;
 
 use crate::budget::{Budget, Refusal, Scratch};
-use crate::function::{FuncKind, OwnCode, classify, key_of, original_key_of};
+use crate::function::{CallFrame, FuncKey, FuncKind, OwnCode, classify, key_of, original_key_of};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{Children, FlatProfile, NO_PARENT, ProfileError};
-use crate::sourcemap::SourceMaps;
+use crate::sourcemap::{SourceMaps, SourceMapsView};
 use crate::stacks::PathStat;
 use crate::stats::{CallStats, EdgeKey, StatsTable, ThreadTotals};
 use crate::tags::{SampleWeights, TagInput, TagStats, Traced, TreeView, fold_tags};
@@ -77,6 +77,20 @@ enum FrameRole {
     Focus,
 }
 
+fn is_shown(kind: FuncKind, options: &FoldOptions) -> bool {
+    match kind {
+        FuncKind::User | FuncKind::Idle => true,
+        FuncKind::Builtin | FuncKind::Program | FuncKind::GarbageCollector => options.show_builtins,
+        FuncKind::Root | FuncKind::Profiler => false,
+    }
+}
+
+/// The key a shown frame is interned under: its original place when a source map knows it.
+fn frame_key<'a>(frame: &'a CallFrame, kind: FuncKind, maps: Option<&'a SourceMapsView<'a>>) -> FuncKey<'a> {
+    let original = maps.filter(|_| kind == FuncKind::User).and_then(|maps| maps.original(&frame.url, frame.line, frame.column));
+    original.map_or_else(|| key_of(frame, kind), |original| original_key_of(frame, kind, original))
+}
+
 fn frame_roles<'b>(
     profile: &FlatProfile,
     functions: &FunctionTable,
@@ -92,19 +106,12 @@ fn frame_roles<'b>(
         let kind = classify(frame, &options.own_code);
         kinds.vec.push(kind);
         let is_focus = options.focus.as_ref().is_some_and(|f| f.name == frame.name && f.url == frame.url);
-        let visible = match kind {
-            FuncKind::User | FuncKind::Idle => true,
-            FuncKind::Builtin | FuncKind::Program | FuncKind::GarbageCollector => options.show_builtins,
-            FuncKind::Root | FuncKind::Profiler => false,
-        };
         roles.push(if is_focus {
             FrameRole::Focus
-        } else if !visible {
+        } else if !is_shown(kind, options) {
             FrameRole::Hidden
         } else {
-            let original = maps.as_ref().filter(|_| kind == FuncKind::User).and_then(|maps| maps.original(&frame.url, frame.line, frame.column));
-            let key = original.map_or_else(|| key_of(frame, kind), |original| original_key_of(frame, kind, original));
-            match functions.intern(key, budget) {
+            match functions.intern(frame_key(frame, kind, maps.as_ref()), budget) {
                 Ok(id) => FrameRole::Visible(id),
                 Err(_) => FrameRole::Refused,
             }
@@ -113,6 +120,17 @@ fn frame_roles<'b>(
     let bytes = roles.capacity() * size_of::<FrameRole>();
     budget.release(bytes);
     Ok((roles, kinds))
+}
+
+/// A profile refused whole still tells which of its functions the stats could not take in.
+fn count_unknown_functions(profile: &FlatProfile, functions: &FunctionTable, options: &FoldOptions) {
+    let maps = options.source_maps.map(SourceMaps::read);
+    for frame in &profile.frames {
+        let kind = classify(frame, &options.own_code);
+        if is_shown(kind, options) {
+            functions.note_if_unknown(frame_key(frame, kind, maps.as_ref()));
+        }
+    }
 }
 
 /// The effective tree: visible nodes only, in preorder, `ROOT` first.
@@ -339,7 +357,10 @@ pub fn fold_tagged(
 ) -> Result<ProfileDelta, ProfileError> {
     profile.validate()?;
     let headroom = scratch_estimate(profile);
-    budget.charge(headroom)?;
+    if let Err(refusal) = budget.charge(headroom) {
+        count_unknown_functions(profile, functions, options);
+        return Err(refusal.into());
+    }
     let roles = frame_roles(profile, functions, budget, options);
     budget.release(headroom);
     let (roles, kinds) = roles?;

@@ -45,6 +45,17 @@ impl FunctionTable {
         self.refused.load(Ordering::Relaxed)
     }
 
+    /// Counts `key` as refused unless it is already known: for profiles dropped before their
+    /// functions could be interned.
+    pub fn note_if_unknown(&self, key: FuncKey<'_>) {
+        let hash = self.hash(&key);
+        let index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = &self.entries;
+        if index.find(hash, |&id| entries.get(id as usize).is_some_and(|desc| desc.key() == key)).is_none() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The id of `key`, interning it on first sight.
     pub fn intern(&self, key: FuncKey<'_>, budget: &Budget) -> Result<FuncId, Refusal> {
         let interned = self.intern_counted(key, budget);
