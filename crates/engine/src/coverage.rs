@@ -491,9 +491,6 @@ fn is_header_unit(unit: u16) -> bool {
 /// Where the sampler starts a function that coverage starts at `token`: the `(` after the
 /// keywords and name, if only those come first; else (arrows) the token itself.
 fn sampler_start(text: &Text, token: usize) -> usize {
-    if token == 0 {
-        return 0;
-    }
     let mut header_is_async = true;
     let mut word = 0usize;
     for index in token..token.saturating_add(MAX_HEADER_UNITS) {
@@ -589,6 +586,19 @@ mod tests {
             .collect();
         rows.sort();
         rows
+    }
+
+    /// A declaration at the very start of a file starts at offset 0, like the script itself.
+    #[test]
+    fn a_function_at_offset_zero_is_not_the_script() {
+        let (budget, functions, coverage, own) = (Budget::new(usize::MAX), FunctionTable::default(), Coverage::default(), OwnCode::default());
+        coverage.select(true, false).unwrap();
+        let (url, source) = ("file:///app/first.js", "function first(a) { return a }\nfirst(1)\n");
+        let len = source.encode_utf16().count();
+        coverage.add_source(url, Some(source), &functions, &budget, &own).unwrap();
+        coverage.ingest(0, &take(url, &[("", 0, len, 1), ("first", 0, 30, 4)]), &functions, &budget, &own).unwrap();
+        let rows = names_and_calls(&coverage, &functions, &[0]);
+        assert!(rows.contains(&("first".into(), 1, 15, 4, EXACT_NCALL)), "{rows:?}");
     }
 
     #[test]
