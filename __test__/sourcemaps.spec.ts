@@ -76,7 +76,8 @@ interface Compiled {
 
 /** Writes the workload to a fresh folder and compiles it with tsc's API. */
 function compile(mapOptions: ts.CompilerOptions): Compiled {
-  const dir = realpathSync(mkdtempSync(path.join(tmpdir(), 'yappi-sourcemaps-')))
+  // A space in the path: script URLs and the map's base are percent-encoded, stats must not be.
+  const dir = realpathSync(mkdtempSync(path.join(tmpdir(), 'yappi sourcemaps-')))
   const source = path.join(dir, 'src', 'work.ts')
   const outDir = path.join(dir, 'out')
   mkdirSync(path.dirname(source))
@@ -128,7 +129,8 @@ for (const [title, kind] of [
       t.is(stat!.line, lineOf(WORKLOAD, text), name)
     }
     t.deepEqual(
-      stats.filter((stat) => stat.module.endsWith('.js') && stat.module.includes('yappi-sourcemaps-')).toArray(),
+      // Unmapped frames keep their URL's escapes: either spelling of the folder counts.
+      stats.filter((stat) => stat.module.endsWith('.js') && /yappi(%20| )sourcemaps-/.test(stat.module)).toArray(),
       [],
       'no frame of the compiled workload is left unmapped',
     )
