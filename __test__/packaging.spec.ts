@@ -82,9 +82,12 @@ test('the packed packages install offline without Rust; require, import and type
      start({ intervalUs: 500 }); packagedBusy(150); stop()
      ${REPORT}`,
   )
+  // The CLI is installed as a bin of the package.
+  const bin = path.join(installed, '.bin', process.platform === 'win32' ? 'yappi-node.cmd' : 'yappi-node')
+  t.regex(execFileSync(bin, ['--help'], { cwd: app, env, encoding: 'utf8' }), /--format/)
   for (const output of [commonjs, run([esm])]) {
     const busy = JSON.parse(output.trim().split('\n').pop()!) as { samples: number; ttot: number }
-    t.true(busy.samples > 50 && busy.ttot > 0.1, output)
+    t.true(busy.samples >= 20 && busy.ttot > 0.1, output)
   }
 
   // Types: an ESM and a CommonJS consumer check cleanly; a wrong option is a type error.

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
@@ -9,11 +9,12 @@ import ts from 'typescript'
 
 import * as yappi from '../index'
 
-const repoRoot = path.resolve(__dirname, '..', '..')
-
 // Types and interfaces vanish when compiled, so every function sits on another line in the JS
-// than in this source: only a working source map gives the TypeScript lines.
-const WORKLOAD = `interface Plan {
+// than in this source: only a working source map gives the TypeScript lines. `process` is
+// declared here so the compile needs no @types (type-checking those would take seconds).
+const WORKLOAD = `declare const process: { hrtime(start?: [number, number]): [number, number] }
+
+interface Plan {
   ms: number
   label: string
 }
@@ -67,9 +68,16 @@ interface Workload {
   run(): string
 }
 
-/** Writes the workload to a fresh folder, compiles it with tsc's API and loads the result. */
-function compile(mapOptions: ts.CompilerOptions): { source: string; script: string; load: () => Workload } {
-  const dir = realpathSync(mkdtempSync(path.join(tmpdir(), 'yappi-sourcemaps-')))
+interface Compiled {
+  source: string
+  /** The compiled workload: `out/work.js`, its map beside it or inline. */
+  script: string
+}
+
+/** Writes the workload to a fresh folder and compiles it with tsc's API. */
+function compile(mapOptions: ts.CompilerOptions): Compiled {
+  // A space in the path: script URLs and the map's base are percent-encoded, stats must not be.
+  const dir = realpathSync(mkdtempSync(path.join(tmpdir(), 'yappi sourcemaps-')))
   const source = path.join(dir, 'src', 'work.ts')
   const outDir = path.join(dir, 'out')
   mkdirSync(path.dirname(source))
@@ -77,34 +85,37 @@ function compile(mapOptions: ts.CompilerOptions): { source: string; script: stri
   const program = ts.createProgram([source], {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.CommonJS,
+    lib: ['lib.es2022.d.ts'],
+    types: [],
     strict: true,
     outDir,
     rootDir: path.join(dir, 'src'),
-    types: ['node'],
-    typeRoots: [path.join(repoRoot, 'node_modules', '@types')],
     ...mapOptions,
   })
   const emitted = program.emit()
   const diagnostics = ts.getPreEmitDiagnostics(program).concat(emitted.diagnostics)
   if (diagnostics.length > 0) throw new Error(ts.formatDiagnostics(diagnostics, ts.createCompilerHost({})))
-  const script = path.join(outDir, 'work.js')
-  return {
-    source,
-    script,
-    load: () => {
-      const { Runner } = require(script) as { Runner: new (plan: { ms: number; label: string }) => Workload }
-      return new Runner({ ms: 120, label: 'done' })
-    },
-  }
+  return { source, script: path.join(outDir, 'work.js') }
 }
 
-for (const [title, mapOptions] of [
-  ['a .map file', { sourceMap: true }],
-  ['an inline map', { inlineSourceMap: true }],
+function load(script: string): Workload {
+  const { Runner } = require(script) as { Runner: new (plan: { ms: number; label: string }) => Workload }
+  return new Runner({ ms: 120, label: 'done' })
+}
+
+const compiled: Record<'file' | 'inline', Compiled> = {} as Record<'file' | 'inline', Compiled>
+test.before(() => {
+  compiled.file = compile({ sourceMap: true })
+  compiled.inline = compile({ inlineSourceMap: true })
+})
+
+for (const [title, kind] of [
+  ['a .map file', 'file'],
+  ['an inline map', 'inline'],
 ] as const) {
   test.serial(`stats name the TypeScript file, lines and functions of compiled code with ${title}`, (t) => {
-    const { source, load } = compile(mapOptions)
-    const workload = load()
+    const { source, script } = compiled[kind]
+    const workload = load(script)
     const stats = yappi.profile(() => workload.run(), { intervalUs: 500 })
     for (const [name, text] of [
       ['spinTs', 'export function spinTs'],
@@ -118,7 +129,8 @@ for (const [title, mapOptions] of [
       t.is(stat!.line, lineOf(WORKLOAD, text), name)
     }
     t.deepEqual(
-      stats.filter((stat) => stat.module.endsWith('.js') && stat.module.includes('yappi-sourcemaps-')).toArray(),
+      // Unmapped frames keep their URL's escapes: either spelling of the folder counts.
+      stats.filter((stat) => stat.module.endsWith('.js') && /yappi(%20| )sourcemaps-/.test(stat.module)).toArray(),
       [],
       'no frame of the compiled workload is left unmapped',
     )
@@ -155,7 +167,12 @@ test.serial('a broken source map is recorded as a fault and its script keeps its
 })
 
 test.serial("a worker's compiled code is mapped too (its profiles reach the engine as inspector messages)", async (t) => {
-  const { source, script } = compile({ sourceMap: true })
+  // A copy beside the first output: a script URL no thread has run yet, with the same map.
+  const { source, script: first } = compiled.file
+  const outDir = path.join(path.dirname(path.dirname(first)), 'out-worker')
+  mkdirSync(outDir)
+  for (const file of ['work.js', 'work.js.map']) copyFileSync(path.join(path.dirname(first), file), path.join(outDir, file))
+  const script = path.join(outDir, 'work.js')
   yappi.start({ intervalUs: 500 })
   try {
     const worker = new Worker(

@@ -66,18 +66,20 @@ function scriptPath(url: string): string | undefined {
 function registerFile(url: string, file: string): void {
   const reference = mapReference(file)
   if (reference === undefined) return
+  const script = pathToFileURL(file)
   let json: string
-  let base: string
+  // Relative sources resolve against the map's own location (the script's for an inline map).
+  // It goes to the engine as a URL: Windows paths lack the forward slashes it resolves with.
+  let base: URL
   if (reference.startsWith('data:')) {
     json = decodeDataUrl(reference)
-    base = file
+    base = script
   } else {
-    const location = new URL(reference, pathToFileURL(file))
-    if (location.protocol !== 'file:') throw new Error(`source map ${location.href} is not a file`)
-    base = fileURLToPath(location)
+    base = new URL(reference, script)
+    if (base.protocol !== 'file:') throw new Error(`source map ${base.href} is not a file`)
     json = readFileSync(base, 'utf8')
   }
-  const refused = native.registerSourceMap(url, json, base)
+  const refused = native.registerSourceMap(url, json, base.href)
   if (refused !== null) throw new Error(refused)
 }
 

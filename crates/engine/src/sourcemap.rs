@@ -269,11 +269,16 @@ fn scheme_of(text: &str) -> Option<&str> {
     valid.then_some(scheme)
 }
 
-/// A file path for `file:` URLs (percent-escapes decoded), everything else unchanged.
+/// A file path for `file:` URLs (percent-escapes decoded, `/C:/x` as `C:/x`), everything else
+/// unchanged.
 fn as_path(location: &str) -> Result<String, SourceMapError> {
-    let Some(path) = location.strip_prefix("file://") else {
+    let Some(mut path) = location.strip_prefix("file://") else {
         return copy_str(location);
     };
+    let drive = path.as_bytes();
+    if matches!(drive, [b'/', letter, b':', b'/', ..] if letter.is_ascii_alphabetic()) {
+        path = path.get(1..).unwrap_or(path);
+    }
     let mut decoded = Vec::new();
     decoded.try_reserve_exact(path.len()).map_err(|_| SourceMapError::AllocFailed)?;
     let bytes = path.as_bytes();
@@ -514,6 +519,7 @@ mod tests {
         assert_eq!(resolve("/app/out.js.map", "", "file:///abs/a.ts").unwrap(), "/abs/a.ts");
         assert_eq!(resolve("/app/out.js.map", "", "webpack://app/./a.ts").unwrap(), "webpack://app/./a.ts");
         assert_eq!(resolve("http://host/js/out.js.map", "", "../a.ts").unwrap(), "http://host/a.ts");
+        assert_eq!(resolve("file:///C:/app/dist/out.js.map", "", "../src/a.ts").unwrap(), "C:/app/src/a.ts");
     }
 
     #[test]
