@@ -88,7 +88,9 @@ test.serial('four workers, two started before and two after start(), each measur
     t.true(Math.abs(restShare - 40) <= 5, `rest on ${i} ${restShare.toFixed(1)}% vs 40%`)
     for (const other of all) {
       if (other.threadId === threadId) continue
-      t.is(yappi.getFuncStats({ threadId: other.threadId }).find(`work${i}`), undefined, `work${i} only on its thread`)
+      // Only the module's warm-up call (0 ms) runs work${i} elsewhere: a sample may catch it.
+      const elsewhere = yappi.getFuncStats({ threadId: other.threadId }).find(`work${i}`)
+      t.true((elsewhere?.ttot ?? 0) < 0.005, `work${i} only on its thread, not ${elsewhere?.ttot} s on ${other.threadId}`)
     }
   }
   t.log('per-thread shares:', report.join(', '))
