@@ -4,6 +4,8 @@
 // `runs` runs of the main thread's CPU time per await (its own CPU clock, so time the thread
 // spends descheduled on a shared machine does not count), variants side by side in one
 // process. Variants:
+//   fresh             no profiler, measured first, before any async hook or AsyncLocalStorage
+//                     was ever used in the process (V8 and Node keep a slower path afterwards)
 //   plain             no profiler, no tag source
 //   source, stopped   a tag source set (withTag) but the profiler stopped: hooks are off
 //   profiled          profiler running (default 1 ms sampling), no tag source
@@ -67,6 +69,9 @@ function median(values: number[]): number {
 async function main(): Promise<void> {
   const awaits = Number(process.argv[2] ?? 200_000)
   const runs = Number(process.argv[3] ?? 7)
+  await awaitLoop(awaits / 4)
+  const fresh: number[] = []
+  for (let run = 0; run < runs; run++) fresh.push(await timed(() => awaitLoop(awaits), awaits))
   const samples = new Map<string, number[]>(variants.map((variant) => [variant.name, []]))
   for (const variant of variants) {
     // Warm-up, so every variant runs optimized code.
@@ -86,6 +91,7 @@ async function main(): Promise<void> {
   const plain = median(samples.get('plain')!)
   const profiled = median(samples.get('profiled')!)
   console.log(`Node ${process.version}, ${awaits} awaits, median of ${runs} runs (ns per await)`)
+  console.log(`${'fresh'.padEnd(20)} ${median(fresh).toFixed(0).padStart(6)}`)
   for (const variant of variants) {
     const ns = median(samples.get(variant.name)!)
     const base = variant.name.startsWith('tagged') ? profiled : plain
