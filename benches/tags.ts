@@ -1,16 +1,18 @@
 // Cost of async tags per await: `node dist/benches/tags.js [awaits] [runs]`.
 //
-// Each variant awaits a trivial async function `awaits` times; the figure is the median over
-// `runs` runs of the main thread's CPU time per await (its own CPU clock, so time the thread
-// spends descheduled on a shared machine does not count), variants side by side in one
-// process. Variants:
-//   fresh             no profiler, measured first, before any async hook or AsyncLocalStorage
-//                     was ever used in the process (V8 and Node keep a slower path afterwards)
+// Each variant awaits a trivial async function `awaits` times, `runs` times, in a process of
+// its own: async hooks and AsyncLocalStorage leave a process on a slower path for good once
+// used, so variants measured one after another in one process would all pay for the first.
+// The figure is the median of the main thread's CPU time per await (its own CPU clock, so time
+// the thread spends descheduled on a shared machine does not count). Variants:
 //   plain             no profiler, no tag source
-//   source, stopped   a tag source set (withTag) but the profiler stopped: hooks are off
+//   source, stopped   withTag used (a tag source set) but the profiler not running: our hooks
+//                     are off; on Node < 24 AsyncLocalStorage itself installs hooks
 //   profiled          profiler running (default 1 ms sampling), no tag source
 //   tagged            profiler running, inside withTag: the hooks read the tag at every await
 //   tagged, switching two withTag loops interleaved: the tag changes at every await and is recorded
+import { spawnSync } from 'node:child_process'
+
 import * as yappi from '../index'
 import { native } from '../src/native'
 
@@ -66,41 +68,44 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]
 }
 
-async function main(): Promise<void> {
-  const awaits = Number(process.argv[2] ?? 200_000)
-  const runs = Number(process.argv[3] ?? 7)
-  await awaitLoop(awaits / 4)
-  const fresh: number[] = []
-  for (let run = 0; run < runs; run++) fresh.push(await timed(() => awaitLoop(awaits), awaits))
-  const samples = new Map<string, number[]>(variants.map((variant) => [variant.name, []]))
-  for (const variant of variants) {
-    // Warm-up, so every variant runs optimized code.
-    variant.setUp()
-    await variant.run(awaits / 4)
-    variant.tearDown()
-    yappi.clearStats()
-  }
+/** In a child process: measures one variant and prints its median ns per await. */
+async function measure(variant: Variant, awaits: number, runs: number): Promise<void> {
+  variant.setUp()
+  await variant.run(awaits / 4)
+  variant.tearDown()
+  const samples: number[] = []
   for (let run = 0; run < runs; run++) {
-    for (const variant of variants) {
-      variant.setUp()
-      samples.get(variant.name)!.push(await timed(() => variant.run(awaits), awaits))
-      variant.tearDown()
-      yappi.clearStats()
-    }
-  }
-  const plain = median(samples.get('plain')!)
-  const profiled = median(samples.get('profiled')!)
-  console.log(`Node ${process.version}, ${awaits} awaits, median of ${runs} runs (ns per await)`)
-  console.log(`${'fresh'.padEnd(20)} ${median(fresh).toFixed(0).padStart(6)}`)
-  for (const variant of variants) {
-    const ns = median(samples.get(variant.name)!)
-    const base = variant.name.startsWith('tagged') ? profiled : plain
-    const against = variant.name.startsWith('tagged') ? 'profiled' : 'plain'
-    const extra = variant.name === 'plain' ? '' : `  (+${(ns - base).toFixed(0)} vs ${against})`
-    console.log(`${variant.name.padEnd(20)} ${ns.toFixed(0).padStart(6)}${extra}`)
+    yappi.clearStats()
+    variant.setUp()
+    samples.push(await timed(() => variant.run(awaits), awaits))
+    variant.tearDown()
   }
   const faults = yappi.getFaults().faults
-  if (faults.length > 0) console.log('faults:', faults)
+  process.stdout.write(JSON.stringify({ ns: median(samples), faults }))
 }
 
-void main()
+function main(): void {
+  const awaits = Number(process.argv[2] ?? 300_000)
+  const runs = Number(process.argv[3] ?? 11)
+  console.log(`Node ${process.version}, ${awaits} awaits, median of ${runs} runs, one process per variant (CPU ns per await)`)
+  const results = new Map<string, number>()
+  for (const variant of variants) {
+    const child = spawnSync(process.execPath, [__filename, '--variant', variant.name, String(awaits), String(runs)], { encoding: 'utf8' })
+    if (child.status !== 0) throw new Error(`${variant.name}: ${child.stderr}`)
+    const { ns, faults } = JSON.parse(child.stdout) as { ns: number; faults: unknown[] }
+    if (faults.length > 0) console.log(`${variant.name}: faults`, faults)
+    results.set(variant.name, ns)
+    const base = variant.name.startsWith('tagged') ? 'profiled' : 'plain'
+    const extra = variant.name === 'plain' ? '' : `  (+${(ns - results.get(base)!).toFixed(0)} vs ${base})`
+    console.log(`${variant.name.padEnd(20)} ${ns.toFixed(0).padStart(6)}${extra}`)
+  }
+}
+
+const at = process.argv.indexOf('--variant')
+if (at >= 0) {
+  const variant = variants.find((candidate) => candidate.name === process.argv[at + 1])
+  if (!variant) throw new Error(`no variant ${process.argv[at + 1]}`)
+  void measure(variant, Number(process.argv[at + 2]), Number(process.argv[at + 3]))
+} else {
+  main()
+}
