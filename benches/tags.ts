@@ -9,8 +9,11 @@
 //   source, stopped   withTag used (a tag source set) but the profiler not running: our hooks
 //                     are off; on Node < 24 AsyncLocalStorage itself installs hooks
 //   profiled          profiler running (default 1 ms sampling), no tag source
+//   empty hooks       profiler running, no tags, an async hook with empty before/after: the
+//                     floor any before/after-based tagging pays
 //   tagged            profiler running, inside withTag: the hooks read the tag at every await
 //   tagged, switching two withTag loops interleaved: the tag changes at every await and is recorded
+import { createHook } from 'node:async_hooks'
 import { spawnSync } from 'node:child_process'
 
 import * as yappi from '../index'
@@ -38,6 +41,7 @@ interface Variant {
 }
 
 const nothing = (): void => {}
+const emptyHook = createHook({ before: nothing, after: nothing })
 
 const variants: Variant[] = [
   { name: 'plain', setUp: nothing, run: awaitLoop, tearDown: nothing },
@@ -48,6 +52,18 @@ const variants: Variant[] = [
     tearDown: nothing,
   },
   { name: 'profiled', setUp: () => yappi.start(), run: awaitLoop, tearDown: () => yappi.stop() },
+  {
+    name: 'empty hooks',
+    setUp: () => {
+      yappi.start()
+      emptyHook.enable()
+    },
+    run: awaitLoop,
+    tearDown: () => {
+      emptyHook.disable()
+      yappi.stop()
+    },
+  },
   {
     name: 'tagged',
     setUp: () => yappi.start(),
@@ -95,7 +111,7 @@ function main(): void {
     const { ns, faults } = JSON.parse(child.stdout) as { ns: number; faults: unknown[] }
     if (faults.length > 0) console.log(`${variant.name}: faults`, faults)
     results.set(variant.name, ns)
-    const base = variant.name.startsWith('tagged') ? 'profiled' : 'plain'
+    const base = variant.name.startsWith('tagged') || variant.name === 'empty hooks' ? 'profiled' : 'plain'
     const extra = variant.name === 'plain' ? '' : `  (+${(ns - results.get(base)!).toFixed(0)} vs ${base})`
     console.log(`${variant.name.padEnd(20)} ${ns.toFixed(0).padStart(6)}${extra}`)
   }

@@ -155,7 +155,7 @@ export function load(...files: string[]): FuncStats {
 }
 
 /**
- * Per-tag totals (time on the session's clock, wall time, idle time, samples), largest first;
+ * Per-tag totals (time on the session's clock, wall time, samples), largest first;
  * `filter.threadId` selects threads. Only samples taken while a tag was active count.
  */
 export function getTagStats(filter?: { threadId?: number | number[] }): TagStat[] {

@@ -568,16 +568,14 @@ export interface TagStat {
   tag: string
   /** Time on the session's clock under this tag: CPU time with `clock: 'cpu'` (idle excluded). */
   time: number
-  /** Wall time under this tag, waiting in the event loop included. */
+  /** Wall time under this tag (waiting in the event loop belongs to no tag). */
   wallTime: number
-  /** Wall time under this tag spent waiting in the event loop. */
-  idleTime: number
   /** Samples taken under this tag. */
   samples: number
 }
 
 const TAG_HEADER_LEN = 3
-const TAG_FIELDS = 7
+const TAG_FIELDS = 5
 
 /** Decodes per-tag totals, largest time first. */
 export function decodeTagStats({ numbers, text }: BindingEncoded): TagStat[] {
@@ -590,7 +588,6 @@ export function decodeTagStats({ numbers, text }: BindingEncoded): TagStat[] {
       time: numbers[at + 2] / NS_PER_SECOND,
       wallTime: numbers[at + 3] / NS_PER_SECOND,
       samples: numbers[at + 4],
-      idleTime: numbers[at + 5] / NS_PER_SECOND,
     })
   }
   return tags.sort((a, b) => b.time - a.time || a.tag.localeCompare(b.tag))

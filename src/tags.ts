@@ -12,7 +12,7 @@ import { TAGS_KEY, WORKER_STATE_KEY } from './thread'
  *
  * While this thread is profiled and a tag source is set, an async hook reads the tag at the
  * start of every async callback (timers, I/O, promise continuations) and puts the outer tag
- * back when the callback ends; `withTag` does the same around its synchronous body. Only
+ * back when a nested callback ends; `withTag` does the same around its synchronous body. Only
  * *changes* are recorded, as (time, tag) switches into a fixed-size buffer that is handed to
  * the engine at each rotation (or earlier when full), where they are joined with the sample
  * times. Times are `performance.now()` converted to V8's sample clock (µs of the monotonic
@@ -102,6 +102,10 @@ function before(): void {
 
 function after(): void {
   const tag = outer.pop()
+  // Back in the event loop: the next callback's `before` decides. Until then the tag stays as
+  // it was, so a run of callbacks of one tag records nothing (the engine never tags idle
+  // samples, so waiting in between is not charged to it).
+  if (outer.length === 0) return
   if (tag !== current) switchTo(tag)
 }
 
@@ -132,7 +136,9 @@ function update(): void {
 export function flushTags(): void {
   if (count === 0) return
   const names: string[] = []
-  const index = new Map<string, number>()
+  // Keyed by the value itself: 1 and '1' get two entries of the same name, which the engine
+  // interns as one tag.
+  const index = new Map<unknown, number>()
   const ids = new Uint32Array(count)
   const timesUs = new Float64Array(count)
   for (let i = 0; i < count; i++) {
@@ -143,12 +149,11 @@ export function flushTags(): void {
       ids[i] = NO_TAG
       continue
     }
-    const name = String(tag)
-    let id = index.get(name)
+    let id = index.get(tag)
     if (id === undefined) {
       id = names.length
-      index.set(name, id)
-      names.push(name)
+      index.set(tag, id)
+      names.push(String(tag))
     }
     ids[i] = id
   }

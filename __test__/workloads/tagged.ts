@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { isMainThread, parentPort, workerData } from 'node:worker_threads'
 
 import * as yappi from '../../index'
+import { native } from '../../src/native'
 
 export function routeA(ms: number): void {
   const start = process.hrtime()
@@ -119,7 +120,9 @@ export interface TaggedTask {
 
 export const TAGGED_WORKER_FILE = __filename
 
+/** Runs the task and reports the CPU seconds the worker used for it (its own thread clock). */
 async function runWorkerTask(task: TaggedTask): Promise<void> {
+  const cpuBefore = native.threadCpuTimeNs()
   if (task.halfAsleepMs) invoke(halfAsleep, task.halfAsleepMs)
   else if (task.callback) {
     let route = 'worker-a'
@@ -136,7 +139,7 @@ async function runWorkerTask(task: TaggedTask): Promise<void> {
       invoke(routeB, 50)
     })
   }
-  parentPort?.postMessage('done')
+  parentPort?.postMessage({ cpuSeconds: (native.threadCpuTimeNs() - cpuBefore) / 1e9 })
 }
 
 // Work starts when main says so (after the worker is attached: V8 does not name code it

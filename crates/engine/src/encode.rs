@@ -18,7 +18,7 @@ pub const HEADER_LEN: usize = 6;
 pub const FUNC_FIELDS: usize = 15;
 pub const EDGE_FIELDS: usize = 8;
 pub const THREAD_FIELDS: usize = 11;
-pub const TAG_FIELDS: usize = 7;
+pub const TAG_FIELDS: usize = 5;
 
 #[derive(Debug, Default)]
 pub struct Encoded {
@@ -132,7 +132,7 @@ pub fn thread_stats(view: &SessionView<'_>) -> Result<Encoded, Refusal> {
 }
 
 /// Header: version, tags, clock code, then per tag: name (offset, length), ns on the clock,
-/// wall ns, samples, idle ns, idle samples.
+/// wall ns, samples.
 pub fn tag_stats(view: &SessionView<'_>, totals: &[(TagId, TagTotals)]) -> Result<Encoded, Refusal> {
     let mut numbers = Vec::new();
     numbers.try_reserve_exact(3 + totals.len() * TAG_FIELDS)?;
@@ -143,15 +143,7 @@ pub fn tag_stats(view: &SessionView<'_>, totals: &[(TagId, TagTotals)]) -> Resul
     for (id, tag) in totals {
         let Some(name) = view.session.tags.table.name(*id) else { continue };
         let name = text.add(name)?;
-        numbers.extend_from_slice(&[
-            name.0,
-            name.1,
-            tag.ns as f64,
-            tag.wall_ns as f64,
-            tag.samples as f64,
-            tag.idle_ns as f64,
-            tag.idle_samples as f64,
-        ]);
+        numbers.extend_from_slice(&[name.0, name.1, tag.ns as f64, tag.wall_ns as f64, tag.samples as f64]);
         count += 1;
     }
     if let Some(slot) = numbers.get_mut(1) {

@@ -81,13 +81,7 @@ pub fn merged_for_tag(view: &SessionView<'_>, filter: &StatsFilter, tag: &str) -
 }
 
 fn thread_totals_of(tag: &TagTotals) -> ThreadTotals {
-    ThreadTotals {
-        wall_ns: tag.wall_ns,
-        samples: tag.samples,
-        idle_ns: tag.idle_ns,
-        idle_samples: tag.idle_samples,
-        ..ThreadTotals::default()
-    }
+    ThreadTotals { wall_ns: tag.wall_ns, samples: tag.samples, ..ThreadTotals::default() }
 }
 
 /// Per-tag totals of the selected threads, summed, sorted by tag id.

@@ -29,15 +29,14 @@ pub type TagId = u32;
 /// No tag was active.
 pub const NO_TAG: TagId = TagId::MAX;
 
-/// What one tag accounts for on a thread.
+/// What one tag accounts for on a thread. Idle samples belong to no tag: a thread waiting in
+/// its event loop works for nobody.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TagTotals {
-    /// Time on the session's clock (CPU time with the CPU clock, idle samples excluded).
+    /// Time on the session's clock (CPU time with the CPU clock).
     pub ns: u64,
     pub wall_ns: u64,
     pub samples: u64,
-    pub idle_ns: u64,
-    pub idle_samples: u64,
 }
 
 impl AddAssign for TagTotals {
@@ -45,8 +44,6 @@ impl AddAssign for TagTotals {
         self.ns += other.ns;
         self.wall_ns += other.wall_ns;
         self.samples += other.samples;
-        self.idle_ns += other.idle_ns;
-        self.idle_samples += other.idle_samples;
     }
 }
 
@@ -385,18 +382,12 @@ pub(crate) fn fold_tags(
     let mut totals: BudgetMap<'_, TagId, TagTotals> = BudgetMap::new(budget);
     let mut nodes: BudgetMap<'_, (TagId, u32), NodeAcc> = BudgetMap::new(budget);
     for (sample, &tag) in traced.iter().zip(&tags) {
-        if tag == NO_TAG {
+        let k = sample.sample as usize;
+        if tag == NO_TAG || weights.idle[k] {
             continue;
         }
-        let k = sample.sample as usize;
-        let (ns, wall_ns, idle) = (weights.ns[k], weights.wall_ns[k], weights.idle[k]);
-        *totals.entry_or(tag, TagTotals::default)? += TagTotals {
-            ns,
-            wall_ns,
-            samples: 1,
-            idle_ns: if idle { wall_ns } else { 0 },
-            idle_samples: u64::from(idle),
-        };
+        let (ns, wall_ns) = (weights.ns[k], weights.wall_ns[k]);
+        *totals.entry_or(tag, TagTotals::default)? += TagTotals { ns, wall_ns, samples: 1 };
         let acc = nodes.entry_or((tag, sample.node), NodeAcc::default)?;
         acc.self_ns += ns;
         acc.self_samples += 1;

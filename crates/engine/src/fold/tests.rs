@@ -236,7 +236,7 @@ fn tagged(delta: &ProfileDelta, table: &FunctionTable, tag: TagId) -> HashMap<St
 }
 
 #[test]
-fn tags_split_the_samples_by_the_switch_active_at_each() {
+fn tags_split_the_samples_by_the_switch_active_at_each_idle_ones_excepted() {
     // Samples at 1000, 1010, 1030, 1060, 1100 (µs); tag 1 from 1005, tag 2 from 1050.
     let samples: &[(&[&str], i64)] = &[
         (&["main"], 10),
@@ -244,6 +244,7 @@ fn tags_split_the_samples_by_the_switch_active_at_each() {
         (&["main", "a", "b"], 30),
         (&["main", "a"], 40),
         (&["main", "c"], 50),
+        (&["(idle)"], 30),
     ];
     let flat = profile(samples);
     let table = FunctionTable::default();
@@ -259,7 +260,7 @@ fn tags_split_the_samples_by_the_switch_active_at_each() {
     assert_eq!(two["c"], (1, 50, 50));
     assert_eq!(two["main"].1, 90);
     let totals: Vec<_> = delta.tags.as_ref().unwrap().totals.iter().map(|(t, s)| (*t, s.wall_ns / 1000, s.samples)).collect();
-    assert_eq!(totals, vec![(1, 50, 2), (2, 90, 2)]);
+    assert_eq!(totals, vec![(1, 50, 2), (2, 90, 2)], "waiting in the event loop belongs to no tag");
     // Untagged stats are the same as without tags.
     let plain = fold(&flat, &[], &table, &budget, &FoldOptions::default()).unwrap();
     assert_eq!(plain.funcs, delta.funcs);
