@@ -1,0 +1,196 @@
+/**
+ * Engine speed and memory, in a process of its own: fold throughput, snapshot latency,
+ * rotation cost, memory per function and edge, memory over a long run.
+ * argv: size, path of a real `.cpuprofile` (or '-'). Sends one `EngineResults` over IPC.
+ */
+import * as fs from 'node:fs'
+import { Session } from 'node:inspector'
+
+import * as yappi from '../index'
+import type { BindingFoldOptions, BindingThread } from '../binding'
+import { flatten } from '../src/flatten'
+import { native } from '../src/native'
+import { SelfSampler } from '../src/sampler'
+import { median, msSince, percentile, timeEach, timeMs } from './measure'
+import { functionChains, syntheticProfile } from './synthetic'
+import type { Size } from './workloads'
+
+export interface FoldResult {
+  what: string
+  nodes: number
+  samples: number
+  /** Median ms of the host-side preparation (flatten of the inspector object), if any. */
+  flattenMs?: number
+  /** Median ms of the engine ingest (copy in, parse frames, fold, publish). */
+  foldMs: number
+  samplesPerSec: number
+}
+
+export interface SnapshotResult {
+  functions: number
+  medianMs: number
+  p95Ms: number
+}
+
+export interface RotationResult {
+  functionsCompiled: number
+  keepAliveMedianMs: number
+  keepAliveP95Ms: number
+  /** Plain Profiler.stop + start (no keep-alive), for comparison: V8 re-logs all code. */
+  plainMedianMs: number
+}
+
+export interface MemoryResult {
+  usedBytes: number
+  functions: number
+  edges: number
+}
+
+export interface LongRunResult {
+  rotations: number
+  functions: number
+  usedAfterWarmup: number
+  usedAtEnd: number
+  rssAfterWarmup: number
+  rssAtEnd: number
+}
+
+export interface EngineResults {
+  folds: FoldResult[]
+  snapshots: SnapshotResult[]
+  rotation: RotationResult
+  memory: MemoryResult
+  longRun: LongRunResult
+}
+
+const THREAD: BindingThread = { id: 9999, name: 'bench' }
+const FOLD_OPTIONS: BindingFoldOptions = { showBuiltins: false, ownCodePrefixes: [], cpuClock: false }
+
+/** Folds into `profile(fn)`'s engine so the global engine's memory figures stay clean. */
+function ingestTimes(reps: number, ingest: () => void): number[] {
+  native.forgetThread('profile', THREAD.id)
+  ingest() // first: interns every function; the rest measure steady-state rotations
+  return timeEach(reps, ingest)
+}
+
+function foldSynthetic(size: Size): FoldResult {
+  const nodes = 10_000
+  const samples = 1_000_000
+  const profile = syntheticProfile(nodes, samples, 2_000)
+  const times = ingestTimes(size === 'quick' ? 5 : 15, () => native.ingestFlat('profile', THREAD, profile, FOLD_OPTIONS))
+  const foldMs = median(times)
+  return { what: `synthetic: 10k-node tree, 2k functions, 1M samples`, nodes, samples, foldMs, samplesPerSec: samples / (foldMs / 1000) }
+}
+
+function foldReal(size: Size, file: string): FoldResult[] {
+  const json = fs.readFileSync(file, 'utf8')
+  const parsed = JSON.parse(json)
+  const samples: number = parsed.samples.length
+  const nodes: number = parsed.nodes.length
+  const reps = size === 'quick' ? 5 : 15
+  const flattenMs = median(timeEach(reps, () => flatten(parsed)))
+  const flat = flatten(parsed)
+  const foldMs = median(ingestTimes(reps, () => native.ingestFlat('profile', THREAD, flat, FOLD_OPTIONS)))
+  const jsonMs = median(ingestTimes(reps, () => native.ingestCpuprofile('profile', THREAD, json, FOLD_OPTIONS)))
+  const what = `tsc --cpu-prof (${(json.length / 1e6).toFixed(1)} MB JSON)`
+  return [
+    { what: `${what}: flatten + ingestFlat`, nodes, samples, flattenMs, foldMs, samplesPerSec: samples / (foldMs / 1000) },
+    { what: `${what}: ingestCpuprofile (JSON parsed in Rust)`, nodes, samples, foldMs: jsonMs, samplesPerSec: samples / (jsonMs / 1000) },
+  ]
+}
+
+function runAll(heads: (() => void)[]): void {
+  for (const head of heads) head()
+}
+
+function snapshotLatency(reps: number): SnapshotResult {
+  let functions = 0
+  const times = timeEach(reps, () => (functions = yappi.getFuncStats().toArray().length))
+  return { functions, medianMs: median(times), p95Ms: percentile(times, 0.95) }
+}
+
+/** Rotation of the calling thread with every chain compiled: the keep-alive scheme, and plain stop+start. */
+function rotationCost(size: Size, functionsCompiled: number, heads: (() => void)[]): RotationResult {
+  const sampler = new SelfSampler(1000)
+  const reps = size === 'quick' ? 30 : 100
+  const keepAlive: number[] = []
+  for (let i = 0; i < reps; i++) {
+    heads[i % heads.length]()
+    keepAlive.push(timeMs(() => sampler.rotate()))
+  }
+  sampler.stop()
+  const session = new Session()
+  session.connect()
+  const post = (method: string) => session.post(method as 'Profiler.enable')
+  post('Profiler.enable')
+  post('Profiler.start')
+  const plain: number[] = []
+  for (let i = 0; i < (size === 'quick' ? 5 : 15); i++) {
+    heads[i % heads.length]()
+    plain.push(
+      timeMs(() => {
+        post('Profiler.stop')
+        post('Profiler.start')
+      }),
+    )
+  }
+  post('Profiler.stop')
+  session.disconnect()
+  return { functionsCompiled, keepAliveMedianMs: median(keepAlive), keepAliveP95Ms: percentile(keepAlive, 0.95), plainMedianMs: median(plain) }
+}
+
+function edgesOf(stats: yappi.FuncStats): number {
+  let edges = 0
+  for (const stat of stats) edges += stat.callees.length
+  return edges
+}
+
+/** Rotates many times over the same functions: the stats' memory must not grow. */
+function longRun(size: Size): LongRunResult {
+  yappi.clearStats()
+  const heads = functionChains(5, 200, 0.3, 'steady')
+  yappi.start({ intervalUs: 1000, threads: false })
+  const rotations = size === 'quick' ? 300 : 2000
+  let usedAfterWarmup = 0
+  let rssAfterWarmup = 0
+  let functions = 0
+  for (let i = 0; i < rotations; i++) {
+    runAll(heads)
+    functions = yappi.getFuncStats().toArray().length
+    if (i === 19) {
+      usedAfterWarmup = native.memUsage().usedBytes
+      rssAfterWarmup = process.memoryUsage().rss
+    }
+  }
+  const result = { rotations, functions, usedAfterWarmup, usedAtEnd: native.memUsage().usedBytes, rssAfterWarmup, rssAtEnd: process.memoryUsage().rss }
+  yappi.stop()
+  return result
+}
+
+function measureEngine(size: Size, cpuprofile: string | undefined): EngineResults {
+  const folds = [foldSynthetic(size), ...(cpuprofile ? foldReal(size, cpuprofile) : [])]
+
+  // 500 chains × 200 functions = 100k distinct functions; the first 50 chains are the 10k.
+  const started = process.hrtime.bigint()
+  const heads = functionChains(500, 200, 1.5, 'generated')
+  process.stderr.write(`compiled 100k functions in ${msSince(started).toFixed(0)} ms\n`)
+  yappi.start({ intervalUs: 100, threads: false })
+  runAll(heads.slice(0, 50))
+  const snapshots = [snapshotLatency(size === 'quick' ? 15 : 50)]
+  runAll(heads.slice(50))
+  snapshots.push(snapshotLatency(size === 'quick' ? 5 : 15))
+  const memory = { usedBytes: native.memUsage().usedBytes, functions: native.memUsage().functions, edges: edgesOf(yappi.getFuncStats()) }
+  yappi.stop()
+
+  const rotation = rotationCost(size, 100_000, heads)
+  return { folds, snapshots, rotation, memory, longRun: longRun(size) }
+}
+
+const [size, cpuprofile] = process.argv.slice(2)
+try {
+  const result = measureEngine(size === 'full' ? 'full' : 'quick', cpuprofile && cpuprofile !== '-' ? cpuprofile : undefined)
+  process.send?.(result, () => process.disconnect())
+} catch (error) {
+  process.send?.({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, () => process.disconnect())
+  process.exitCode = 1
+}
