@@ -1,7 +1,8 @@
 /**
  * Engine speed and memory, in a process of its own: fold throughput, snapshot latency,
- * rotation cost, memory per function and edge, memory over a long run.
- * argv: size, path of a real `.cpuprofile` (or '-'). Sends one `EngineResults` over IPC.
+ * rotation cost, memory per function and edge; or (`longrun`) memory over many rotations.
+ * argv: 'engine' | 'longrun', size, path of a real `.cpuprofile` (or '-').
+ * Sends one `EngineResults` or `LongRunResult` over IPC.
  */
 import * as fs from 'node:fs'
 import { Session } from 'node:inspector'
@@ -11,6 +12,7 @@ import type { BindingFoldOptions, BindingThread } from '../binding'
 import { flatten } from '../src/flatten'
 import { native } from '../src/native'
 import { SelfSampler } from '../src/sampler'
+import { decodeFuncStats } from '../src/stats'
 import { median, msSince, percentile, timeEach, timeMs } from './measure'
 import { functionChains, syntheticProfile } from './synthetic'
 import type { Size } from './workloads'
@@ -30,6 +32,9 @@ export interface SnapshotResult {
   functions: number
   medianMs: number
   p95Ms: number
+  /** Parts of one read, medians: the engine merging and encoding the stats, and JS decoding them. */
+  encodeMs: number
+  decodeMs: number
 }
 
 export interface RotationResult {
@@ -49,10 +54,8 @@ export interface MemoryResult {
 export interface LongRunResult {
   rotations: number
   functions: number
-  usedAfterWarmup: number
-  usedAtEnd: number
-  rssAfterWarmup: number
-  rssAtEnd: number
+  /** Bytes used by the stats every tenth of the run: flat when nothing leaks. */
+  checkpoints: { rotation: number; usedBytes: number; rssBytes: number; functions: number; edges: number }[]
 }
 
 export interface EngineResults {
@@ -60,7 +63,6 @@ export interface EngineResults {
   snapshots: SnapshotResult[]
   rotation: RotationResult
   memory: MemoryResult
-  longRun: LongRunResult
 }
 
 const THREAD: BindingThread = { id: 9999, name: 'bench' }
@@ -106,7 +108,10 @@ function runAll(heads: (() => void)[]): void {
 function snapshotLatency(reps: number): SnapshotResult {
   let functions = 0
   const times = timeEach(reps, () => (functions = yappi.getFuncStats().toArray().length))
-  return { functions, medianMs: median(times), p95Ms: percentile(times, 0.95) }
+  let encoded = native.funcStats('global')
+  const encodeMs = median(timeEach(reps, () => (encoded = native.funcStats('global'))))
+  const decodeMs = median(timeEach(reps, () => decodeFuncStats(encoded)))
+  return { functions, medianMs: median(times), p95Ms: percentile(times, 0.95), encodeMs, decodeMs }
 }
 
 /** Rotation of the calling thread with every chain compiled: the keep-alive scheme, and plain stop+start. */
@@ -147,22 +152,27 @@ function edgesOf(stats: yappi.FuncStats): number {
 
 /** Rotates many times over the same functions: the stats' memory must not grow. */
 function longRun(size: Size): LongRunResult {
-  yappi.clearStats()
-  const heads = functionChains(5, 200, 0.3, 'steady')
-  yappi.start({ intervalUs: 1000, threads: false })
-  const rotations = size === 'quick' ? 300 : 2000
-  let usedAfterWarmup = 0
-  let rssAfterWarmup = 0
-  let functions = 0
-  for (let i = 0; i < rotations; i++) {
+  const gc = (globalThis as { gc?: () => void }).gc
+  const heads = functionChains(5, 200, 0.5, 'steady')
+  yappi.start({ intervalUs: 100, threads: false })
+  // Until every function and edge has been seen, growth is legitimate: warm up first.
+  for (let i = 0; i < 50; i++) {
     runAll(heads)
-    functions = yappi.getFuncStats().toArray().length
-    if (i === 19) {
-      usedAfterWarmup = native.memUsage().usedBytes
-      rssAfterWarmup = process.memoryUsage().rss
+    yappi.getFuncStats()
+  }
+  const rotations = size === 'quick' ? 1000 : 4000
+  let functions = 0
+  const checkpoints: LongRunResult['checkpoints'] = []
+  for (let i = 1; i <= rotations; i++) {
+    runAll(heads)
+    const stats = yappi.getFuncStats()
+    functions = stats.toArray().length
+    if (i % (rotations / 10) === 0) {
+      gc?.()
+      checkpoints.push({ rotation: i, usedBytes: native.memUsage().usedBytes, rssBytes: process.memoryUsage().rss, functions, edges: edgesOf(stats) })
     }
   }
-  const result = { rotations, functions, usedAfterWarmup, usedAtEnd: native.memUsage().usedBytes, rssAfterWarmup, rssAtEnd: process.memoryUsage().rss }
+  const result = { rotations, functions, checkpoints }
   yappi.stop()
   return result
 }
@@ -183,12 +193,13 @@ function measureEngine(size: Size, cpuprofile: string | undefined): EngineResult
   yappi.stop()
 
   const rotation = rotationCost(size, 100_000, heads)
-  return { folds, snapshots, rotation, memory, longRun: longRun(size) }
+  return { folds, snapshots, rotation, memory }
 }
 
-const [size, cpuprofile] = process.argv.slice(2)
+const [section, sizeArg, cpuprofile] = process.argv.slice(2)
+const size = sizeArg === 'full' ? 'full' : 'quick'
 try {
-  const result = measureEngine(size === 'full' ? 'full' : 'quick', cpuprofile && cpuprofile !== '-' ? cpuprofile : undefined)
+  const result = section === 'longrun' ? longRun(size) : measureEngine(size, cpuprofile && cpuprofile !== '-' ? cpuprofile : undefined)
   process.send?.(result, () => process.disconnect())
 } catch (error) {
   process.send?.({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, () => process.disconnect())

@@ -9,8 +9,10 @@ import { workloadNamed, type Size } from './workloads'
 export interface ChildResult {
   /** Why the configuration could not run here ("n/a" in the tables), if it could not. */
   unsupported?: string
-  /** Time of the measured runs, ms. */
+  /** Wall time of the measured runs, ms. */
   ms?: number
+  /** CPU time of the whole process (every thread, the profiler's too) over the measured runs, ms. */
+  cpuMs?: number
   /** Units of work done in the measured runs (requests for servers). */
   units?: number
   /** How long starting the profiler took, ms. */
@@ -35,13 +37,15 @@ async function measure(workloadName: string, configName: string, size: Size): Pr
     }
     const startMs = msSince(started)
     for (let i = 0; i < WARMUP_RUNS; i++) await session.run()
-    const runs = size === 'quick' ? 2 : 3
+    const runs = workload.runs[size]
     const begin = process.hrtime.bigint()
+    const cpuBegin = process.cpuUsage()
     let units = 0
     for (let i = 0; i < runs; i++) units += await session.run()
+    const cpu = process.cpuUsage(cpuBegin)
     const ms = msSince(begin)
     const report = await profiler?.finish()
-    return { ms, units, startMs, report }
+    return { ms, cpuMs: (cpu.user + cpu.system) / 1000, units, startMs, report }
   } finally {
     await session.close()
   }

@@ -14,6 +14,7 @@ const CHILD_TIMEOUT_MS = 240_000
 /** One repetition of one workload under one configuration. */
 export interface Run {
   ms: number
+  cpuMs: number
   units: number
   startMs: number
   report?: ProfilerReport
@@ -24,8 +25,10 @@ export interface Cell {
   config: ProfilerConfig
   unsupported?: string
   runs: Run[]
-  /** Per repetition: this run's time over the baseline's time in the same repetition. */
+  /** Per repetition: this run's CPU time over the baseline's CPU time in the same repetition. */
   pairedRatios: number[]
+  /** The same with wall time, which a busy shared machine disturbs far more. */
+  pairedWallRatios: number[]
 }
 
 export interface WorkloadResult {
@@ -78,14 +81,14 @@ export async function measureOverhead(size: Size, reps: number, outDir: string, 
   const workloads = WORKLOADS.filter((w) => !only || only.includes(w.name))
   const rows: WorkloadResult[] = workloads.map((workload) => ({
     workload,
-    cells: CONFIGS.map((config) => ({ config, runs: [], pairedRatios: [] })),
+    cells: CONFIGS.map((config) => ({ config, runs: [], pairedRatios: [], pairedWallRatios: [] })),
   }))
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'yappi-bench-'))
   let tscProfile: string | undefined
   try {
     for (let rep = 0; rep < reps; rep++) {
       for (const row of rows) {
-        const times = new Map<string, number>()
+        const times = new Map<string, Run>()
         for (let k = 0; k < row.cells.length; k++) {
           const cell = row.cells[(k + rep) % row.cells.length]
           if (cell.unsupported) continue
@@ -96,8 +99,9 @@ export async function measureOverhead(size: Size, reps: number, outDir: string, 
             log(`  ${row.workload.name} / ${cell.config.name}: n/a (${result.unsupported})`)
             continue
           }
-          cell.runs.push({ ms: result.ms ?? NaN, units: result.units ?? 0, startMs: result.startMs ?? NaN, report: result.report })
-          times.set(cell.config.name, result.ms ?? NaN)
+          const run = { ms: result.ms ?? NaN, cpuMs: result.cpuMs ?? NaN, units: result.units ?? 0, startMs: result.startMs ?? NaN, report: result.report }
+          cell.runs.push(run)
+          times.set(cell.config.name, run)
           if (row.workload.name === 'tsc' && cell.config.name === '--cpu-prof' && !tscProfile) {
             const found = findCpuprofile(dir)
             if (found) {
@@ -109,10 +113,12 @@ export async function measureOverhead(size: Size, reps: number, outDir: string, 
         }
         const base = times.get('none')
         for (const cell of row.cells) {
-          const ms = times.get(cell.config.name)
-          if (base !== undefined && ms !== undefined) cell.pairedRatios.push(ms / base)
+          const run = times.get(cell.config.name)
+          if (base === undefined || run === undefined) continue
+          cell.pairedRatios.push(run.cpuMs / base.cpuMs)
+          cell.pairedWallRatios.push(run.ms / base.ms)
         }
-        log(`  rep ${rep + 1}/${reps} ${row.workload.name}: ${[...times].map(([name, ms]) => `${name} ${ms.toFixed(0)}`).join(', ')} ms`)
+        log(`  rep ${rep + 1}/${reps} ${row.workload.name} (cpu/wall ms): ${[...times].map(([name, r]) => `${name} ${r.cpuMs.toFixed(0)}/${r.ms.toFixed(0)}`).join(', ')}`)
       }
     }
   } finally {
@@ -121,12 +127,22 @@ export async function measureOverhead(size: Size, reps: number, outDir: string, 
   return { reps, rows, tscProfile }
 }
 
-/** Median time of a cell's runs, ms. */
+/** Median CPU time of a cell's runs, ms. */
+export function medianCpuMs(cell: Cell): number {
+  return median(cell.runs.map((r) => r.cpuMs))
+}
+
+/** Median wall time of a cell's runs, ms. */
 export function medianMs(cell: Cell): number {
   return median(cell.runs.map((r) => r.ms))
 }
 
-/** Median of the paired ratios to the baseline: the slowdown. */
+/** Median of the paired CPU-time ratios to the baseline: the slowdown. */
 export function slowdown(cell: Cell): number {
   return median(cell.pairedRatios)
+}
+
+/** Median of the paired wall-time ratios to the baseline. */
+export function wallSlowdown(cell: Cell): number {
+  return median(cell.pairedWallRatios)
 }

@@ -24,6 +24,8 @@ export interface Workload {
   cpuBound: boolean
   /** What one unit of `run()` is, for throughput columns ("requests"), or undefined for time only. */
   unit?: string
+  /** Measured runs per child process, after one warm-up run. */
+  runs: Record<Size, number>
   open(size: Size): Promise<WorkloadSession>
 }
 
@@ -40,6 +42,7 @@ const tsc: Workload = {
   name: 'tsc',
   what: 'TypeScript compiler API: createProgram + getPreEmitDiagnostics over this repository (tsconfig.json)',
   cpuBound: true,
+  runs: { quick: 1, full: 3 },
   async open() {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const ts: typeof import('typescript') = require('typescript')
@@ -66,6 +69,7 @@ const acorn: Workload = {
   name: 'acorn',
   what: 'acorn.parse of typescript/lib/typescript.js (9 MB of JavaScript), with locations',
   cpuBound: true,
+  runs: { quick: 2, full: 4 },
   async open() {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { parse } = require('acorn') as typeof import('acorn')
@@ -110,6 +114,7 @@ const markdown: Workload = {
   name: 'marked',
   what: 'marked.parse of a generated Markdown document (GFM: lists, tables, code, links)',
   cpuBound: true,
+  runs: { quick: 2, full: 4 },
   async open(size) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { marked } = require('marked') as typeof import('marked')
@@ -165,6 +170,7 @@ const nodeHttp: Workload = {
   what: `node:http server, ${CONNECTIONS} keep-alive loopback clients in the same process, JSON answers`,
   cpuBound: false,
   unit: 'req',
+  runs: { quick: 2, full: 4 },
   async open(size) {
     const server = http.createServer((req, res) => {
       const body = JSON.stringify(answer(req.url?.split('/')[2] ?? '0'))
@@ -185,6 +191,7 @@ const fastify: Workload = {
   what: `fastify server (route with params, JSON serialization), ${CONNECTIONS} keep-alive loopback clients in the same process`,
   cpuBound: false,
   unit: 'req',
+  runs: { quick: 2, full: 4 },
   async open(size) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const Fastify = require('fastify') as typeof import('fastify').default

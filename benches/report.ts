@@ -1,0 +1,300 @@
+import type { EngineResults, LongRunResult } from './engine-child'
+import type { Machine } from './machine'
+import { bytes, fixed, median, percentChange } from './measure'
+import { medianCpuMs, medianMs, slowdown, wallSlowdown, type Cell, type OverheadResults, type WorkloadResult } from './overhead'
+
+export const TARGETS = {
+  overheadPct: 2,
+  foldSamplesPerSec: 20e6,
+  snapshot10kMs: 5,
+  rotationMs: 1,
+  /** Growth of the stats' bytes from the first to the last tenth of a long run. */
+  longRunGrowthPct: 1,
+}
+
+interface Check {
+  target: string
+  measured: string
+  pass: boolean | undefined
+}
+
+const verdict = (pass: boolean | undefined) => (pass === undefined ? 'n/a' : pass ? '**pass**' : '**FAIL**')
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`
+  // Columns of numbers are right-aligned, the rest left.
+  const numeric = (i: number) => rows.length > 0 && rows.every((row) => /^([-+]?[\d.,]+(%|M| ?[KM]?i?B| ms.*)?|—|n\/a|)$/.test(row[i] ?? ''))
+  return [line(header), line(header.map((_, i) => (numeric(i) ? '---:' : '---'))), ...rows.map(line)].join('\n')
+}
+
+function cellNamed(row: WorkloadResult, name: string): Cell | undefined {
+  return row.cells.find((c) => c.config.name === name && !c.unsupported && c.runs.length > 0)
+}
+
+function overheadChecks(overhead: OverheadResults): Check[] {
+  const checks: Check[] = []
+  for (const row of overhead.rows) {
+    const yappi = cellNamed(row, 'yappi 1ms')
+    const cpuProf = cellNamed(row, '--cpu-prof')
+    if (!yappi) continue
+    const ours = slowdown(yappi)
+    if (cpuProf) {
+      const theirs = slowdown(cpuProf)
+      checks.push({ target: `${row.workload.name}: yappi 1 ms overhead ≤ --cpu-prof`, measured: `${percentChange(ours)} vs ${percentChange(theirs)}`, pass: ours <= theirs })
+    }
+    if (row.workload.cpuBound) {
+      checks.push({ target: `${row.workload.name}: yappi 1 ms overhead ≤ ${TARGETS.overheadPct}%`, measured: percentChange(ours), pass: (ours - 1) * 100 <= TARGETS.overheadPct })
+    }
+  }
+  return checks
+}
+
+/**
+ * Growth of the stats' memory between the first and the second half of a long run, peak
+ * against peak: replaced snapshots are freed a little later (epochs), so single readings swing.
+ */
+function longRunGrowth(long: LongRunResult, of: 'usedBytes' | 'rssBytes'): { first: number; last: number; pct: number } {
+  const used = long.checkpoints.map((c) => c[of])
+  const half = used.length >> 1
+  const first = Math.max(...used.slice(0, half))
+  const last = Math.max(...used.slice(half))
+  return { first, last, pct: ((last - first) / first) * 100 }
+}
+
+function longRunChecks(long: LongRunResult): Check[] {
+  const used = longRunGrowth(long, 'usedBytes')
+  const rss = longRunGrowth(long, 'rssBytes')
+  return [
+    {
+      target: `stats memory (usedBytes) flat over ${long.rotations} rotations: peak of 2nd half ≤ peak of 1st half + ${TARGETS.longRunGrowthPct}%`,
+      measured: `${percentChange(1 + used.pct / 100)} (${bytes(used.first)} → ${bytes(used.last)})`,
+      pass: used.pct < TARGETS.longRunGrowthPct,
+    },
+    {
+      target: `process RSS flat over the same run (after a full GC), same rule`,
+      measured: `${percentChange(1 + rss.pct / 100)} (${bytes(rss.first)} → ${bytes(rss.last)})`,
+      pass: rss.pct < TARGETS.longRunGrowthPct,
+    },
+  ]
+}
+
+function engineChecks(engine: EngineResults): Check[] {
+  const synthetic = engine.folds[0]
+  const snap10k = engine.snapshots[0]
+  return [
+    { target: 'fold ≥ 20M samples/s (synthetic, 1M samples)', measured: `${fixed(synthetic.samplesPerSec / 1e6, 1)}M/s`, pass: synthetic.samplesPerSec >= TARGETS.foldSamplesPerSec },
+    { target: `getFuncStats() with ~10k functions < ${TARGETS.snapshot10kMs} ms`, measured: `${fixed(snap10k.medianMs, 1)} ms (${snap10k.functions} functions)`, pass: snap10k.medianMs < TARGETS.snapshot10kMs },
+    { target: `rotation (keep-alive) with 100k functions < ${TARGETS.rotationMs} ms`, measured: `${fixed(engine.rotation.keepAliveMedianMs, 2)} ms median`, pass: engine.rotation.keepAliveMedianMs < TARGETS.rotationMs },
+  ]
+}
+
+function slowdownMatrix(overhead: OverheadResults, of: (cell: Cell) => number): string {
+  const configs = overhead.rows[0]?.cells.map((c) => c.config).filter((c) => c.name !== 'none') ?? []
+  return table(
+    ['Configuration', ...overhead.rows.map((r) => `${r.workload.name}${r.workload.cpuBound ? '' : ' (I/O)'}`)],
+    configs.map((config) => [
+      config.name,
+      ...overhead.rows.map((row) => {
+        const cell = cellNamed(row, config.name)
+        return cell ? percentChange(of(cell)) : 'n/a'
+      }),
+    ]),
+  )
+}
+
+function workloadTable(row: WorkloadResult): string {
+  const throughput = row.workload.unit !== undefined
+  return table(
+    ['Configuration', 'CPU ms', 'wall ms', ...(throughput ? ['req/s'] : []), 'slowdown CPU', 'CPU ratio min–max', 'slowdown wall', 'start ms', 'read ms', 'functions', 'getOverhead() %'],
+    row.cells.map((cell) => {
+      if (cell.unsupported || cell.runs.length === 0) return [cell.config.name, `n/a: ${cell.unsupported ?? 'no run'}`, ...Array<string>(throughput ? 9 : 8).fill('')]
+      const base = cell.config.name === 'none'
+      const reports = cell.runs.map((r) => r.report).filter((r) => r !== undefined)
+      const selfPct = reports.map((r) => r.selfReportedPct).filter((p): p is number => p !== undefined)
+      const isYappi = cell.config.name.startsWith('yappi')
+      return [
+        cell.config.name,
+        fixed(medianCpuMs(cell), 0),
+        fixed(medianMs(cell), 0),
+        ...(throughput ? [fixed(median(cell.runs.map((r) => r.units / (r.ms / 1000))), 0)] : []),
+        base ? '—' : percentChange(slowdown(cell)),
+        base ? '—' : `${fixed(Math.min(...cell.pairedRatios), 3)}–${fixed(Math.max(...cell.pairedRatios), 3)}`,
+        base ? '—' : percentChange(wallSlowdown(cell)),
+        fixed(median(cell.runs.map((r) => r.startMs)), 1),
+        reports.length ? fixed(median(reports.map((r) => r.readMs)), 1) : '—',
+        isYappi ? String(median(reports.map((r) => r.functions ?? NaN))) : '—',
+        selfPct.length ? fixed(median(selfPct), 2) : isYappi ? 'n/a' : '—',
+      ]
+    }),
+  )
+}
+
+function overheadSection(overhead: OverheadResults): string {
+  const configs = overhead.rows[0]?.cells.map((c) => c.config) ?? []
+  const parts: string[] = ['## Overhead on real workloads', '']
+  parts.push(
+    `One fresh child process per run; ${overhead.reps} repetitions with the configurations interleaved ` +
+      '(order rotated each repetition). The profiler starts before one warm-up run; the measured runs follow. ' +
+      "**Slowdown** is the median, over repetitions, of a run's cost divided by the baseline's cost in the same " +
+      'repetition. The main figure uses the CPU time of the whole process (every thread, so the sampler threads ' +
+      "count too): on this shared machine wall time swings by tens of percent from other tenants' load, CPU time " +
+      'far less. Wall-time slowdowns are shown beside it.',
+    '',
+    '### Slowdown vs no profiler, CPU time (median of paired ratios)',
+    '',
+    slowdownMatrix(overhead, slowdown),
+    '',
+    '### Slowdown vs no profiler, wall time (median of paired ratios)',
+    '',
+    slowdownMatrix(overhead, wallSlowdown),
+    '',
+    '### Configurations',
+    '',
+    table(['Configuration', 'What'], configs.map((c) => [c.name, c.what])),
+    '',
+  )
+  for (const row of overhead.rows) parts.push(`### ${row.workload.name}`, '', row.workload.what, '', workloadTable(row), '')
+  return parts.join('\n')
+}
+
+function selfReportSection(overhead: OverheadResults): string {
+  const rows: string[][] = []
+  for (const row of overhead.rows) {
+    for (const cell of row.cells) {
+      if (!cell.config.name.startsWith('yappi') || cell.unsupported || cell.runs.length === 0) continue
+      const reported = cell.runs.map((r) => r.report?.selfReportedPct).filter((p): p is number => p !== undefined)
+      rows.push([
+        row.workload.name,
+        cell.config.name,
+        percentChange(slowdown(cell)),
+        percentChange(wallSlowdown(cell)),
+        reported.length ? `${fixed(median(reported), 2)}%` : 'n/a (no getOverhead() in this build)',
+      ])
+    }
+  }
+  return [
+    '## Self-reported overhead next to the measured slowdown',
+    '',
+    '`getOverhead()` is read at the end of each run, before `stop()`; the measured slowdown is the one above.',
+    '',
+    table(['Workload', 'Configuration', 'slowdown CPU', 'slowdown wall', 'getOverhead() %'], rows),
+    '',
+  ].join('\n')
+}
+
+function engineSection(engine: EngineResults): string {
+  const parts = ['## Engine speed and memory', '', '### Fold throughput', '']
+  parts.push(
+    'Through the binding, as the profiler calls it: typed arrays copied in, frames parsed, folded, snapshot published. ' +
+      'Median of repeated folds of the same profile into a thread that already knows its functions (steady-state rotations).',
+    '',
+    table(
+      ['Profile', 'nodes', 'samples', 'flatten ms', 'fold ms', 'samples/s'],
+      engine.folds.map((f) => [f.what, String(f.nodes), String(f.samples), f.flattenMs === undefined ? '—' : fixed(f.flattenMs, 2), fixed(f.foldMs, 2), `${fixed(f.samplesPerSec / 1e6, 2)}M`]),
+    ),
+    '',
+    '### Snapshot latency of getFuncStats()',
+    '',
+    'Functions generated with `new Function` (chains of 200 distinct functions, each chain sampled at 100 µs); ' +
+      'the time includes folding what was sampled since the last read and decoding every row in JavaScript. ' +
+      'The parts are timed separately (medians); the rest is the difference.',
+    '',
+    table(
+      ['functions in stats', 'getFuncStats() median ms', 'p95 ms', 'engine merge + encode ms', 'JS decode ms', 'rest: rotate + fold ms'],
+      engine.snapshots.map((s) => [
+        String(s.functions),
+        fixed(s.medianMs, 2),
+        fixed(s.p95Ms, 2),
+        fixed(s.encodeMs, 2),
+        fixed(s.decodeMs, 2),
+        fixed(s.medianMs - s.encodeMs - s.decodeMs, 2),
+      ]),
+    ),
+    '',
+    '### Rotation cost per thread',
+    '',
+    `With ${engine.rotation.functionsCompiled} generated functions compiled and run: our rotation (console profile kept open across ` +
+      'Profiler.stop + Profiler.start) against a plain stop + start, where V8 logs every code object again.',
+    '',
+    table(
+      ['Rotation', 'median ms', 'p95 ms'],
+      [
+        ['keep-alive (yappi-node)', fixed(engine.rotation.keepAliveMedianMs, 3), fixed(engine.rotation.keepAliveP95Ms, 3)],
+        ['plain Profiler.stop + start', fixed(engine.rotation.plainMedianMs, 1), '—'],
+      ],
+    ),
+    '',
+    '### Memory per function and per edge',
+    '',
+    'Bytes used by the stats (`memUsage().usedBytes`, the budget) with the 100k generated functions, divided by each count. ' +
+      'Both divide the same total, so each is an upper bound.',
+    '',
+  )
+  const m = engine.memory
+  parts.push(
+    table(
+      ['used bytes', 'functions', 'edges', 'bytes per function', 'bytes per edge'],
+      [[bytes(m.usedBytes), String(m.functions), String(m.edges), fixed(m.usedBytes / m.functions, 0), fixed(m.usedBytes / m.edges, 0)]],
+    ),
+    '',
+  )
+  return parts.join('\n')
+}
+
+function longRunSection(long: LongRunResult): string {
+  return [
+    '### Memory over a long run',
+    '',
+    `The same ${long.functions} functions (5 chains of 200), sampled at 100 µs, one rotation (getFuncStats) after each pass, ` +
+      `${long.rotations} rotations after 50 of warm-up, in a process of its own; RSS read after a full GC (\`--expose-gc\`).`,
+    '',
+    table(
+      ['rotation', 'used bytes', 'process RSS', 'functions', 'edges'],
+      long.checkpoints.map((c) => [String(c.rotation), String(c.usedBytes), bytes(c.rssBytes), String(c.functions), String(c.edges)]),
+    ),
+    '',
+  ].join('\n')
+}
+
+
+export interface Report {
+  machine: Machine
+  mode: string
+  command: string
+  seconds: number
+  overhead?: OverheadResults
+  engine?: EngineResults
+  longRun?: LongRunResult
+}
+
+export function renderReport(report: Report): string {
+  const { machine } = report
+  const checks = [...(report.overhead ? overheadChecks(report.overhead) : []), ...(report.engine ? engineChecks(report.engine) : []), ...(report.longRun ? longRunChecks(report.longRun) : [])]
+  const parts = [
+    '# Benchmark results',
+    '',
+    `Written by \`${report.command}\` (${report.mode} mode, ${Math.round(report.seconds)} s). One run on a shared machine: ` +
+      'ratios taken side by side in the same run are the result, absolute times are only context.',
+    '',
+    table(
+      ['Machine', ''],
+      [
+        ['CPU', machine.cpu],
+        ['cores', String(machine.cores)],
+        ['memory', machine.memory],
+        ['OS', machine.os],
+        ['Node', `${machine.node} (V8 ${machine.v8})`],
+        ['date', machine.date],
+      ],
+    ),
+    '',
+    '## Targets',
+    '',
+    table(['Target', 'Measured', 'Result'], checks.map((c) => [c.target, c.measured, verdict(c.pass)])),
+    '',
+  ]
+  if (report.overhead) parts.push(overheadSection(report.overhead), selfReportSection(report.overhead))
+  if (report.engine) parts.push(engineSection(report.engine))
+  if (report.longRun) parts.push(longRunSection(report.longRun))
+  return parts.join('\n')
+}
