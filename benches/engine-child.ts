@@ -144,6 +144,12 @@ function rotationCost(size: Size, functionsCompiled: number, heads: (() => void)
   return { functionsCompiled, keepAliveMedianMs: median(keepAlive), keepAliveP95Ms: percentile(keepAlive, 0.95), plainMedianMs: median(plain) }
 }
 
+/** Bytes and functions of the stats: the public getMemUsage() where this build has it, else the binding. */
+function usage(): { usedBytes: number; functions: number } {
+  const getMemUsage = (yappi as Record<string, unknown>).getMemUsage
+  return typeof getMemUsage === 'function' ? (getMemUsage as () => { usedBytes: number; functions: number })() : native.memUsage()
+}
+
 function edgesOf(stats: yappi.FuncStats): number {
   let edges = 0
   for (const stat of stats) edges += stat.callees.length
@@ -169,7 +175,7 @@ function longRun(size: Size): LongRunResult {
     functions = stats.toArray().length
     if (i % (rotations / 10) === 0) {
       gc?.()
-      checkpoints.push({ rotation: i, usedBytes: native.memUsage().usedBytes, rssBytes: process.memoryUsage().rss, functions, edges: edgesOf(stats) })
+      checkpoints.push({ rotation: i, usedBytes: usage().usedBytes, rssBytes: process.memoryUsage().rss, functions, edges: edgesOf(stats) })
     }
   }
   const result = { rotations, functions, checkpoints }
@@ -189,7 +195,8 @@ function measureEngine(size: Size, cpuprofile: string | undefined): EngineResult
   const snapshots = [snapshotLatency(size === 'quick' ? 15 : 50)]
   runAll(heads.slice(50))
   snapshots.push(snapshotLatency(size === 'quick' ? 5 : 15))
-  const memory = { usedBytes: native.memUsage().usedBytes, functions: native.memUsage().functions, edges: edgesOf(yappi.getFuncStats()) }
+  const { usedBytes, functions } = usage()
+  const memory = { usedBytes, functions, edges: edgesOf(yappi.getFuncStats()) }
   yappi.stop()
 
   const rotation = rotationCost(size, 100_000, heads)

@@ -105,15 +105,16 @@ function slowdownMatrix(overhead: OverheadResults, of: (cell: Cell) => number): 
 function workloadTable(row: WorkloadResult): string {
   const throughput = row.workload.unit !== undefined
   return table(
-    ['Configuration', 'CPU ms', 'wall ms', ...(throughput ? ['req/s'] : []), 'slowdown CPU', 'CPU ratio min–max', 'slowdown wall', 'start ms', 'read ms', 'functions', 'getOverhead() %'],
+    ['Configuration', 'runs', 'CPU ms', 'wall ms', ...(throughput ? ['req/s'] : []), 'slowdown CPU', 'CPU ratio min–max', 'slowdown wall', 'start ms', 'read ms', 'functions', 'getOverhead() %'],
     row.cells.map((cell) => {
-      if (cell.unsupported || cell.runs.length === 0) return [cell.config.name, `n/a: ${cell.unsupported ?? 'no run'}`, ...Array<string>(throughput ? 9 : 8).fill('')]
+      if (cell.unsupported || cell.runs.length === 0) return [cell.config.name, '0', `n/a: ${cell.unsupported ?? 'no run'}`, ...Array<string>(throughput ? 9 : 8).fill('')]
       const base = cell.config.name === 'none'
       const reports = cell.runs.map((r) => r.report).filter((r) => r !== undefined)
       const selfPct = reports.map((r) => r.selfReportedPct).filter((p): p is number => p !== undefined)
       const isYappi = cell.config.name.startsWith('yappi')
       return [
         cell.config.name,
+        String(cell.runs.length),
         fixed(medianCpuMs(cell), 0),
         fixed(medianMs(cell), 0),
         ...(throughput ? [fixed(median(cell.runs.map((r) => r.units / (r.ms / 1000))), 0)] : []),
