@@ -156,8 +156,11 @@ function edgesOf(stats: yappi.FuncStats): number {
   return edges
 }
 
-/** Rotates many times over the same functions: the stats' memory must not grow. */
-function longRun(size: Size): LongRunResult {
+/** One turn of the event loop: Node frees the buffers of returned typed arrays (N-API finalizers) there. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/** Rotates many times over the same functions, the event loop turning as in an application: memory must not grow. */
+async function longRun(size: Size): Promise<LongRunResult> {
   const gc = (globalThis as { gc?: () => void }).gc
   const heads = functionChains(5, 200, 0.5, 'steady')
   yappi.start({ intervalUs: 100, threads: false })
@@ -165,6 +168,7 @@ function longRun(size: Size): LongRunResult {
   for (let i = 0; i < 50; i++) {
     runAll(heads)
     yappi.getFuncStats()
+    await turn()
   }
   const rotations = size === 'quick' ? 1000 : 4000
   let functions = 0
@@ -173,8 +177,10 @@ function longRun(size: Size): LongRunResult {
     runAll(heads)
     const stats = yappi.getFuncStats()
     functions = stats.toArray().length
+    await turn()
     if (i % (rotations / 10) === 0) {
       gc?.()
+      await turn()
       checkpoints.push({ rotation: i, usedBytes: usage().usedBytes, rssBytes: process.memoryUsage().rss, functions, edges: edgesOf(stats) })
     }
   }
@@ -205,10 +211,11 @@ function measureEngine(size: Size, cpuprofile: string | undefined): EngineResult
 
 const [section, sizeArg, cpuprofile] = process.argv.slice(2)
 const size = sizeArg === 'full' ? 'full' : 'quick'
-try {
-  const result = section === 'longrun' ? longRun(size) : measureEngine(size, cpuprofile && cpuprofile !== '-' ? cpuprofile : undefined)
-  process.send?.(result, () => process.disconnect())
-} catch (error) {
-  process.send?.({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, () => process.disconnect())
-  process.exitCode = 1
-}
+const measured = section === 'longrun' ? longRun(size) : Promise.resolve().then(() => measureEngine(size, cpuprofile && cpuprofile !== '-' ? cpuprofile : undefined))
+measured.then(
+  (result) => process.send?.(result, () => process.disconnect()),
+  (error: unknown) => {
+    process.send?.({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, () => process.disconnect())
+    process.exitCode = 1
+  },
+)

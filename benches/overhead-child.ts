@@ -2,6 +2,7 @@
  * One measurement: one workload under one profiler configuration, in a fresh process.
  * argv: workload, configuration, size. Sends one `ChildResult` to the parent over IPC.
  */
+import { native } from '../src/native'
 import { msSince } from './measure'
 import { NotSupported, configNamed, type ProfilerReport } from './profilers'
 import { workloadNamed, type Size } from './workloads'
@@ -13,6 +14,8 @@ export interface ChildResult {
   ms?: number
   /** CPU time of the whole process (every thread, the profiler's too) over the measured runs, ms. */
   cpuMs?: number
+  /** CPU time of the main thread alone over the measured runs, ms: the application's own slowdown. */
+  mainCpuMs?: number
   /** Units of work done in the measured runs (requests for servers). */
   units?: number
   /** How long starting the profiler took, ms. */
@@ -40,12 +43,14 @@ async function measure(workloadName: string, configName: string, size: Size): Pr
     const runs = workload.runs[size]
     const begin = process.hrtime.bigint()
     const cpuBegin = process.cpuUsage()
+    const mainBegin = native.threadCpuTimeNs()
     let units = 0
     for (let i = 0; i < runs; i++) units += await session.run()
+    const mainCpuMs = (native.threadCpuTimeNs() - mainBegin) / 1e6
     const cpu = process.cpuUsage(cpuBegin)
     const ms = msSince(begin)
     const report = await profiler?.finish()
-    return { ms, cpuMs: (cpu.user + cpu.system) / 1000, units, startMs, report }
+    return { ms, cpuMs: (cpu.user + cpu.system) / 1000, mainCpuMs, units, startMs, report }
   } finally {
     await session.close()
   }

@@ -12,9 +12,18 @@ const CHILD = path.join(__dirname, 'overhead-child.js')
 const CHILD_TIMEOUT_MS = 240_000
 
 /** One repetition of one workload under one configuration. */
+/**
+ * What a slowdown is measured on: the main thread's CPU time (the application's own slowdown,
+ * immune to other tenants' load), the whole process's CPU time (adds the profilers' own
+ * threads), or wall time (what a user on an idle machine would see).
+ */
+export type Metric = 'main' | 'process' | 'wall'
+export const METRICS: readonly Metric[] = ['main', 'process', 'wall']
+
 export interface Run {
   ms: number
   cpuMs: number
+  mainCpuMs: number
   units: number
   startMs: number
   report?: ProfilerReport
@@ -25,10 +34,8 @@ export interface Cell {
   config: ProfilerConfig
   unsupported?: string
   runs: Run[]
-  /** Per repetition: this run's CPU time over the baseline's CPU time in the same repetition. */
-  pairedRatios: number[]
-  /** The same with wall time, which a busy shared machine disturbs far more. */
-  pairedWallRatios: number[]
+  /** Per metric and repetition: this run's cost over the baseline's in the same repetition. */
+  paired: Record<Metric, number[]>
 }
 
 export interface WorkloadResult {
@@ -81,7 +88,7 @@ export async function measureOverhead(size: Size, reps: number, outDir: string, 
   const workloads = WORKLOADS.filter((w) => !only || only.includes(w.name))
   const rows: WorkloadResult[] = workloads.map((workload) => ({
     workload,
-    cells: CONFIGS.map((config) => ({ config, runs: [], pairedRatios: [], pairedWallRatios: [] })),
+    cells: CONFIGS.map((config) => ({ config, runs: [], paired: { main: [], process: [], wall: [] } })),
   }))
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'yappi-bench-'))
   let tscProfile: string | undefined
@@ -99,7 +106,7 @@ export async function measureOverhead(size: Size, reps: number, outDir: string, 
             log(`  ${row.workload.name} / ${cell.config.name}: n/a (${result.unsupported})`)
             continue
           }
-          const run = { ms: result.ms ?? NaN, cpuMs: result.cpuMs ?? NaN, units: result.units ?? 0, startMs: result.startMs ?? NaN, report: result.report }
+          const run = { ms: result.ms ?? NaN, cpuMs: result.cpuMs ?? NaN, mainCpuMs: result.mainCpuMs ?? NaN, units: result.units ?? 0, startMs: result.startMs ?? NaN, report: result.report }
           cell.runs.push(run)
           times.set(cell.config.name, run)
           if (row.workload.name === 'tsc' && cell.config.name === '--cpu-prof' && !tscProfile) {
@@ -115,10 +122,9 @@ export async function measureOverhead(size: Size, reps: number, outDir: string, 
         for (const cell of row.cells) {
           const run = times.get(cell.config.name)
           if (base === undefined || run === undefined) continue
-          cell.pairedRatios.push(run.cpuMs / base.cpuMs)
-          cell.pairedWallRatios.push(run.ms / base.ms)
+          for (const metric of METRICS) cell.paired[metric].push(cost(run, metric) / cost(base, metric))
         }
-        log(`  rep ${rep + 1}/${reps} ${row.workload.name} (cpu/wall ms): ${[...times].map(([name, r]) => `${name} ${r.cpuMs.toFixed(0)}/${r.ms.toFixed(0)}`).join(', ')}`)
+        log(`  rep ${rep + 1}/${reps} ${row.workload.name} (main cpu/process cpu/wall ms): ${[...times].map(([name, r]) => `${name} ${METRICS.map((m) => cost(r, m).toFixed(0)).join('/')}`).join(', ')}`)
       }
     }
   } finally {
@@ -127,22 +133,16 @@ export async function measureOverhead(size: Size, reps: number, outDir: string, 
   return { reps, rows, tscProfile }
 }
 
-/** Median CPU time of a cell's runs, ms. */
-export function medianCpuMs(cell: Cell): number {
-  return median(cell.runs.map((r) => r.cpuMs))
+export function cost(run: Run, metric: Metric): number {
+  return metric === 'main' ? run.mainCpuMs : metric === 'process' ? run.cpuMs : run.ms
 }
 
-/** Median wall time of a cell's runs, ms. */
-export function medianMs(cell: Cell): number {
-  return median(cell.runs.map((r) => r.ms))
+/** Median cost of a cell's runs, ms. */
+export function medianCost(cell: Cell, metric: Metric): number {
+  return median(cell.runs.map((r) => cost(r, metric)))
 }
 
-/** Median of the paired CPU-time ratios to the baseline: the slowdown. */
-export function slowdown(cell: Cell): number {
-  return median(cell.pairedRatios)
-}
-
-/** Median of the paired wall-time ratios to the baseline. */
-export function wallSlowdown(cell: Cell): number {
-  return median(cell.pairedWallRatios)
+/** Median of the paired ratios to the baseline: the slowdown. */
+export function slowdown(cell: Cell, metric: Metric): number {
+  return median(cell.paired[metric])
 }
