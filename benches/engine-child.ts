@@ -14,8 +14,24 @@ import { native } from '../src/native'
 import { SelfSampler } from '../src/sampler'
 import { decodeFuncStats } from '../src/stats'
 import { median, msSince, percentile, timeEach, timeMs } from './measure'
+
+/** Wall and calling-thread CPU time of each call, ms. CPU time is what a busy shared machine leaves undisturbed. */
+interface Timings {
+  wall: number[]
+  cpu: number[]
+}
+
+function timeBoth(reps: number, fn: () => void): Timings {
+  const timings: Timings = { wall: [], cpu: [] }
+  for (let rep = 0; rep < reps; rep++) {
+    const cpuStart = native.threadCpuTimeNs()
+    timings.wall.push(timeMs(fn))
+    timings.cpu.push((native.threadCpuTimeNs() - cpuStart) / 1e6)
+  }
+  return timings
+}
 import { functionChains, syntheticProfile } from './synthetic'
-import type { Size } from './workloads'
+import { workloadNamed, type Size } from './workloads'
 
 export interface FoldResult {
   what: string
@@ -23,8 +39,10 @@ export interface FoldResult {
   samples: number
   /** Median ms of the host-side preparation (flatten of the inspector object), if any. */
   flattenMs?: number
-  /** Median ms of the engine ingest (copy in, parse frames, fold, publish). */
+  /** Median ms of the engine ingest (copy in, parse frames, fold, publish), wall and thread CPU. */
   foldMs: number
+  foldCpuMs: number
+  /** Samples per second of thread CPU time. */
   samplesPerSec: number
 }
 
@@ -32,6 +50,7 @@ export interface SnapshotResult {
   functions: number
   medianMs: number
   p95Ms: number
+  cpuMedianMs: number
   /** Parts of one read, medians: the engine merging and encoding the stats, and JS decoding them. */
   encodeMs: number
   decodeMs: number
@@ -41,8 +60,20 @@ export interface RotationResult {
   functionsCompiled: number
   keepAliveMedianMs: number
   keepAliveP95Ms: number
+  keepAliveCpuMedianMs: number
   /** Plain Profiler.stop + start (no keep-alive), for comparison: V8 re-logs all code. */
   plainMedianMs: number
+}
+
+/** One rotation of a real application's profile, in its three parts (medians, ms). */
+export interface RealRotationResult {
+  what: string
+  nodes: number
+  samples: number
+  /** Profiler.stop + start: V8 serializes the profile, the inspector session parses it. */
+  rotateMs: number
+  flattenMs: number
+  foldMs: number
 }
 
 export interface MemoryResult {
@@ -62,6 +93,7 @@ export interface EngineResults {
   folds: FoldResult[]
   snapshots: SnapshotResult[]
   rotation: RotationResult
+  realRotations: RealRotationResult[]
   memory: MemoryResult
 }
 
@@ -69,10 +101,15 @@ const THREAD: BindingThread = { id: 9999, name: 'bench' }
 const FOLD_OPTIONS: BindingFoldOptions = { showBuiltins: false, ownCodePrefixes: [], cpuClock: false }
 
 /** Folds into `profile(fn)`'s engine so the global engine's memory figures stay clean. */
-function ingestTimes(reps: number, ingest: () => void): number[] {
+function ingestTimes(reps: number, ingest: () => void): Timings {
   native.forgetThread('profile', THREAD.id)
   ingest() // first: interns every function; the rest measure steady-state rotations
-  return timeEach(reps, ingest)
+  return timeBoth(reps, ingest)
+}
+
+function foldResult(what: string, nodes: number, samples: number, times: Timings, flattenMs?: number): FoldResult {
+  const foldCpuMs = median(times.cpu)
+  return { what, nodes, samples, flattenMs, foldMs: median(times.wall), foldCpuMs, samplesPerSec: samples / (foldCpuMs / 1000) }
 }
 
 function foldSynthetic(size: Size): FoldResult {
@@ -80,8 +117,7 @@ function foldSynthetic(size: Size): FoldResult {
   const samples = 1_000_000
   const profile = syntheticProfile(nodes, samples, 2_000)
   const times = ingestTimes(size === 'quick' ? 5 : 15, () => native.ingestFlat('profile', THREAD, profile, FOLD_OPTIONS))
-  const foldMs = median(times)
-  return { what: `synthetic: 10k-node tree, 2k functions, 1M samples`, nodes, samples, foldMs, samplesPerSec: samples / (foldMs / 1000) }
+  return foldResult('synthetic: 10k-node tree, 2k functions, 1M samples', nodes, samples, times)
 }
 
 function foldReal(size: Size, file: string): FoldResult[] {
@@ -92,12 +128,12 @@ function foldReal(size: Size, file: string): FoldResult[] {
   const reps = size === 'quick' ? 5 : 15
   const flattenMs = median(timeEach(reps, () => flatten(parsed)))
   const flat = flatten(parsed)
-  const foldMs = median(ingestTimes(reps, () => native.ingestFlat('profile', THREAD, flat, FOLD_OPTIONS)))
-  const jsonMs = median(ingestTimes(reps, () => native.ingestCpuprofile('profile', THREAD, json, FOLD_OPTIONS)))
+  const folds = ingestTimes(reps, () => native.ingestFlat('profile', THREAD, flat, FOLD_OPTIONS))
+  const fromJson = ingestTimes(reps, () => native.ingestCpuprofile('profile', THREAD, json, FOLD_OPTIONS))
   const what = `tsc --cpu-prof (${(json.length / 1e6).toFixed(1)} MB JSON)`
   return [
-    { what: `${what}: flatten + ingestFlat`, nodes, samples, flattenMs, foldMs, samplesPerSec: samples / (foldMs / 1000) },
-    { what: `${what}: ingestCpuprofile (JSON parsed in Rust)`, nodes, samples, foldMs: jsonMs, samplesPerSec: samples / (jsonMs / 1000) },
+    foldResult(`${what}: flatten + ingestFlat`, nodes, samples, folds, flattenMs),
+    foldResult(`${what}: ingestCpuprofile (JSON parsed in Rust)`, nodes, samples, fromJson),
   ]
 }
 
@@ -107,21 +143,23 @@ function runAll(heads: (() => void)[]): void {
 
 function snapshotLatency(reps: number): SnapshotResult {
   let functions = 0
-  const times = timeEach(reps, () => (functions = yappi.getFuncStats().toArray().length))
+  const times = timeBoth(reps, () => (functions = yappi.getFuncStats().toArray().length))
   let encoded = native.funcStats('global')
   const encodeMs = median(timeEach(reps, () => (encoded = native.funcStats('global'))))
   const decodeMs = median(timeEach(reps, () => decodeFuncStats(encoded)))
-  return { functions, medianMs: median(times), p95Ms: percentile(times, 0.95), encodeMs, decodeMs }
+  return { functions, medianMs: median(times.wall), p95Ms: percentile(times.wall, 0.95), cpuMedianMs: median(times.cpu), encodeMs, decodeMs }
 }
 
 /** Rotation of the calling thread with every chain compiled: the keep-alive scheme, and plain stop+start. */
 function rotationCost(size: Size, functionsCompiled: number, heads: (() => void)[]): RotationResult {
   const sampler = new SelfSampler(1000)
   const reps = size === 'quick' ? 30 : 100
-  const keepAlive: number[] = []
+  const keepAlive: Timings = { wall: [], cpu: [] }
   for (let i = 0; i < reps; i++) {
     heads[i % heads.length]()
-    keepAlive.push(timeMs(() => sampler.rotate()))
+    const once = timeBoth(1, () => sampler.rotate())
+    keepAlive.wall.push(once.wall[0])
+    keepAlive.cpu.push(once.cpu[0])
   }
   sampler.stop()
   const session = new Session()
@@ -141,13 +179,56 @@ function rotationCost(size: Size, functionsCompiled: number, heads: (() => void)
   }
   post('Profiler.stop')
   session.disconnect()
-  return { functionsCompiled, keepAliveMedianMs: median(keepAlive), keepAliveP95Ms: percentile(keepAlive, 0.95), plainMedianMs: median(plain) }
+  return {
+    functionsCompiled,
+    keepAliveMedianMs: median(keepAlive.wall),
+    keepAliveP95Ms: percentile(keepAlive.wall, 0.95),
+    keepAliveCpuMedianMs: median(keepAlive.cpu),
+    plainMedianMs: median(plain),
+  }
 }
 
 /** Bytes and functions of the stats: the public getMemUsage() where this build has it, else the binding. */
 function usage(): { usedBytes: number; functions: number } {
   const getMemUsage = (yappi as Record<string, unknown>).getMemUsage
   return typeof getMemUsage === 'function' ? (getMemUsage as () => { usedBytes: number; functions: number })() : native.memUsage()
+}
+
+/**
+ * What one rotation of a real application costs on its thread: the workload runs once between
+ * rotations, as yappi-node's timer cannot fire inside a synchronous run anyway.
+ */
+async function realRotation(size: Size, name: string): Promise<RealRotationResult> {
+  const session = await workloadNamed(name).open(size)
+  const sampler = new SelfSampler(1000)
+  const parts = { rotateMs: [] as number[], flattenMs: [] as number[], foldMs: [] as number[], nodes: [] as number[], samples: [] as number[] }
+  try {
+    await session.run() // warm-up: the first profile also holds compilation
+    sampler.rotate()
+    for (let i = 0; i < (size === 'quick' ? 3 : 7); i++) {
+      await session.run()
+      let rotated: ReturnType<SelfSampler['rotate']> | undefined
+      parts.rotateMs.push(timeMs(() => (rotated = sampler.rotate())))
+      const profile = rotated?.profile
+      if (!profile) throw new Error('rotation returned no profile')
+      let flat: ReturnType<typeof flatten> | undefined
+      parts.flattenMs.push(timeMs(() => (flat = flatten(profile))))
+      parts.foldMs.push(timeMs(() => flat && native.ingestFlat('profile', THREAD, flat, FOLD_OPTIONS)))
+      parts.nodes.push(profile.nodes.length)
+      parts.samples.push(profile.samples?.length ?? 0)
+    }
+  } finally {
+    sampler.stop()
+    await session.close()
+  }
+  return {
+    what: `${name}: one run per rotation`,
+    nodes: median(parts.nodes),
+    samples: median(parts.samples),
+    rotateMs: median(parts.rotateMs),
+    flattenMs: median(parts.flattenMs),
+    foldMs: median(parts.foldMs),
+  }
 }
 
 function edgesOf(stats: yappi.FuncStats): number {
@@ -189,8 +270,9 @@ async function longRun(size: Size): Promise<LongRunResult> {
   return result
 }
 
-function measureEngine(size: Size, cpuprofile: string | undefined): EngineResults {
+async function measureEngine(size: Size, cpuprofile: string | undefined): Promise<EngineResults> {
   const folds = [foldSynthetic(size), ...(cpuprofile ? foldReal(size, cpuprofile) : [])]
+  const realRotations = [await realRotation(size, 'tsc'), await realRotation(size, 'acorn')]
 
   // 500 chains × 200 functions = 100k distinct functions; the first 50 chains are the 10k.
   const started = process.hrtime.bigint()
@@ -206,12 +288,12 @@ function measureEngine(size: Size, cpuprofile: string | undefined): EngineResult
   yappi.stop()
 
   const rotation = rotationCost(size, 100_000, heads)
-  return { folds, snapshots, rotation, memory }
+  return { folds, snapshots, rotation, realRotations, memory }
 }
 
 const [section, sizeArg, cpuprofile] = process.argv.slice(2)
 const size = sizeArg === 'full' ? 'full' : 'quick'
-const measured = section === 'longrun' ? longRun(size) : Promise.resolve().then(() => measureEngine(size, cpuprofile && cpuprofile !== '-' ? cpuprofile : undefined))
+const measured = section === 'longrun' ? longRun(size) : measureEngine(size, cpuprofile && cpuprofile !== '-' ? cpuprofile : undefined)
 measured.then(
   (result) => process.send?.(result, () => process.disconnect()),
   (error: unknown) => {

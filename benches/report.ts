@@ -93,9 +93,21 @@ function engineChecks(engine: EngineResults): Check[] {
   const synthetic = engine.folds[0]
   const snap10k = engine.snapshots[0]
   return [
-    { target: 'fold ≥ 20M samples/s (synthetic, 1M samples)', measured: `${fixed(synthetic.samplesPerSec / 1e6, 1)}M/s`, pass: synthetic.samplesPerSec >= TARGETS.foldSamplesPerSec },
-    { target: `getFuncStats() with ~10k functions < ${TARGETS.snapshot10kMs} ms`, measured: `${fixed(snap10k.medianMs, 1)} ms (${snap10k.functions} functions)`, pass: snap10k.medianMs < TARGETS.snapshot10kMs },
-    { target: `rotation (keep-alive) with 100k functions < ${TARGETS.rotationMs} ms`, measured: `${fixed(engine.rotation.keepAliveMedianMs, 2)} ms median`, pass: engine.rotation.keepAliveMedianMs < TARGETS.rotationMs },
+    {
+      target: 'fold ≥ 20M samples/s (synthetic, 1M samples; thread CPU time)',
+      measured: `${fixed(synthetic.samplesPerSec / 1e6, 1)}M/s`,
+      pass: synthetic.samplesPerSec >= TARGETS.foldSamplesPerSec,
+    },
+    {
+      target: `getFuncStats() with ~10k functions < ${TARGETS.snapshot10kMs} ms (thread CPU time; wall in brackets)`,
+      measured: `${fixed(snap10k.cpuMedianMs, 1)} ms (${fixed(snap10k.medianMs, 1)} ms) with ${snap10k.functions} functions`,
+      pass: snap10k.cpuMedianMs < TARGETS.snapshot10kMs,
+    },
+    {
+      target: `rotation (keep-alive) with 100k functions < ${TARGETS.rotationMs} ms (thread CPU time; wall in brackets)`,
+      measured: `${fixed(engine.rotation.keepAliveCpuMedianMs, 2)} ms (${fixed(engine.rotation.keepAliveMedianMs, 2)} ms) median`,
+      pass: engine.rotation.keepAliveCpuMedianMs < TARGETS.rotationMs,
+    },
   ]
 }
 
@@ -222,11 +234,20 @@ function engineSection(engine: EngineResults): string {
   const parts = ['## Engine speed and memory', '', '### Fold throughput', '']
   parts.push(
     'Through the binding, as the profiler calls it: typed arrays copied in, frames parsed, folded, snapshot published. ' +
-      'Median of repeated folds of the same profile into a thread that already knows its functions (steady-state rotations).',
+      'Median of repeated folds of the same profile into a thread that already knows its functions (steady-state rotations). ' +
+      'Samples/s are per second of the thread\'s CPU time (the fold runs on the calling thread), which the load of other jobs on this machine does not inflate.',
     '',
     table(
-      ['Profile', 'nodes', 'samples', 'flatten ms', 'fold ms', 'samples/s'],
-      engine.folds.map((f) => [f.what, String(f.nodes), String(f.samples), f.flattenMs === undefined ? '—' : fixed(f.flattenMs, 2), fixed(f.foldMs, 2), `${fixed(f.samplesPerSec / 1e6, 2)}M`]),
+      ['Profile', 'nodes', 'samples', 'flatten ms', 'fold CPU ms', 'fold wall ms', 'samples/s'],
+      engine.folds.map((f) => [
+        f.what,
+        String(f.nodes),
+        String(f.samples),
+        f.flattenMs === undefined ? '—' : fixed(f.flattenMs, 2),
+        fixed(f.foldCpuMs, 2),
+        fixed(f.foldMs, 2),
+        `${fixed(f.samplesPerSec / 1e6, 2)}M`,
+      ]),
     ),
     '',
     '### Snapshot latency of getFuncStats()',
@@ -237,8 +258,8 @@ function engineSection(engine: EngineResults): string {
       "engine's merge + encode (`funcStats` binding) and the JavaScript decode of its result.",
     '',
     table(
-      ['functions in stats', 'getFuncStats() median ms', 'p95 ms', 'engine merge + encode ms', 'JS decode ms'],
-      engine.snapshots.map((s) => [String(s.functions), fixed(s.medianMs, 2), fixed(s.p95Ms, 2), fixed(s.encodeMs, 2), fixed(s.decodeMs, 2)]),
+      ['functions in stats', 'getFuncStats() CPU ms', 'wall median ms', 'wall p95 ms', 'engine merge + encode ms', 'JS decode ms'],
+      engine.snapshots.map((s) => [String(s.functions), fixed(s.cpuMedianMs, 2), fixed(s.medianMs, 2), fixed(s.p95Ms, 2), fixed(s.encodeMs, 2), fixed(s.decodeMs, 2)]),
     ),
     '',
     '### Rotation cost per thread',
@@ -247,11 +268,22 @@ function engineSection(engine: EngineResults): string {
       'Profiler.stop + Profiler.start) against a plain stop + start, where V8 logs every code object again.',
     '',
     table(
-      ['Rotation', 'median ms', 'p95 ms'],
+      ['Rotation', 'CPU median ms', 'wall median ms', 'wall p95 ms'],
       [
-        ['keep-alive (yappi-node)', fixed(engine.rotation.keepAliveMedianMs, 3), fixed(engine.rotation.keepAliveP95Ms, 3)],
-        ['plain Profiler.stop + start', fixed(engine.rotation.plainMedianMs, 1), '—'],
+        ['keep-alive (yappi-node)', fixed(engine.rotation.keepAliveCpuMedianMs, 3), fixed(engine.rotation.keepAliveMedianMs, 3), fixed(engine.rotation.keepAliveP95Ms, 3)],
+        ['plain Profiler.stop + start', '—', fixed(engine.rotation.plainMedianMs, 1), '—'],
       ],
+    ),
+    '',
+    '### Rotation of a real profile',
+    '',
+    "What each rotation costs the profiled thread in a real application (yappi-node's ThreadProfiler does these " +
+      'three steps): the inspector round trip of Profiler.stop/start (V8 serializes the profile to JSON, the ' +
+      'session parses it), flattening it to typed arrays, and the fold. The workload runs once between rotations.',
+    '',
+    table(
+      ['Workload', 'nodes', 'samples', 'stop/start ms', 'flatten ms', 'fold ms', 'total ms'],
+      engine.realRotations.map((r) => [r.what, String(r.nodes), String(r.samples), fixed(r.rotateMs, 1), fixed(r.flattenMs, 1), fixed(r.foldMs, 1), fixed(r.rotateMs + r.flattenMs + r.foldMs, 1)]),
     ),
     '',
     '### Memory per function and per edge',
