@@ -146,7 +146,7 @@ function snapshotLatency(reps: number): SnapshotResult {
   const times = timeBoth(reps, () => (functions = yappi.getFuncStats().toArray().length))
   let encoded = native.funcStats('global')
   const encodeMs = median(timeEach(reps, () => (encoded = native.funcStats('global'))))
-  const decodeMs = median(timeEach(reps, () => decodeFuncStats(encoded)))
+  const decodeMs = median(timeEach(reps, () => decodeFuncStats(encoded, undefined, { scope: 'global' })))
   return { functions, medianMs: median(times.wall), p95Ms: percentile(times.wall, 0.95), cpuMedianMs: median(times.cpu), encodeMs, decodeMs }
 }
 
