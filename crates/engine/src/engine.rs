@@ -438,8 +438,11 @@ fn merge_delta(
     let budget = &session.budget;
     let merged = merge_sorted(&base.funcs, &funcs, budget).and_then(|funcs| {
         let edges = merge_sorted(&base.edges, &edges, budget)?;
-        let stacks = merge_sorted(&base.stacks, &intern_paths(&session.stacks, &paths, budget)?, budget)?;
-        Ok((funcs, edges, stacks))
+        let delta_stacks = intern_paths(&session.stacks, &paths, budget)?;
+        let stacks = merge_sorted(&base.stacks, &delta_stacks, budget);
+        // The delta's rows were charged when interned; they are dropped here, merged or not.
+        budget.forget(&delta_stacks);
+        Ok((funcs, edges, stacks?))
     });
     match merged {
         Ok((funcs, edges, stacks)) => {
@@ -584,6 +587,21 @@ mod tests {
         assert_eq!(engine.begin(Clock::Cpu, 1 << 20, OWNER), Err(EngineError::ClockMismatch { have: Clock::Wall, asked: Clock::Cpu }));
         engine.clear();
         engine.begin(Clock::Cpu, 1 << 20, OWNER).unwrap();
+    }
+
+    #[test]
+    fn folding_the_same_stacks_again_keeps_the_budget_flat() {
+        let engine = Engine::new();
+        let samples: &[(&[&str], i64)] = &[(&["main", "work"], 5), (&["main", "work", "leaf"], 5), (&["main", "other"], 5)];
+        let used = || engine.read(|view| view.budget().used());
+        // The first two folds meet every function, edge and stack; later ones only add numbers.
+        ingest(&engine, 0, samples);
+        ingest(&engine, 0, samples);
+        let settled = used();
+        for _ in 0..20 {
+            ingest(&engine, 0, samples);
+        }
+        assert_eq!(used(), settled);
     }
 
     #[test]

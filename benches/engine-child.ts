@@ -1,0 +1,303 @@
+/**
+ * Engine speed and memory, in a process of its own: fold throughput, snapshot latency,
+ * rotation cost, memory per function and edge; or (`longrun`) memory over many rotations.
+ * argv: 'engine' | 'longrun', size, path of a real `.cpuprofile` (or '-').
+ * Sends one `EngineResults` or `LongRunResult` over IPC.
+ */
+import * as fs from 'node:fs'
+import { Session } from 'node:inspector'
+
+import * as yappi from '../index'
+import type { BindingFoldOptions, BindingThread } from '../binding'
+import { flatten } from '../src/flatten'
+import { native } from '../src/native'
+import { SelfSampler } from '../src/sampler'
+import { decodeFuncStats } from '../src/stats'
+import { median, msSince, percentile, timeEach, timeMs } from './measure'
+
+/** Wall and calling-thread CPU time of each call, ms. CPU time is what a busy shared machine leaves undisturbed. */
+interface Timings {
+  wall: number[]
+  cpu: number[]
+}
+
+function timeBoth(reps: number, fn: () => void): Timings {
+  const timings: Timings = { wall: [], cpu: [] }
+  for (let rep = 0; rep < reps; rep++) {
+    const cpuStart = native.threadCpuTimeNs()
+    timings.wall.push(timeMs(fn))
+    timings.cpu.push((native.threadCpuTimeNs() - cpuStart) / 1e6)
+  }
+  return timings
+}
+import { functionChains, syntheticProfile } from './synthetic'
+import { workloadNamed, type Size } from './workloads'
+
+export interface FoldResult {
+  what: string
+  nodes: number
+  samples: number
+  /** Median ms of the host-side preparation (flatten of the inspector object), if any. */
+  flattenMs?: number
+  /** Median ms of the engine ingest (copy in, parse frames, fold, publish), wall and thread CPU. */
+  foldMs: number
+  foldCpuMs: number
+  /** Samples per second of thread CPU time. */
+  samplesPerSec: number
+}
+
+export interface SnapshotResult {
+  functions: number
+  medianMs: number
+  p95Ms: number
+  cpuMedianMs: number
+  /** Parts of one read, medians: the engine merging and encoding the stats, and JS decoding them. */
+  encodeMs: number
+  decodeMs: number
+}
+
+export interface RotationResult {
+  functionsCompiled: number
+  keepAliveMedianMs: number
+  keepAliveP95Ms: number
+  keepAliveCpuMedianMs: number
+  /** Plain Profiler.stop + start (no keep-alive), for comparison: V8 re-logs all code. */
+  plainMedianMs: number
+}
+
+/** One rotation of a real application's profile, in its three parts (medians, ms). */
+export interface RealRotationResult {
+  what: string
+  nodes: number
+  samples: number
+  /** Profiler.stop + start: V8 serializes the profile, the inspector session parses it. */
+  rotateMs: number
+  flattenMs: number
+  foldMs: number
+}
+
+export interface MemoryResult {
+  usedBytes: number
+  functions: number
+  edges: number
+}
+
+export interface LongRunResult {
+  rotations: number
+  functions: number
+  /** Bytes used by the stats every tenth of the run: flat when nothing leaks. */
+  checkpoints: { rotation: number; usedBytes: number; rssBytes: number; functions: number; edges: number }[]
+}
+
+export interface EngineResults {
+  folds: FoldResult[]
+  snapshots: SnapshotResult[]
+  rotation: RotationResult
+  realRotations: RealRotationResult[]
+  memory: MemoryResult
+}
+
+const THREAD: BindingThread = { id: 9999, name: 'bench' }
+const FOLD_OPTIONS: BindingFoldOptions = { showBuiltins: false, ownCodePrefixes: [], cpuClock: false }
+
+/** Folds into `profile(fn)`'s engine so the global engine's memory figures stay clean. */
+function ingestTimes(reps: number, ingest: () => void): Timings {
+  native.forgetThread('profile', THREAD.id)
+  ingest() // first: interns every function; the rest measure steady-state rotations
+  return timeBoth(reps, ingest)
+}
+
+function foldResult(what: string, nodes: number, samples: number, times: Timings, flattenMs?: number): FoldResult {
+  const foldCpuMs = median(times.cpu)
+  return { what, nodes, samples, flattenMs, foldMs: median(times.wall), foldCpuMs, samplesPerSec: samples / (foldCpuMs / 1000) }
+}
+
+function foldSynthetic(size: Size): FoldResult {
+  const nodes = 10_000
+  const samples = 1_000_000
+  const profile = syntheticProfile(nodes, samples, 2_000)
+  const times = ingestTimes(size === 'quick' ? 5 : 15, () => native.ingestFlat('profile', THREAD, profile, FOLD_OPTIONS))
+  return foldResult('synthetic: 10k-node tree, 2k functions, 1M samples', nodes, samples, times)
+}
+
+function foldReal(size: Size, file: string): FoldResult[] {
+  const json = fs.readFileSync(file, 'utf8')
+  const parsed = JSON.parse(json)
+  const samples: number = parsed.samples.length
+  const nodes: number = parsed.nodes.length
+  const reps = size === 'quick' ? 5 : 15
+  const flattenMs = median(timeEach(reps, () => flatten(parsed)))
+  const flat = flatten(parsed)
+  const folds = ingestTimes(reps, () => native.ingestFlat('profile', THREAD, flat, FOLD_OPTIONS))
+  const fromJson = ingestTimes(reps, () => native.ingestCpuprofile('profile', THREAD, json, FOLD_OPTIONS))
+  const what = `tsc --cpu-prof (${(json.length / 1e6).toFixed(1)} MB JSON)`
+  return [
+    foldResult(`${what}: flatten + ingestFlat`, nodes, samples, folds, flattenMs),
+    foldResult(`${what}: ingestCpuprofile (JSON parsed in Rust)`, nodes, samples, fromJson),
+  ]
+}
+
+function runAll(heads: (() => void)[]): void {
+  for (const head of heads) head()
+}
+
+function snapshotLatency(reps: number): SnapshotResult {
+  let functions = 0
+  const times = timeBoth(reps, () => (functions = yappi.getFuncStats().toArray().length))
+  let encoded = native.funcStats('global')
+  const encodeMs = median(timeEach(reps, () => (encoded = native.funcStats('global'))))
+  const decodeMs = median(timeEach(reps, () => decodeFuncStats(encoded, undefined, { scope: 'global' })))
+  return { functions, medianMs: median(times.wall), p95Ms: percentile(times.wall, 0.95), cpuMedianMs: median(times.cpu), encodeMs, decodeMs }
+}
+
+/** Rotation of the calling thread with every chain compiled: the keep-alive scheme, and plain stop+start. */
+function rotationCost(size: Size, functionsCompiled: number, heads: (() => void)[]): RotationResult {
+  const sampler = new SelfSampler(1000)
+  const reps = size === 'quick' ? 30 : 100
+  const keepAlive: Timings = { wall: [], cpu: [] }
+  for (let i = 0; i < reps; i++) {
+    heads[i % heads.length]()
+    const once = timeBoth(1, () => sampler.rotate())
+    keepAlive.wall.push(once.wall[0])
+    keepAlive.cpu.push(once.cpu[0])
+  }
+  sampler.stop()
+  const session = new Session()
+  session.connect()
+  const post = (method: string) => session.post(method as 'Profiler.enable')
+  post('Profiler.enable')
+  post('Profiler.start')
+  const plain: number[] = []
+  for (let i = 0; i < (size === 'quick' ? 5 : 15); i++) {
+    heads[i % heads.length]()
+    plain.push(
+      timeMs(() => {
+        post('Profiler.stop')
+        post('Profiler.start')
+      }),
+    )
+  }
+  post('Profiler.stop')
+  session.disconnect()
+  return {
+    functionsCompiled,
+    keepAliveMedianMs: median(keepAlive.wall),
+    keepAliveP95Ms: percentile(keepAlive.wall, 0.95),
+    keepAliveCpuMedianMs: median(keepAlive.cpu),
+    plainMedianMs: median(plain),
+  }
+}
+
+/** Bytes and functions of the stats: the public getMemUsage() where this build has it, else the binding. */
+function usage(): { usedBytes: number; functions: number } {
+  const getMemUsage = (yappi as Record<string, unknown>).getMemUsage
+  return typeof getMemUsage === 'function' ? (getMemUsage as () => { usedBytes: number; functions: number })() : native.memUsage()
+}
+
+/**
+ * What one rotation of a real application costs on its thread: the workload runs once between
+ * rotations, as yappi-node's timer cannot fire inside a synchronous run anyway.
+ */
+async function realRotation(size: Size, name: string): Promise<RealRotationResult> {
+  const session = await workloadNamed(name).open(size)
+  const sampler = new SelfSampler(1000)
+  const parts = { rotateMs: [] as number[], flattenMs: [] as number[], foldMs: [] as number[], nodes: [] as number[], samples: [] as number[] }
+  try {
+    await session.run() // warm-up: the first profile also holds compilation
+    sampler.rotate()
+    for (let i = 0; i < (size === 'quick' ? 3 : 7); i++) {
+      await session.run()
+      let rotated: ReturnType<SelfSampler['rotate']> | undefined
+      parts.rotateMs.push(timeMs(() => (rotated = sampler.rotate())))
+      const profile = rotated?.profile
+      if (!profile) throw new Error('rotation returned no profile')
+      let flat: ReturnType<typeof flatten> | undefined
+      parts.flattenMs.push(timeMs(() => (flat = flatten(profile))))
+      parts.foldMs.push(timeMs(() => flat && native.ingestFlat('profile', THREAD, flat, FOLD_OPTIONS)))
+      parts.nodes.push(profile.nodes.length)
+      parts.samples.push(profile.samples?.length ?? 0)
+    }
+  } finally {
+    sampler.stop()
+    await session.close()
+  }
+  return {
+    what: `${name}: one run per rotation`,
+    nodes: median(parts.nodes),
+    samples: median(parts.samples),
+    rotateMs: median(parts.rotateMs),
+    flattenMs: median(parts.flattenMs),
+    foldMs: median(parts.foldMs),
+  }
+}
+
+function edgesOf(stats: yappi.FuncStats): number {
+  let edges = 0
+  for (const stat of stats) edges += stat.callees.length
+  return edges
+}
+
+/** One turn of the event loop: Node frees the buffers of returned typed arrays (N-API finalizers) there. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/** Rotates many times over the same functions, the event loop turning as in an application: memory must not grow. */
+async function longRun(size: Size): Promise<LongRunResult> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  const heads = functionChains(5, 200, 0.5, 'steady')
+  yappi.start({ intervalUs: 100, threads: false })
+  // Until every function and edge has been seen, growth is legitimate: warm up first.
+  for (let i = 0; i < 50; i++) {
+    runAll(heads)
+    yappi.getFuncStats()
+    await turn()
+  }
+  const rotations = size === 'quick' ? 1000 : 4000
+  let functions = 0
+  const checkpoints: LongRunResult['checkpoints'] = []
+  for (let i = 1; i <= rotations; i++) {
+    runAll(heads)
+    const stats = yappi.getFuncStats()
+    functions = stats.toArray().length
+    await turn()
+    if (i % (rotations / 10) === 0) {
+      gc?.()
+      await turn()
+      checkpoints.push({ rotation: i, usedBytes: usage().usedBytes, rssBytes: process.memoryUsage().rss, functions, edges: edgesOf(stats) })
+    }
+  }
+  const result = { rotations, functions, checkpoints }
+  yappi.stop()
+  return result
+}
+
+async function measureEngine(size: Size, cpuprofile: string | undefined): Promise<EngineResults> {
+  const folds = [foldSynthetic(size), ...(cpuprofile ? foldReal(size, cpuprofile) : [])]
+  const realRotations = [await realRotation(size, 'tsc'), await realRotation(size, 'acorn')]
+
+  // 500 chains × 200 functions = 100k distinct functions; the first 50 chains are the 10k.
+  const started = process.hrtime.bigint()
+  const heads = functionChains(500, 200, 1.5, 'generated')
+  process.stderr.write(`compiled 100k functions in ${msSince(started).toFixed(0)} ms\n`)
+  yappi.start({ intervalUs: 100, threads: false })
+  runAll(heads.slice(0, 50))
+  const snapshots = [snapshotLatency(size === 'quick' ? 15 : 50)]
+  runAll(heads.slice(50))
+  snapshots.push(snapshotLatency(size === 'quick' ? 5 : 15))
+  const { usedBytes, functions } = usage()
+  const memory = { usedBytes, functions, edges: edgesOf(yappi.getFuncStats()) }
+  yappi.stop()
+
+  const rotation = rotationCost(size, 100_000, heads)
+  return { folds, snapshots, rotation, realRotations, memory }
+}
+
+const [section, sizeArg, cpuprofile] = process.argv.slice(2)
+const size = sizeArg === 'full' ? 'full' : 'quick'
+const measured = section === 'longrun' ? longRun(size) : measureEngine(size, cpuprofile && cpuprofile !== '-' ? cpuprofile : undefined)
+measured.then(
+  (result) => process.send?.(result, () => process.disconnect()),
+  (error: unknown) => {
+    process.send?.({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, () => process.disconnect())
+    process.exitCode = 1
+  },
+)
