@@ -1,0 +1,86 @@
+// Reported overhead against the slowdown measured from outside, on the same runs: each workload
+// runs in fresh processes without and with the profiler (interleaved, several times); a
+// profiled run also reports getOverhead(). Compared: the median reported percentage and the
+// median slowdown of the workload's wall time.
+//
+//   node dist/benches/overhead.js [runs]
+import { execFileSync } from 'node:child_process'
+
+import * as yappi from '../index'
+
+const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+function score(text: string): number {
+  let hash = 0
+  for (let i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) | 0
+  return hash
+}
+
+/** CPU-bound JavaScript in short turns of the event loop (rotations run in between). */
+async function compute(): Promise<number> {
+  let acc = 0
+  for (let turn = 0; turn < 400; turn++) {
+    for (let i = 0; i < 200_000; i++) acc = (acc + ((i * 2654435761) % 97)) % 1_000_003
+    await pause()
+  }
+  return acc
+}
+
+/** A request-handler shape: many small async tasks parsing and building JSON, with a stats reader. */
+async function server(): Promise<number> {
+  let total = 0
+  const handle = async (id: number): Promise<number> => {
+    const request = JSON.stringify({ id, items: Array.from({ length: 50 }, (_, k) => ({ k, name: `item${k}` })) })
+    await pause()
+    const parsed = JSON.parse(request) as { items: { name: string }[] }
+    return score(parsed.items.map((item) => item.name).join(','))
+  }
+  for (let batch = 0; batch < 400; batch++) {
+    const results = await Promise.all(Array.from({ length: 50 }, (_, k) => handle(batch * 50 + k)))
+    total = (total + results.reduce((a, b) => a + b, 0)) | 0
+  }
+  return total
+}
+
+const WORKLOADS: Record<string, () => Promise<number>> = { compute, server }
+
+async function child(workload: string, profiled: boolean): Promise<void> {
+  if (profiled) yappi.start()
+  const reader = profiled && workload === 'server' ? setInterval(() => yappi.getFuncStats(), 200) : undefined
+  const started = process.hrtime.bigint()
+  const result = await WORKLOADS[workload]()
+  const ms = Number(process.hrtime.bigint() - started) / 1e6
+  clearInterval(reader)
+  const overhead = profiled ? yappi.getOverhead() : undefined
+  if (profiled) yappi.stop()
+  process.stdout.write(`${JSON.stringify({ ms, result, percent: overhead?.percent ?? 0 })}\n`)
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+function main(runs: number): void {
+  for (const workload of Object.keys(WORKLOADS)) {
+    const plain: number[] = []
+    const profiled: number[] = []
+    const reported: number[] = []
+    for (let run = 0; run < runs; run++) {
+      for (const withProfiler of [false, true]) {
+        const out = execFileSync(process.execPath, [__filename, '--child', workload, String(withProfiler)], { encoding: 'utf8' })
+        const { ms, percent } = JSON.parse(out) as { ms: number; percent: number }
+        ;(withProfiler ? profiled : plain).push(ms)
+        if (withProfiler) reported.push(percent)
+      }
+    }
+    const slowdown = (100 * (median(profiled) - median(plain))) / median(plain)
+    console.log(
+      `${workload}: median of ${runs} runs: ${median(plain).toFixed(0)} ms without, ${median(profiled).toFixed(0)} ms with the profiler; ` +
+        `measured slowdown ${slowdown.toFixed(1)} %, reported overhead ${median(reported).toFixed(2)} % (runs: ${reported.map((p) => p.toFixed(2)).join(', ')})`,
+    )
+  }
+}
+
+if (process.argv[2] === '--child') void child(process.argv[3], process.argv[4] === 'true')
+else main(Number(process.argv[2] ?? 5))
