@@ -16,7 +16,7 @@ use yappi_engine::export::{self, Format};
 use yappi_engine::report::Report;
 
 use yappi_engine::rendezvous::Mailbox;
-use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, Owner, OwnCode, SourceMaps, ThreadRef, clock, cpuprofile, encode};
+use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, IngestOutcome, Owner, OwnCode, SourceMaps, ThreadRef, clock, cpuprofile, encode};
 
 /// Stats of `start()`, shared by every thread of the process.
 static ENGINE: Engine = Engine::new();
@@ -222,13 +222,18 @@ fn ingest(scope: &str, thread: BindingThread, profile: FlatProfile, options: Bin
     let outcome = engine(scope)?
         .ingest(ThreadRef { id: thread.id, name: &thread.name }, &profile, &options.into())
         .map_err(failure)?;
-    Ok(BindingIngestOutcome { samples: outcome.samples as f64, dropped_samples: outcome.dropped_samples as f64, fold_ns: outcome.fold_ns as f64 })
+    Ok(outcome_of(outcome))
+}
+
+fn outcome_of(outcome: IngestOutcome) -> BindingIngestOutcome {
+    BindingIngestOutcome { samples: outcome.samples as f64, dropped_samples: outcome.dropped_samples as f64, fold_ns: outcome.fold_ns as f64 }
 }
 
 #[napi(catch_unwind)]
 pub fn ingest_flat(scope: String, thread: BindingThread, profile: BindingFlatProfile, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let parse_budget = Budget::new(usize::MAX);
-    let frames = cpuprofile::parse_frames(&profile.frames, &parse_budget).map_err(failure)?;
+    // Like a read, the frame list is transient: parsed fallibly but outside the session budget,
+    // so that a full budget still lets the fold see (and count as dropped) the functions it names.
+    let frames = cpuprofile::parse_frames(&profile.frames, &Budget::new(usize::MAX)).map_err(failure)?;
     let flat = FlatProfile {
         frames,
         node_parent: copy(&profile.node_parent)?,
@@ -244,15 +249,13 @@ pub fn ingest_flat(scope: String, thread: BindingThread, profile: BindingFlatPro
 /// Folds a profile a worker sent as an inspector message, without the host parsing it.
 #[napi(catch_unwind)]
 pub fn ingest_profile_message(scope: String, thread: BindingThread, message: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let parse_budget = Budget::new(usize::MAX);
-    let flat = cpuprofile::parse_profile_message(&message, &parse_budget).map_err(failure)?;
+    let flat = engine(&scope)?.read(|view| cpuprofile::parse_profile_message(&message, view.budget())).map_err(failure)?;
     ingest(&scope, thread, flat, options)
 }
 
 #[napi(catch_unwind)]
 pub fn ingest_cpuprofile(scope: String, thread: BindingThread, json: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let parse_budget = Budget::new(usize::MAX);
-    let flat = cpuprofile::parse(&json, &parse_budget).map_err(failure)?;
+    let flat = engine(&scope)?.read(|view| cpuprofile::parse(&json, view.budget())).map_err(failure)?;
     ingest(&scope, thread, flat, options)
 }
 

@@ -339,12 +339,7 @@ impl Engine {
         }
         let delta = match folded {
             Ok(delta) => delta,
-            Err(ProfileError::Refused(_)) => {
-                let samples = profile.samples.len() as u64;
-                let totals = ThreadTotals { samples, dropped_samples: samples, profiles: 1, ..ThreadTotals::default() };
-                publish_totals(shard, totals, &guard);
-                return Ok(IngestOutcome { samples, dropped_samples: samples, fold_ns: 0 });
-            }
+            Err(ProfileError::Refused(_)) => return Ok(drop_whole(shard, profile.samples.len() as u64, &guard)),
             Err(error) => return Err(error.into()),
         };
         Ok(merge_delta(session, shard, &mut writer, delta, &guard).unwrap_or_else(|dropped| dropped))
@@ -480,6 +475,13 @@ fn publish(shard: &ThreadShard, next: ThreadSnapshot, guard: &Guard) {
         // SAFETY: the old snapshot is unreachable from the shard now; readers hold guards.
         unsafe { guard.defer_destroy(old) };
     }
+}
+
+/// Counts a whole profile as dropped.
+fn drop_whole(shard: &ThreadShard, samples: u64, guard: &Guard) -> IngestOutcome {
+    let totals = ThreadTotals { samples, dropped_samples: samples, profiles: 1, ..ThreadTotals::default() };
+    publish_totals(shard, totals, guard);
+    IngestOutcome { samples, dropped_samples: samples, fold_ns: 0 }
 }
 
 /// Adds totals only (data dropped), sharing the current tables.
