@@ -89,7 +89,8 @@ const CANARY_IN_WORKER = `(() => {
 /** Answers of workers carry the request id first: read it without parsing the rest. */
 const RESPONSE_ID = /^\{"id":(\d+),/
 const FINISHED_PROFILE = /^\{"method":"Profiler\.consoleProfileFinished"/
-/** The title is the last field of the event: found at the end of the message, unparsed. */
+const STARTED_PROFILE = /^\{"method":"Profiler\.consoleProfileStarted"/
+/** The title is the last field of both events: found at the end of the message, unparsed. */
 const FINISHED_TITLE = /"title":"([^"\\]*)"\}\}$/
 
 /** A worker left while a request to it was under way: a normal end, not a fault. */
@@ -125,7 +126,7 @@ class RemoteWorker {
   #sequence = 0
   /** Title of the console profile running in the worker, or null once stopped. */
   #title: string | null = null
-  /** The profile the worker confirmed it is running, and the last one that arrived here. */
+  /** The last profile the worker started (its own event says so), and the last that arrived here. */
   #running: string | null = null
   #arrived: string | null = null
   #ready: Promise<void> = Promise.resolve()
@@ -188,7 +189,6 @@ class RemoteWorker {
     const answer = await this.#evaluate(`(${ROTATE_IN_WORKER})(${JSON.stringify(next)}, ${JSON.stringify(previous)})`)
     const [tid, workerMs] = Array.isArray(answer) ? (answer as unknown[]) : []
     this.#chargeWorker(workerMs)
-    this.#running = next
     if (this.#tid < 0 && typeof tid === 'number' && tid > 0) {
       // Read after the worker answered: its first profile misses the CPU time of that delay.
       this.#tid = tid
@@ -247,6 +247,11 @@ class RemoteWorker {
       this.#foldFinished(message)
       return
     }
+    if (STARTED_PROFILE.test(message)) {
+      const title = FINISHED_TITLE.exec(message.slice(-200))?.[1]
+      if (title?.startsWith(`yappi-node:${this.thread.id}:`)) this.#running = title
+      return
+    }
     measured('hooks', () => {
       const id = RESPONSE_ID.exec(message)?.[1]
       if (id === undefined) return
@@ -269,7 +274,7 @@ class RemoteWorker {
   detach(): void {
     this.#gone = true
     native.overheadEnd(this.thread.id)
-    if (this.#exact && this.#running !== null) {
+    if (this.#exact && this.#title !== null) {
       // Coverage can only be taken while the worker runs: the calls since the last take are
       // not counted, so none of its counts is exact any more.
       native.coverageDisturbed(this.thread.id)
@@ -298,7 +303,6 @@ class RemoteWorker {
     this.#endCpu(previous)
     const coverage = this.#exact && previous !== null ? this.#takeCoverage() : undefined
     if (previous !== null) this.#chargeWorker(await this.#evaluate(`(${STOP_IN_WORKER})(${JSON.stringify(previous)})`))
-    this.#running = null
     await coverage
     if (this.#exact) this.#send('Profiler.stopPreciseCoverage').catch(() => {})
     this.#send('Profiler.disable').catch(() => {})
