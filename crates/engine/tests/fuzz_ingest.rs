@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use yappi_engine::encode;
-use yappi_engine::query::{StatsFilter, merged_with_counts};
+use yappi_engine::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
 use yappi_engine::{CallFrame, Clock, Engine, FlatProfile, FocusFrame, FoldOptions, NO_PARENT, OwnCode, Owner, ThreadRef};
 
 fn frame() -> impl Strategy<Value = CallFrame> {
@@ -76,11 +76,15 @@ proptest! {
         profiles in prop::collection::vec(profile(), 1..4),
         options in options(),
         budget in prop_oneof![Just(64 * 1024usize), 0usize..20_000, Just(1usize << 30)],
+        switches in prop::collection::vec((time(), prop_oneof![3 => 0u32..3, 1 => any::<u32>()]), 0..20),
     ) {
         let engine = Engine::new();
         engine.begin(Clock::Wall, budget, Owner { thread: 0, all_threads: true }).unwrap();
+        let tag_names = ["a".to_string(), "b".to_string()];
         for (k, profile) in profiles.iter().enumerate() {
             let thread = ThreadRef { id: (k % 2) as u32, name: "t" };
+            // Async tag switches at any times, naming tags that exist or not.
+            engine.record_tags(thread.id, &tag_names, &switches);
             // Ok or a named error: both are fine, a panic is not.
             let _ = engine.ingest(thread, profile, &options);
             engine.read(|view| {
@@ -88,6 +92,14 @@ proptest! {
                 prop_assert!(view.budget().peak() <= budget, "peak {} > budget {budget}", view.budget().peak());
                 if let Ok(stats) = merged_with_counts(view, &StatsFilter::default()) {
                     let _ = encode::func_stats(view, &stats);
+                }
+                for tag in ["a", "b"] {
+                    if let Ok(stats) = merged_for_tag(view, &StatsFilter::default(), tag) {
+                        let _ = encode::func_stats(view, &stats);
+                    }
+                }
+                if let Ok(totals) = tag_totals(view, &StatsFilter::default()) {
+                    let _ = encode::tag_stats(view, &totals);
                 }
                 let _ = encode::thread_stats(view);
                 Ok(())
