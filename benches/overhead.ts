@@ -1,10 +1,11 @@
 // Reported overhead against the slowdown measured from outside, on the same runs: each workload
-// runs in fresh processes without and with the profiler (interleaved, several times); a
-// profiled run also reports getOverhead(). Compared: the median reported percentage and the
-// median slowdown of the workload's wall time.
+// runs in fresh processes without a profiler, with V8's sampler alone, and with yappi-node
+// (interleaved, several times); a yappi-node run also reports getOverhead(). Compared: the
+// median reported percentage and the median slowdowns of the workload's wall time.
 //
 //   node dist/benches/overhead.js [runs]
 import { execFileSync } from 'node:child_process'
+import { Session } from 'node:inspector'
 
 import * as yappi from '../index'
 
@@ -44,7 +45,25 @@ async function server(): Promise<number> {
 
 const WORKLOADS: Record<string, () => Promise<number>> = { compute, server }
 
-async function child(workload: string, profiled: boolean): Promise<void> {
+/**
+ * V8's sampler alone, through a plain inspector session and no yappi code: the part of the
+ * slowdown that happens inside V8 (signals, stack walks, the sampler thread), which no timer
+ * in the profiler's code can see.
+ */
+function startV8Only(): () => void {
+  const session = new Session()
+  session.connect()
+  session.post('Profiler.enable')
+  session.post('Profiler.start')
+  return () => {
+    session.post('Profiler.stop')
+    session.disconnect()
+  }
+}
+
+async function child(workload: string, mode: Mode): Promise<void> {
+  const profiled = mode === 'yappi'
+  const stopV8 = mode === 'v8' ? startV8Only() : undefined
   if (profiled) yappi.start()
   const reader = profiled && workload === 'server' ? setInterval(() => yappi.getFuncStats(), 200) : undefined
   const started = process.hrtime.bigint()
@@ -53,6 +72,7 @@ async function child(workload: string, profiled: boolean): Promise<void> {
   clearInterval(reader)
   const overhead = profiled ? yappi.getOverhead() : undefined
   if (profiled) yappi.stop()
+  stopV8?.()
   process.stdout.write(`${JSON.stringify({ ms, result, percent: overhead?.percent ?? 0 })}\n`)
 }
 
@@ -61,26 +81,31 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]
 }
 
+type Mode = 'none' | 'v8' | 'yappi'
+const MODES: Mode[] = ['none', 'v8', 'yappi']
+
 function main(runs: number): void {
   for (const workload of Object.keys(WORKLOADS)) {
-    const plain: number[] = []
-    const profiled: number[] = []
+    const times: Record<Mode, number[]> = { none: [], v8: [], yappi: [] }
     const reported: number[] = []
     for (let run = 0; run < runs; run++) {
-      for (const withProfiler of [false, true]) {
-        const out = execFileSync(process.execPath, [__filename, '--child', workload, String(withProfiler)], { encoding: 'utf8' })
+      // Interleaved, so drift in the machine's load touches every mode alike.
+      for (const mode of MODES) {
+        const out = execFileSync(process.execPath, [__filename, '--child', workload, mode], { encoding: 'utf8' })
         const { ms, percent } = JSON.parse(out) as { ms: number; percent: number }
-        ;(withProfiler ? profiled : plain).push(ms)
-        if (withProfiler) reported.push(percent)
+        times[mode].push(ms)
+        if (mode === 'yappi') reported.push(percent)
       }
     }
-    const slowdown = (100 * (median(profiled) - median(plain))) / median(plain)
+    const [none, v8, yappi] = MODES.map((mode) => median(times[mode]))
+    const slowdown = (ms: number): string => `${((100 * (ms - none)) / none).toFixed(1)} %`
     console.log(
-      `${workload}: median of ${runs} runs: ${median(plain).toFixed(0)} ms without, ${median(profiled).toFixed(0)} ms with the profiler; ` +
-        `measured slowdown ${slowdown.toFixed(1)} %, reported overhead ${median(reported).toFixed(2)} % (runs: ${reported.map((p) => p.toFixed(2)).join(', ')})`,
+      `${workload}: median of ${runs} runs: ${none.toFixed(0)} ms without, ${v8.toFixed(0)} ms with V8's sampler alone, ${yappi.toFixed(0)} ms with yappi-node; ` +
+        `measured slowdown: V8 sampler ${slowdown(v8)}, yappi-node ${slowdown(yappi)}; reported overhead ${median(reported).toFixed(2)} % ` +
+        `(runs: ${reported.map((p) => p.toFixed(2)).join(', ')})`,
     )
   }
 }
 
-if (process.argv[2] === '--child') void child(process.argv[3], process.argv[4] === 'true')
+if (process.argv[2] === '--child') void child(process.argv[3], process.argv[4] as Mode)
 else main(Number(process.argv[2] ?? 5))
