@@ -39,6 +39,7 @@ export interface BindingFoldOptions {
 export interface BindingIngestOutcome {
   samples: number
   droppedSamples: number
+  foldNs: number
 }
 
 export interface BindingMemUsage {
@@ -66,6 +67,14 @@ export interface BindingTakeOutcome {
 export interface BindingThread {
   id: number
   name: string
+}
+
+export interface BindingThreadCost {
+  id: number
+  name: string
+  /** Nanoseconds per cost kind, in `overhead::Cost` order. */
+  ns: Array<number>
+  runNs: number
 }
 
 export declare function clearStats(): void
@@ -112,6 +121,20 @@ export declare function mailboxTicket(): number
 export declare function mailboxWait(ticket: number, timeoutMs: number): string | null
 
 export declare function memUsage(): BindingMemUsage
+
+/** A thread starts being profiled now. */
+export declare function overheadBegin(thread: BindingThread): void
+
+/** A thread stopped being profiled; `None`: every thread (at `stop()`). */
+export declare function overheadEnd(threadId?: number | undefined | null): void
+
+export declare function overheadRead(): Array<BindingThreadCost>
+
+/** Adds `ns` nanoseconds of profiler work of kind `cost` (see `overhead::Cost`) to a thread. */
+export declare function overheadRecord(threadId: number, cost: number, ns: number): void
+
+/** Starts a new overhead account for every thread (at `start()`). */
+export declare function overheadReset(): void
 
 /** The thread that started the running profiler, if any. */
 export declare function owner(): BindingOwner | null

@@ -13,6 +13,7 @@ export { setTagCallback, withTag, currentTag, type Tag } from './src/tags'
 export { profile, type ProfileOptions } from './src/profile'
 export { getFaults, clearFaults, type Fault } from './src/faults'
 export { getMemUsage, type MemUsage } from './src/memory'
+export { getOverhead, type CostKind, type Overhead, type ThreadOverhead } from './src/overhead'
 export { YappiError } from './src/errors'
 export type { ClockType, CountsMode, StartOptions } from './src/options'
 export {

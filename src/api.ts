@@ -5,6 +5,7 @@ import { Driver } from './driver'
 import { YappiError, describe } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
+import { measured } from './overhead'
 import { resolveOptions, type ResolvedOptions, type StartOptions } from './options'
 import { callMainAsync, callMainSync, type RemoteAnswer, type RemoteOp } from './remote'
 import {
@@ -41,6 +42,7 @@ function startHere(options: ResolvedOptions): void {
   } catch (error) {
     throw asYappiError(error)
   }
+  native.overheadReset()
   try {
     local = options.threads ? new Driver(options) : new ThreadProfiler(options, 'global')
     lastDriver = local instanceof Driver ? local : undefined
@@ -60,6 +62,7 @@ function stopHere(): boolean {
     recordFault('stop', error)
   } finally {
     native.end()
+    native.overheadEnd(undefined)
   }
   return true
 }
@@ -125,8 +128,10 @@ async function rotateEverywhere(): Promise<void> {
 
 function readFuncStats(filter?: FuncFilter | FuncPredicate): FuncStats {
   const { threads, tag, keep } = resolveFilter(filter)
-  const encoded = tag === undefined ? native.funcStats('global', threads) : native.tagFuncStats(threads, tag)
-  const stats = decodeFuncStats(encoded, undefined, { scope: 'global', threads })
+  const stats = measured('read', () => {
+    const encoded = tag === undefined ? native.funcStats('global', threads) : native.tagFuncStats(threads, tag)
+    return decodeFuncStats(encoded, undefined, { scope: 'global', threads })
+  })
   const selects = typeof filter === 'function' || (filter !== undefined && (filter.name !== undefined || filter.module !== undefined))
   return selects ? stats.filter(keep) : stats
 }
@@ -170,7 +175,7 @@ export function getTagStats(filter?: { threadId?: number | number[] }): TagStat[
 /** Per-thread stats: wall, CPU and idle time profiled, samples. */
 export function getThreadStats(): ThreadStats {
   flushHere()
-  return decodeThreadStats(native.threadStats('global'))
+  return measured('read', () => decodeThreadStats(native.threadStats('global')))
 }
 
 /**

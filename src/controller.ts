@@ -3,6 +3,7 @@ import { SelfCoverage } from './coverage'
 import { recordFault } from './faults'
 import { flatten } from './flatten'
 import { native } from './native'
+import { measured, measuredIngest } from './overhead'
 import type { ResolvedOptions } from './options'
 import { SelfSampler, type Rotated } from './sampler'
 import { registerSourceMaps } from './sourcemaps'
@@ -37,7 +38,10 @@ export class ThreadProfiler {
     this.#thread = thread
     this.#sampler = new SelfSampler(options.intervalUs)
     // Tags belong to start()'s stats only.
-    if (scope === 'global') setProfiled(true)
+    if (scope === 'global') {
+      setProfiled(true)
+      native.overheadBegin(thread)
+    }
     if (options.counts === 'exact' && scope === 'global') {
       try {
         this.#coverage = new SelfCoverage(thread)
@@ -55,8 +59,13 @@ export class ThreadProfiler {
   /** Folds everything sampled so far; sampling goes on. */
   flush(): void {
     const cpuBefore = this.#sampler.cpuAtStart
-    this.#fold(this.#sampler.rotate(), cpuBefore)
+    this.#fold(this.#measured(() => this.#sampler.rotate()), cpuBefore)
     this.#coverage?.take()
+  }
+
+  /** Inspector work, charged to this thread's overhead when it serves `start()`. */
+  #measured<T>(work: () => T): T {
+    return this.#scope === 'global' ? measured('inspector', work) : work()
   }
 
   /** Folds the last profile and stops sampling; `focused: false` keeps samples outside the focus frame. */
@@ -68,7 +77,7 @@ export class ThreadProfiler {
     const cpuBefore = this.#sampler.cpuAtStart
     let rotated: Rotated
     try {
-      rotated = this.#sampler.stop()
+      rotated = this.#measured(() => this.#sampler.stop())
     } catch (error) {
       this.#sampler.abandon()
       if (this.#scope === 'global') setProfiled(false)
@@ -95,7 +104,9 @@ export class ThreadProfiler {
     registerSourceMaps(profile)
     // The switches up to the profile's end go first: the engine joins them with its samples.
     if (this.#scope === 'global') flushTags()
-    native.ingestFlat(this.#scope, this.#thread, flatten(profile), options)
+    const ingest = (): { foldNs: number } => native.ingestFlat(this.#scope, this.#thread, flatten(profile), options)
+    if (this.#scope === 'global') measuredIngest(ingest)
+    else ingest()
   }
 }
 

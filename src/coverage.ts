@@ -6,6 +6,7 @@ import type { BindingThread } from '../binding'
 import { YappiError } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
+import { measured, recordCost } from './overhead'
 import { OWN_CODE_PREFIXES } from './thread'
 
 /**
@@ -47,8 +48,11 @@ function readSource(url: string): string | null {
 
 /** Adds one take (the inspector's answer as JSON) of `thread`, and checks the canary. */
 export function ingestTake(thread: BindingThread, json: string): void {
-  const outcome = native.ingestCoverage(thread.id, json, OWN_CODE_PREFIXES)
-  for (const url of outcome.missingSources) native.coverageSource(url, readSource(url), OWN_CODE_PREFIXES)
+  const outcome = measured('ingest', () => {
+    const taken = native.ingestCoverage(thread.id, json, OWN_CODE_PREFIXES)
+    for (const url of taken.missingSources) native.coverageSource(url, readSource(url), OWN_CODE_PREFIXES)
+    return taken
+  })
   if (!outcome.disturbed && outcome.canary !== CANARY_CALLS_PER_TAKE) {
     native.coverageDisturbed(thread.id)
     recordFault(
@@ -103,9 +107,11 @@ export class SelfCoverage {
   /** Adds the calls since the last take to the engine. */
   take(): void {
     yappiCoverageCanary()
+    const started = process.hrtime.bigint()
     const result = post(this.#session, 'Profiler.takePreciseCoverage')
+    recordCost('inspector', Number(process.hrtime.bigint() - started))
     yappiCoverageCanary()
-    ingestTake(this.#thread, JSON.stringify({ result }))
+    ingestTake(this.#thread, measured('ingest', () => JSON.stringify({ result })))
   }
 
   /** Takes the last counts and ends coverage (which lets V8 optimize again). */

@@ -6,6 +6,7 @@ import { COVERAGE_PARAMS, ingestTake } from './coverage'
 import { YappiError } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
+import { measured, measuredIngest, recordCost } from './overhead'
 import type { ResolvedOptions } from './options'
 import { registerSourceMapsOfMessage } from './sourcemaps'
 import { TAGS_KEY, WORKER_STATE_KEY } from './thread'
@@ -35,9 +36,10 @@ const TAGS = `globalThis[Symbol.for(${JSON.stringify(TAGS_KEY)})]`
 
 /**
  * Starts `next`, ends `previous` (if any), makes sure the exit listener is there, and answers
- * the worker's Linux thread id (-1 if unknown).
+ * the worker's Linux thread id (-1 if unknown) and the milliseconds this took the worker.
  */
 const ROTATE_IN_WORKER = `(next, previous) => {
+  const started = performance.now()
   const state = (${STATE} ??= {})
   console.profile(next)
   ${TAGS}?.rotate()
@@ -58,26 +60,37 @@ const ROTATE_IN_WORKER = `(next, previous) => {
       state.tid = Number(link.slice(link.lastIndexOf('/') + 1)) || -1
     } catch {}
   }
-  return state.tid
+  return [state.tid, performance.now() - started]
 }`
 
+/** Ends the last profile; answers the milliseconds this took the worker. */
 const STOP_IN_WORKER = `(previous) => {
+  const started = performance.now()
   const state = (${STATE} ??= {})
   state.title = null
   ${TAGS}?.stop()
   console.profileEnd(previous)
+  return performance.now() - started
 }`
 
-/** Calls the worker's coverage canary (see src/coverage.ts), defining it on first use. */
+/**
+ * Calls the worker's coverage canary (see src/coverage.ts), defining it on first use, and
+ * answers the milliseconds since the previous call: around a take, what the take cost the worker.
+ */
 const CANARY_IN_WORKER = `(() => {
   const state = (${STATE} ??= {})
   ;(state.canary ??= function yappiCoverageCanary() {})()
+  const now = performance.now()
+  const since = now - (state.canaryAt ?? now)
+  state.canaryAt = now
+  return since
 })()`
 
 /** Answers of workers carry the request id first: read it without parsing the rest. */
 const RESPONSE_ID = /^\{"id":(\d+),/
 const FINISHED_PROFILE = /^\{"method":"Profiler\.consoleProfileFinished"/
-/** The title is the last field of the event: found at the end of the message, unparsed. */
+const STARTED_PROFILE = /^\{"method":"Profiler\.consoleProfileStarted"/
+/** The title is the last field of both events: found at the end of the message, unparsed. */
 const FINISHED_TITLE = /"title":"([^"\\]*)"\}\}$/
 
 /** A worker left while a request to it was under way: a normal end, not a fault. */
@@ -113,7 +126,7 @@ class RemoteWorker {
   #sequence = 0
   /** Title of the console profile running in the worker, or null once stopped. */
   #title: string | null = null
-  /** The profile the worker confirmed it is running, and the last one that arrived here. */
+  /** The last profile the worker started (its own event says so), and the last that arrived here. */
   #running: string | null = null
   #arrived: string | null = null
   #ready: Promise<void> = Promise.resolve()
@@ -148,6 +161,7 @@ class RemoteWorker {
     const steps: Promise<unknown>[] = [this.#send('Profiler.enable'), this.#send('Profiler.setSamplingInterval', { interval: this.#hub.options.intervalUs })]
     if (this.#exact) steps.push(this.#send('Profiler.startPreciseCoverage', COVERAGE_PARAMS), this.#evaluate(CANARY_IN_WORKER))
     steps.push(this.#rotateInWorker())
+    native.overheadBegin(this.thread)
     if (waiting) steps.push(this.#send('Runtime.runIfWaitingForDebugger'))
     await Promise.all(steps)
   }
@@ -158,7 +172,8 @@ class RemoteWorker {
 
   /** Takes the worker's coverage between two canary calls, all sent at once (see #begin). */
   async #takeCoverage(): Promise<void> {
-    const [, answer] = await Promise.all([this.#evaluate(CANARY_IN_WORKER), this.#send('Profiler.takePreciseCoverage'), this.#evaluate(CANARY_IN_WORKER)])
+    const [, answer, workerMs] = await Promise.all([this.#evaluate(CANARY_IN_WORKER), this.#send('Profiler.takePreciseCoverage'), this.#evaluate(CANARY_IN_WORKER)])
+    this.#chargeWorker(workerMs)
     ingestTake(this.thread, answer)
   }
 
@@ -171,8 +186,9 @@ class RemoteWorker {
     const previous = this.#title
     this.#title = next
     this.#endCpu(previous)
-    const tid = await this.#evaluate(`(${ROTATE_IN_WORKER})(${JSON.stringify(next)}, ${JSON.stringify(previous)})`)
-    this.#running = next
+    const answer = await this.#evaluate(`(${ROTATE_IN_WORKER})(${JSON.stringify(next)}, ${JSON.stringify(previous)})`)
+    const [tid, workerMs] = Array.isArray(answer) ? (answer as unknown[]) : []
+    this.#chargeWorker(workerMs)
     if (this.#tid < 0 && typeof tid === 'number' && tid > 0) {
       // Read after the worker answered: its first profile misses the CPU time of that delay.
       this.#tid = tid
@@ -213,9 +229,14 @@ class RemoteWorker {
     })
   }
 
-  /** Evaluates `expression` in the worker and returns its (primitive) value. */
+  /** Milliseconds of profiler work the worker timed itself: its own overhead. */
+  #chargeWorker(workerMs: unknown): void {
+    if (typeof workerMs === 'number') recordCost('inspector', workerMs * 1e6, this.thread.id)
+  }
+
+  /** Evaluates `expression` in the worker and returns its value (as JSON). */
   async #evaluate(expression: string): Promise<unknown> {
-    const answer = JSON.parse(await this.#send('Runtime.evaluate', { expression })) as EvaluateAnswer
+    const answer = JSON.parse(await this.#send('Runtime.evaluate', { expression, returnByValue: true })) as EvaluateAnswer
     const failure = answer.error?.message ?? answer.result?.exceptionDetails?.exception?.description ?? answer.result?.exceptionDetails?.text
     if (failure) throw new YappiError(`in worker ${this.thread.id}: ${failure}`)
     return answer.result?.result?.value
@@ -226,11 +247,18 @@ class RemoteWorker {
       this.#foldFinished(message)
       return
     }
-    const id = RESPONSE_ID.exec(message)?.[1]
-    if (id === undefined) return
-    const settle = this.#pending.get(Number(id))
-    this.#pending.delete(Number(id))
-    settle?.(message)
+    if (STARTED_PROFILE.test(message)) {
+      const title = FINISHED_TITLE.exec(message.slice(-200))?.[1]
+      if (title?.startsWith(`yappi-node:${this.thread.id}:`)) this.#running = title
+      return
+    }
+    measured('hooks', () => {
+      const id = RESPONSE_ID.exec(message)?.[1]
+      if (id === undefined) return
+      const settle = this.#pending.get(Number(id))
+      this.#pending.delete(Number(id))
+      settle?.(message)
+    })
   }
 
   /** Profiles finish in the worker before the answer to the request that ended them comes. */
@@ -239,13 +267,14 @@ class RemoteWorker {
     if (!title?.startsWith(`yappi-node:${this.thread.id}:`)) return
     this.#arrived = title
     registerSourceMapsOfMessage(message)
-    native.ingestProfileMessage('global', this.thread, message, foldOptions(this.#hub.options, undefined, this.#cpuOf(title)))
+    measuredIngest(() => native.ingestProfileMessage('global', this.thread, message, foldOptions(this.#hub.options, undefined, this.#cpuOf(title))))
   }
 
   /** The worker exited: what it sent stays; pending requests end now instead of never. */
   detach(): void {
     this.#gone = true
-    if (this.#exact && this.#running !== null) {
+    native.overheadEnd(this.thread.id)
+    if (this.#exact && this.#title !== null) {
       // Coverage can only be taken while the worker runs: the calls since the last take are
       // not counted, so none of its counts is exact any more.
       native.coverageDisturbed(this.thread.id)
@@ -273,8 +302,7 @@ class RemoteWorker {
     this.#title = null
     this.#endCpu(previous)
     const coverage = this.#exact && previous !== null ? this.#takeCoverage() : undefined
-    if (previous !== null) await this.#evaluate(`(${STOP_IN_WORKER})(${JSON.stringify(previous)})`)
-    this.#running = null
+    if (previous !== null) this.#chargeWorker(await this.#evaluate(`(${STOP_IN_WORKER})(${JSON.stringify(previous)})`))
     await coverage
     if (this.#exact) this.#send('Profiler.stopPreciseCoverage').catch(() => {})
     this.#send('Profiler.disable').catch(() => {})

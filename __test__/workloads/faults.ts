@@ -77,19 +77,23 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
   /** The inspector answers with profiles that contradict themselves: a sample of a missing node, a parent cycle. */
   async 'malformed-profile'() {
     yappi.start({ threads: false, intervalUs: 500, rotateIntervalMs: 20 })
-    const corruptions = [
-      (profile: { samples: number[] }) => profile.samples.push(999_999),
-      (profile: { nodes: { id: number; children?: number[] }[] }) => {
+    type Corruption = (profile: { samples: number[]; nodes: { id: number; children?: number[] }[] }) => boolean
+    const corruptions: Corruption[] = [
+      (profile) => profile.samples.push(999_999) > 0,
+      (profile) => {
+        // An idle rotation may hold the root alone: wait for a profile with a second node.
         const [root, child] = profile.nodes
         if (child) child.children = [...(child.children ?? []), root.id]
+        return child !== undefined
       },
     ]
     const restore = interceptPost('Profiler.stop', (error, result) => {
-      const corrupt = corruptions.shift()
-      if (corrupt && result) corrupt((result as { profile: never }).profile)
+      if (result && corruptions[0]?.((result as { profile: never }).profile)) corruptions.shift()
       return [error, result]
     })
-    const result = await appWork(150)
+    let result = await appWork(150)
+    // A loaded machine may run fewer rotations: work on until both corruptions were served.
+    for (let turns = 0; corruptions.length > 0 && turns < 100; turns++) result = await appWork(50)
     restore()
     faultSpin(100)
     const after = yappi.getFuncStats().find('faultSpin')?.ttot ?? 0

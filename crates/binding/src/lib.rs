@@ -5,6 +5,7 @@ use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use yappi_engine::budget::Budget;
+use yappi_engine::overhead::{COSTS, Cost, OverheadLedger};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,12 +16,14 @@ use yappi_engine::export::{self, Format};
 use yappi_engine::report::Report;
 
 use yappi_engine::rendezvous::Mailbox;
-use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, Owner, OwnCode, SourceMaps, ThreadRef, clock, cpuprofile, encode};
+use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, IngestOutcome, Owner, OwnCode, SourceMaps, ThreadRef, clock, cpuprofile, encode};
 
 /// Stats of `start()`, shared by every thread of the process.
 static ENGINE: Engine = Engine::new();
 /// Stats of `profile(fn)` calls, kept apart so they neither see nor disturb `start()`'s.
 static PROFILE_ENGINE: Engine = Engine::new();
+/// What profiling costs each thread, since the last `start()`.
+static OVERHEAD: OverheadLedger = OverheadLedger::new();
 /// Where worker threads wait for the main thread to carry out their start/stop requests.
 static MAILBOX: std::sync::LazyLock<Mailbox> = std::sync::LazyLock::new(Mailbox::default);
 /// Source maps of generated scripts, shared by both engines and every thread.
@@ -205,6 +208,7 @@ pub struct BindingFlatProfile {
 pub struct BindingIngestOutcome {
     pub samples: f64,
     pub dropped_samples: f64,
+    pub fold_ns: f64,
 }
 
 fn copy<T: Copy>(values: &[T]) -> Result<Vec<T>> {
@@ -218,13 +222,18 @@ fn ingest(scope: &str, thread: BindingThread, profile: FlatProfile, options: Bin
     let outcome = engine(scope)?
         .ingest(ThreadRef { id: thread.id, name: &thread.name }, &profile, &options.into())
         .map_err(failure)?;
-    Ok(BindingIngestOutcome { samples: outcome.samples as f64, dropped_samples: outcome.dropped_samples as f64 })
+    Ok(outcome_of(outcome))
+}
+
+fn outcome_of(outcome: IngestOutcome) -> BindingIngestOutcome {
+    BindingIngestOutcome { samples: outcome.samples as f64, dropped_samples: outcome.dropped_samples as f64, fold_ns: outcome.fold_ns as f64 }
 }
 
 #[napi(catch_unwind)]
 pub fn ingest_flat(scope: String, thread: BindingThread, profile: BindingFlatProfile, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let parse_budget = Budget::new(usize::MAX);
-    let frames = cpuprofile::parse_frames(&profile.frames, &parse_budget).map_err(failure)?;
+    // Like a read, the frame list is transient: parsed fallibly but outside the session budget,
+    // so that a full budget still lets the fold see (and count as dropped) the functions it names.
+    let frames = cpuprofile::parse_frames(&profile.frames, &Budget::new(usize::MAX)).map_err(failure)?;
     let flat = FlatProfile {
         frames,
         node_parent: copy(&profile.node_parent)?,
@@ -240,15 +249,13 @@ pub fn ingest_flat(scope: String, thread: BindingThread, profile: BindingFlatPro
 /// Folds a profile a worker sent as an inspector message, without the host parsing it.
 #[napi(catch_unwind)]
 pub fn ingest_profile_message(scope: String, thread: BindingThread, message: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let parse_budget = Budget::new(usize::MAX);
-    let flat = cpuprofile::parse_profile_message(&message, &parse_budget).map_err(failure)?;
+    let flat = engine(&scope)?.read(|view| cpuprofile::parse_profile_message(&message, view.budget())).map_err(failure)?;
     ingest(&scope, thread, flat, options)
 }
 
 #[napi(catch_unwind)]
 pub fn ingest_cpuprofile(scope: String, thread: BindingThread, json: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let parse_budget = Budget::new(usize::MAX);
-    let flat = cpuprofile::parse(&json, &parse_budget).map_err(failure)?;
+    let flat = engine(&scope)?.read(|view| cpuprofile::parse(&json, view.budget())).map_err(failure)?;
     ingest(&scope, thread, flat, options)
 }
 
@@ -406,4 +413,56 @@ pub fn tag_stats(threads: Option<Vec<u32>>) -> Result<BindingEncoded> {
         let totals = tag_totals(view, &filter).map_err(|_| failure("out of memory reading stats"))?;
         encode::tag_stats(view, &totals).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats"))
     })
+}
+
+/// Starts a new overhead account for every thread (at `start()`).
+#[napi(catch_unwind)]
+pub fn overhead_reset() {
+    OVERHEAD.reset();
+}
+
+/// A thread starts being profiled now.
+#[napi(catch_unwind)]
+pub fn overhead_begin(thread: BindingThread) {
+    OVERHEAD.begin(thread.id, &thread.name);
+}
+
+/// Adds `ns` nanoseconds of profiler work of kind `cost` (see `overhead::Cost`) to a thread.
+#[napi(catch_unwind)]
+pub fn overhead_record(thread_id: u32, cost: u32, ns: f64) -> Result<()> {
+    let cost = Cost::from_code(cost).ok_or_else(|| invalid(format!("unknown overhead kind {cost}")))?;
+    OVERHEAD.record(thread_id, cost, if ns.is_finite() && ns > 0.0 { ns as u64 } else { 0 });
+    Ok(())
+}
+
+/// A thread stopped being profiled; `None`: every thread (at `stop()`).
+#[napi(catch_unwind)]
+pub fn overhead_end(thread_id: Option<u32>) {
+    match thread_id {
+        Some(id) => OVERHEAD.end(id),
+        None => OVERHEAD.end_all(),
+    }
+}
+
+#[napi(object)]
+pub struct BindingThreadCost {
+    pub id: u32,
+    pub name: String,
+    /// Nanoseconds per cost kind, in `overhead::Cost` order.
+    pub ns: Vec<f64>,
+    pub run_ns: f64,
+}
+
+#[napi(catch_unwind)]
+pub fn overhead_read() -> Vec<BindingThreadCost> {
+    OVERHEAD
+        .read()
+        .into_iter()
+        .map(|thread| BindingThreadCost {
+            id: thread.id,
+            run_ns: thread.run_ns() as f64,
+            ns: thread.ns.iter().take(COSTS).map(|&ns| ns as f64).collect(),
+            name: thread.name,
+        })
+        .collect()
 }

@@ -3,9 +3,12 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use std::cell::Cell;
+
+use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Refusal};
 use crate::function::CallFrame;
 use crate::profile::{FlatProfile, NO_PARENT, ProfileError};
 
@@ -73,7 +76,10 @@ impl ScriptId<'_> {
 }
 
 /// JSON parsing cannot allocate fallibly, so the budget is asked for a bound on its size first.
-pub(crate) const PARSE_BYTES_PER_INPUT_BYTE: usize = 3;
+/// The densest documents (arrays of one-digit numbers just past a power of two in length, so
+/// serde's vectors have doubled) peak at about 14 bytes per input byte while parsing
+/// (`tests/fuzz_json.rs` measures it); 20 leaves a margin.
+pub const PARSE_BYTES_PER_INPUT_BYTE: usize = 20;
 
 fn micros(value: f64, what: &str) -> Result<i64, ProfileError> {
     if value.is_finite() && value.abs() < 9.0e15 {
@@ -227,22 +233,79 @@ fn flatten(raw: RawProfile<'_>) -> Result<FlatProfile, ProfileError> {
 struct RawFrameTuple<'a>(#[serde(borrow)] Cow<'a, str>, #[serde(borrow)] Cow<'a, str>, ScriptId<'a>, i64, i64);
 
 /// Parses the frame list of a flat profile built by the host (a JSON array of tuples).
+///
+/// Streamed, so memory is charged as it grows instead of by an up-front bound: each frame's
+/// strings and the list's growth go through the budget, and a refusal stops the parse. The
+/// charge is returned when the list is (the fold that uses it charges its own).
 pub fn parse_frames(json: &str, budget: &Budget) -> Result<Vec<CallFrame>, ProfileError> {
-    let bound = json.len().saturating_mul(PARSE_BYTES_PER_INPUT_BYTE);
-    budget.charge(bound)?;
-    let parsed: Result<Vec<RawFrameTuple<'_>>, _> = serde_json::from_str(json);
-    budget.release(bound);
-    let tuples = parsed.map_err(|error| ProfileError::Malformed(format!("frames are not [name, url, scriptId, line, column] tuples: {error}")))?;
-    Ok(tuples
-        .into_iter()
-        .map(|RawFrameTuple(name, url, script_id, line, column)| CallFrame {
-            name: name.into_owned(),
-            url: url.into_owned(),
-            script_id: script_id.to_text(),
-            line: position(line),
-            column: position(column),
-        })
-        .collect())
+    let refused = Cell::new(false);
+    let string_bytes = Cell::new(0usize);
+    let seed = FramesSeed { budget, refused: &refused, string_bytes: &string_bytes };
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let parsed = seed.deserialize(&mut deserializer).and_then(|frames| deserializer.end().map(|()| frames));
+    match parsed {
+        Ok(frames) => {
+            budget.forget(&frames);
+            budget.release(string_bytes.get());
+            Ok(frames)
+        }
+        Err(error) => {
+            budget.release(string_bytes.get());
+            if refused.get() {
+                return Err(ProfileError::Refused(Refusal::OverBudget));
+            }
+            Err(ProfileError::Malformed(format!("frames are not [name, url, scriptId, line, column] tuples: {error}")))
+        }
+    }
+}
+
+struct FramesSeed<'b> {
+    budget: &'b Budget,
+    refused: &'b Cell<bool>,
+    string_bytes: &'b Cell<usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for FramesSeed<'_> {
+    type Value = Vec<CallFrame>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FramesSeed<'_> {
+    type Value = Vec<CallFrame>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a list of [name, url, scriptId, line, column] tuples")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut frames: Vec<CallFrame> = Vec::new();
+        let refuse = |frames: &Vec<CallFrame>| {
+            self.refused.set(true);
+            self.budget.forget(frames);
+            A::Error::custom("memory budget exhausted")
+        };
+        loop {
+            let next = match seq.next_element::<RawFrameTuple<'de>>() {
+                Ok(next) => next,
+                Err(error) => {
+                    self.budget.forget(&frames);
+                    return Err(error);
+                }
+            };
+            let Some(RawFrameTuple(name, url, script_id, line, column)) = next else { break };
+            let script_id = script_id.to_text();
+            let bytes = name.len() + url.len() + script_id.len();
+            if self.budget.grow(&mut frames, 1).is_err() || self.budget.charge(bytes).is_err() {
+                return Err(refuse(&frames));
+            }
+            self.string_bytes.set(self.string_bytes.get() + bytes);
+            frames.push(CallFrame { name: name.into_owned(), url: url.into_owned(), script_id, line: position(line), column: position(column) });
+        }
+        Ok(frames)
+    }
 }
 
 #[cfg(test)]

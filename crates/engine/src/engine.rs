@@ -203,6 +203,8 @@ pub struct Owner {
 pub struct IngestOutcome {
     pub samples: u64,
     pub dropped_samples: u64,
+    /// Time the engine spent folding and publishing the profile (the profiler's own cost).
+    pub fold_ns: u64,
 }
 
 pub struct Engine {
@@ -312,6 +314,13 @@ impl Engine {
 
     /// Folds one profile of `thread` into the session and publishes the thread's new stats.
     pub fn ingest(&self, thread: ThreadRef<'_>, profile: &FlatProfile, options: &FoldOptions) -> Result<IngestOutcome, EngineError> {
+        let started = std::time::Instant::now();
+        let mut outcome = self.fold_and_publish(thread, profile, options)?;
+        outcome.fold_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Ok(outcome)
+    }
+
+    fn fold_and_publish(&self, thread: ThreadRef<'_>, profile: &FlatProfile, options: &FoldOptions) -> Result<IngestOutcome, EngineError> {
         let guard = epoch::pin();
         let session = self.current(&guard);
         let shard = match session.shard(thread) {
@@ -319,7 +328,7 @@ impl Engine {
             Err(_) => {
                 let samples = profile.samples.len() as u64;
                 session.unattributed_drops.fetch_add(samples, Ordering::Relaxed);
-                return Ok(IngestOutcome { samples, dropped_samples: samples });
+                return Ok(IngestOutcome { samples, dropped_samples: samples, fold_ns: 0 });
             }
         };
         let mut writer = lock(&shard.writer);
@@ -330,12 +339,7 @@ impl Engine {
         }
         let delta = match folded {
             Ok(delta) => delta,
-            Err(ProfileError::Refused(_)) => {
-                let samples = profile.samples.len() as u64;
-                let totals = ThreadTotals { samples, dropped_samples: samples, profiles: 1, ..ThreadTotals::default() };
-                publish_totals(shard, totals, &guard);
-                return Ok(IngestOutcome { samples, dropped_samples: samples });
-            }
+            Err(ProfileError::Refused(_)) => return Ok(drop_whole(shard, profile.samples.len() as u64, &guard)),
             Err(error) => return Err(error.into()),
         };
         Ok(merge_delta(session, shard, &mut writer, delta, &guard).unwrap_or_else(|dropped| dropped))
@@ -430,7 +434,7 @@ fn merge_delta(
     delta: ProfileDelta,
     guard: &Guard,
 ) -> Result<IngestOutcome, IngestOutcome> {
-    let outcome = IngestOutcome { samples: delta.totals.samples, dropped_samples: delta.totals.dropped_samples };
+    let outcome = IngestOutcome { samples: delta.totals.samples, dropped_samples: delta.totals.dropped_samples, fold_ns: 0 };
     let ProfileDelta { totals, funcs, edges, last_stack, paths, tags } = delta;
     let previous = shard.snapshot(guard);
     let empty = ThreadSnapshot::default();
@@ -458,7 +462,7 @@ fn merge_delta(
         Err(_) => {
             let dropped = ThreadTotals { dropped_samples: totals.samples, ..totals };
             publish_totals(shard, dropped, guard);
-            Err(IngestOutcome { samples: totals.samples, dropped_samples: totals.samples })
+            Err(IngestOutcome { samples: totals.samples, dropped_samples: totals.samples, fold_ns: 0 })
         }
     }
 }
@@ -474,6 +478,13 @@ fn publish(shard: &ThreadShard, next: ThreadSnapshot, guard: &Guard) {
         // SAFETY: the old snapshot is unreachable from the shard now; readers hold guards.
         unsafe { guard.defer_destroy(old) };
     }
+}
+
+/// Counts a whole profile as dropped.
+fn drop_whole(shard: &ThreadShard, samples: u64, guard: &Guard) -> IngestOutcome {
+    let totals = ThreadTotals { samples, dropped_samples: samples, profiles: 1, ..ThreadTotals::default() };
+    publish_totals(shard, totals, guard);
+    IngestOutcome { samples, dropped_samples: samples, fold_ns: 0 }
 }
 
 /// Adds totals only (data dropped), sharing the current tables.

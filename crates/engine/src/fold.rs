@@ -221,7 +221,7 @@ fn sample_weights<'b>(
         idle.vec[k] = kinds[frame] == FuncKind::Idle;
         interruption.vec[k] = matches!(kinds[frame], FuncKind::Program | FuncKind::GarbageCollector);
     }
-    let busy_ns: u64 = wall_ns.vec.iter().zip(&idle.vec).filter(|(_, idle)| !**idle).map(|(w, _)| *w).sum();
+    let busy_ns = wall_ns.vec.iter().zip(&idle.vec).filter(|(_, idle)| !**idle).fold(0u64, |sum, (w, _)| sum.saturating_add(*w));
     let cpu_scale = match options.cpu_time_ns {
         Some(cpu_ns) if busy_ns > 0 => cpu_ns as f64 / busy_ns as f64,
         _ => 1.0,
@@ -391,22 +391,23 @@ pub fn fold_tagged(
         }
         let weight = weights.ns.vec[k];
         totals.samples += 1;
-        totals.wall_ns += weights.wall_ns.vec[k];
-        totals.cpu_ns += weights.cpu_ns(k);
+        // Times saturate: a profile may claim gaps that no sum of nanoseconds can hold.
+        totals.wall_ns = totals.wall_ns.saturating_add(weights.wall_ns.vec[k]);
+        totals.cpu_ns = totals.cpu_ns.saturating_add(weights.cpu_ns(k));
         if options.cpu_time_ns.is_none() {
             // Unmeasured: busy wall time stands in for the thread's CPU time.
-            totals.cpu_estimated_ns += weights.cpu_ns(k);
+            totals.cpu_estimated_ns = totals.cpu_estimated_ns.saturating_add(weights.cpu_ns(k));
         }
         if weights.idle.vec[k] {
             totals.idle_samples += 1;
-            totals.idle_ns += weights.wall_ns.vec[k];
+            totals.idle_ns = totals.idle_ns.saturating_add(weights.wall_ns.vec[k]);
         }
         if effective == REFUSED {
             totals.dropped_samples += 1;
             previous = None;
             continue;
         }
-        self_ns.vec[effective as usize] += weight;
+        self_ns.vec[effective as usize] = self_ns.vec[effective as usize].saturating_add(weight);
         self_samples.vec[effective as usize] += 1;
         if weights.interruption.vec[k] {
             if tags.is_some() {
@@ -459,7 +460,7 @@ pub fn fold_tagged(
     inclusive_samples.vec.copy_from_slice(&self_samples.vec);
     for node in (1..nodes).rev() {
         let parent = tree.parent.vec[node] as usize;
-        inclusive_ns.vec[parent] += inclusive_ns.vec[node];
+        inclusive_ns.vec[parent] = inclusive_ns.vec[parent].saturating_add(inclusive_ns.vec[node]);
         inclusive_samples.vec[parent] += inclusive_samples.vec[node];
         entries.vec[parent] += entries.vec[node];
     }
@@ -650,11 +651,11 @@ fn enter(
     active_funcs[slot] += 1;
     let func = &mut funcs[slot];
     func.ncall += entries;
-    func.tsub_ns += per_node.self_ns[node];
+    func.tsub_ns = func.tsub_ns.saturating_add(per_node.self_ns[node]);
     func.samples += per_node.self_samples[node];
     if outermost {
         func.nactual += entries;
-        func.ttot_ns += per_node.inclusive_ns[node];
+        func.ttot_ns = func.ttot_ns.saturating_add(per_node.inclusive_ns[node]);
         func.samples_total += per_node.inclusive_samples[node];
     }
     let Some(edge_slot) = node_edge.get(node).map(|&e| e as usize).filter(|&e| e < edges.len()) else {
@@ -664,13 +665,13 @@ fn enter(
     active_edges[edge_slot] += 1;
     let edge = &mut edges[edge_slot];
     edge.ncall += entries;
-    edge.tsub_ns += per_node.self_ns[node];
+    edge.tsub_ns = edge.tsub_ns.saturating_add(per_node.self_ns[node]);
     edge.samples += per_node.self_samples[node];
     if outermost {
         edge.nactual += entries;
     }
     if edge_outermost {
-        edge.ttot_ns += per_node.inclusive_ns[node];
+        edge.ttot_ns = edge.ttot_ns.saturating_add(per_node.inclusive_ns[node]);
         edge.samples_total += per_node.inclusive_samples[node];
     }
 }

@@ -13,6 +13,7 @@ pub mod export;
 pub mod fold;
 pub mod function;
 pub mod functions;
+pub mod overhead;
 pub mod profile;
 pub mod query;
 pub mod report;

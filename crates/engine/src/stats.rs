@@ -25,14 +25,15 @@ pub struct CallStats {
     pub samples_total: u64,
 }
 
+/// Saturating: times from a profile that claims impossible gaps must not wrap around.
 impl AddAssign for CallStats {
     fn add_assign(&mut self, other: CallStats) {
-        self.ncall += other.ncall;
-        self.nactual += other.nactual;
-        self.ttot_ns += other.ttot_ns;
-        self.tsub_ns += other.tsub_ns;
-        self.samples += other.samples;
-        self.samples_total += other.samples_total;
+        self.ncall = self.ncall.saturating_add(other.ncall);
+        self.nactual = self.nactual.saturating_add(other.nactual);
+        self.ttot_ns = self.ttot_ns.saturating_add(other.ttot_ns);
+        self.tsub_ns = self.tsub_ns.saturating_add(other.tsub_ns);
+        self.samples = self.samples.saturating_add(other.samples);
+        self.samples_total = self.samples_total.saturating_add(other.samples_total);
     }
 }
 
@@ -60,14 +61,14 @@ pub struct ThreadTotals {
 
 impl AddAssign for ThreadTotals {
     fn add_assign(&mut self, other: ThreadTotals) {
-        self.wall_ns += other.wall_ns;
-        self.cpu_ns += other.cpu_ns;
-        self.cpu_estimated_ns += other.cpu_estimated_ns;
-        self.samples += other.samples;
-        self.idle_ns += other.idle_ns;
-        self.idle_samples += other.idle_samples;
-        self.profiles += other.profiles;
-        self.dropped_samples += other.dropped_samples;
+        self.wall_ns = self.wall_ns.saturating_add(other.wall_ns);
+        self.cpu_ns = self.cpu_ns.saturating_add(other.cpu_ns);
+        self.cpu_estimated_ns = self.cpu_estimated_ns.saturating_add(other.cpu_estimated_ns);
+        self.samples = self.samples.saturating_add(other.samples);
+        self.idle_ns = self.idle_ns.saturating_add(other.idle_ns);
+        self.idle_samples = self.idle_samples.saturating_add(other.idle_samples);
+        self.profiles = self.profiles.saturating_add(other.profiles);
+        self.dropped_samples = self.dropped_samples.saturating_add(other.dropped_samples);
     }
 }
 
