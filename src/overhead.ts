@@ -7,10 +7,13 @@ import { thisThread } from './thread'
  * `process.hrtime.bigint()`, and folding measured inside the engine. The ledger lives in the
  * engine, so any thread reads every thread's account.
  */
-const COSTS = { inspector: 0, fold: 1, ingest: 2, read: 3, hooks: 4 } as const
+/**
+ * Where profiler time goes (see README, "Overhead"): inspector calls, folding in the engine,
+ * the rest of handing profiles over, stats reads, and tag hooks.
+ */
+export type CostKind = 'inspector' | 'fold' | 'ingest' | 'read' | 'hooks'
 
-/** Where profiler time goes (see README, "Overhead"). */
-export type CostKind = keyof typeof COSTS
+const COSTS: Record<CostKind, number> = { inspector: 0, fold: 1, ingest: 2, read: 3, hooks: 4 }
 
 /** Records `ns` of profiler work on a thread; accounting must never fail the work it measures. */
 export function recordCost(cost: CostKind, ns: number, threadId = thisThread.id): void {
@@ -48,7 +51,9 @@ export function measuredIngest<T extends { foldNs: number }>(work: () => T): T {
 
 /** One thread's cost. Times in seconds. */
 export interface ThreadOverhead {
+  /** Node's `threadId` (0 = main). */
   threadId: number
+  /** The thread's name (a worker's `name` option). */
   name: string
   /** Time spent in profiler code on this thread. */
   profilerTime: number
@@ -62,9 +67,13 @@ export interface ThreadOverhead {
 
 /** The profiler's cost since the last `start()`, per thread and in total (thread-seconds). */
 export interface Overhead {
+  /** Each profiled thread's account. */
   threads: ThreadOverhead[]
+  /** Time in profiler code, summed over threads. */
   profilerTime: number
+  /** Profiled time, summed over threads. */
   runTime: number
+  /** `profilerTime / runTime`, in percent. */
   percent: number
 }
 
