@@ -367,7 +367,7 @@ impl Engine {
             let shard = session.shard(ThreadRef { id: thread.id, name: &thread.name })?;
             let mut writer = lock(&shard.writer);
             let delta = ProfileDelta {
-                totals: thread.totals.into(),
+                totals: thread.totals,
                 funcs: Report::rows(&thread.funcs, |&(f, _)| func(f), |&(_, s)| s, budget)?,
                 edges: Report::rows(&thread.edges, |&(a, b, _)| Some((func(a)?, func(b)?)), |&(_, _, s)| s, budget)?,
                 last_stack: std::mem::take(&mut writer.last_stack),

@@ -45,80 +45,14 @@ pub struct ReportFunction {
 pub struct ReportThread {
     pub id: u32,
     pub name: String,
-    pub totals: ReportTotals,
+    pub totals: ThreadTotals,
     /// `(function index, stats)`.
-    pub funcs: Vec<(u32, ReportStats)>,
+    pub funcs: Vec<(u32, CallStats)>,
     /// `(caller index, callee index, stats)`.
-    pub edges: Vec<(u32, u32, ReportStats)>,
+    pub edges: Vec<(u32, u32, CallStats)>,
     /// The thread's call tree, callers first: `(caller's position in this list + 1, or 0 for
     /// an outermost frame; function index; stats of the path)`.
-    pub stacks: Vec<(u32, u32, ReportStats)>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReportTotals {
-    pub wall_ns: u64,
-    pub cpu_ns: u64,
-    #[serde(default)]
-    pub cpu_estimated_ns: u64,
-    pub samples: u64,
-    pub idle_ns: u64,
-    pub idle_samples: u64,
-    pub profiles: u64,
-    pub dropped_samples: u64,
-}
-
-/// [`CallStats`] in a saved file: short field names, as files hold millions of them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReportStats {
-    pub ncall: u64,
-    pub nactual: u64,
-    pub ttot: u64,
-    pub tsub: u64,
-    pub samples: u64,
-    pub samples_total: u64,
-}
-
-impl From<CallStats> for ReportStats {
-    fn from(s: CallStats) -> Self {
-        ReportStats { ncall: s.ncall, nactual: s.nactual, ttot: s.ttot_ns, tsub: s.tsub_ns, samples: s.samples, samples_total: s.samples_total }
-    }
-}
-
-impl From<ReportStats> for CallStats {
-    fn from(s: ReportStats) -> Self {
-        CallStats { ncall: s.ncall, nactual: s.nactual, ttot_ns: s.ttot, tsub_ns: s.tsub, samples: s.samples, samples_total: s.samples_total }
-    }
-}
-
-impl From<ThreadTotals> for ReportTotals {
-    fn from(t: ThreadTotals) -> Self {
-        ReportTotals {
-            wall_ns: t.wall_ns,
-            cpu_ns: t.cpu_ns,
-            cpu_estimated_ns: t.cpu_estimated_ns,
-            samples: t.samples,
-            idle_ns: t.idle_ns,
-            idle_samples: t.idle_samples,
-            profiles: t.profiles,
-            dropped_samples: t.dropped_samples,
-        }
-    }
-}
-
-impl From<ReportTotals> for ThreadTotals {
-    fn from(t: ReportTotals) -> Self {
-        ThreadTotals {
-            wall_ns: t.wall_ns,
-            cpu_ns: t.cpu_ns,
-            cpu_estimated_ns: t.cpu_estimated_ns,
-            samples: t.samples,
-            idle_ns: t.idle_ns,
-            idle_samples: t.idle_samples,
-            profiles: t.profiles,
-            dropped_samples: t.dropped_samples,
-        }
-    }
+    pub stacks: Vec<(u32, u32, CallStats)>,
 }
 
 pub fn kind_name(kind: FuncKind) -> &'static str {
@@ -218,14 +152,14 @@ impl Report {
             let mut funcs = Vec::new();
             budget.grow(&mut funcs, snapshot.funcs.len())?;
             for &(id, stats) in snapshot.funcs.iter() {
-                funcs.push((func_index(id, &mut functions)?, stats.into()));
+                funcs.push((func_index(id, &mut functions)?, stats));
             }
             let mut edges = Vec::new();
             budget.grow(&mut edges, snapshot.edges.len())?;
             for &((caller, callee), stats) in snapshot.edges.iter() {
-                edges.push((func_index(caller, &mut functions)?, func_index(callee, &mut functions)?, stats.into()));
+                edges.push((func_index(caller, &mut functions)?, func_index(callee, &mut functions)?, stats));
             }
-            let mut stacks: Vec<(u32, u32, ReportStats)> = Vec::new();
+            let mut stacks: Vec<(u32, u32, CallStats)> = Vec::new();
             budget.grow(&mut stacks, snapshot.stacks.len())?;
             let mut positions: Dense<StackId> = Dense::new();
             let mut chain = Vec::new();
@@ -242,14 +176,14 @@ impl Report {
                     let node = view.stacks().get(missing).ok_or(Refusal::OverBudget)?;
                     let parent = if node.parent == ROOT_STACK { 0 } else { positions.index.get(&node.parent).map_or(0, |p| p + 1) };
                     let func = func_index(node.func, &mut functions)?;
-                    let stats = if missing == id { stats.into() } else { ReportStats::default() };
+                    let stats = if missing == id { stats } else { CallStats::default() };
                     budget.push(&mut stacks, (parent, func, stats))?;
                     positions.get_or_add(missing, || {})?;
                 }
             }
             budget.push(
                 &mut threads,
-                ReportThread { id: shard.id, name: shard.name.clone(), totals: snapshot.totals.into(), funcs, edges, stacks },
+                ReportThread { id: shard.id, name: shard.name.clone(), totals: snapshot.totals, funcs, edges, stacks },
             )?;
         }
         let clock = view.clock().unwrap_or(Clock::Wall).name().to_owned();
@@ -314,7 +248,7 @@ impl Report {
         budget.grow(&mut paths, thread.stacks.len())?;
         for &(parent, func, stats) in &thread.stacks {
             let func = *func_ids.get(func as usize).ok_or(Refusal::OverBudget)?;
-            paths.push(PathStat { parent, func, stats: stats.into() });
+            paths.push(PathStat { parent, func, stats });
         }
         Ok(paths)
     }
@@ -323,13 +257,13 @@ impl Report {
     pub fn rows<K: Ord + Copy, R>(
         rows: &[R],
         key: impl Fn(&R) -> Option<K>,
-        stats: impl Fn(&R) -> ReportStats,
+        stats: impl Fn(&R) -> CallStats,
         budget: &Budget,
     ) -> Result<StatsTable<K>, Refusal> {
         let mut table = Vec::new();
         budget.grow(&mut table, rows.len())?;
         for row in rows {
-            table.push((key(row).ok_or(Refusal::OverBudget)?, stats(row).into()));
+            table.push((key(row).ok_or(Refusal::OverBudget)?, stats(row)));
         }
         sort_and_sum(&mut table);
         Ok(table)

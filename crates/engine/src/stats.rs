@@ -3,13 +3,17 @@
 use std::ops::AddAssign;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::budget::{Budget, Refusal};
 use crate::functions::FuncId;
 use crate::stacks::StackId;
 use crate::tags::TagStats;
 
 /// yappi's numbers for a function or an edge. Times are nanoseconds of the session's clock.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Saved files (`report.rs`) hold them as they are, under these names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CallStats {
     /// Calls (sample-based: entries seen between consecutive samples), recursive ones included.
     pub ncall: u64,
@@ -41,7 +45,8 @@ impl AddAssign for CallStats {
 pub type EdgeKey = (FuncId, FuncId);
 
 /// Totals of one thread.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ThreadTotals {
     /// Wall time covered by the thread's profiles.
     pub wall_ns: u64,

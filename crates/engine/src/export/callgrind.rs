@@ -7,28 +7,21 @@ use std::io::Write;
 use hashbrown::HashMap;
 
 use super::{ExportError, buffer, function};
-use crate::report::{Report, ReportStats};
-
-fn add(into: &mut ReportStats, s: &ReportStats) {
-    into.ncall += s.ncall;
-    into.ttot += s.ttot;
-    into.tsub += s.tsub;
-    into.samples += s.samples;
-    into.samples_total += s.samples_total;
-}
+use crate::report::Report;
+use crate::stats::CallStats;
 
 pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
-    let mut funcs: HashMap<u32, ReportStats> = HashMap::new();
-    let mut callees: HashMap<u32, Vec<(u32, ReportStats)>> = HashMap::new();
-    let mut edges: HashMap<(u32, u32), ReportStats> = HashMap::new();
+    let mut funcs: HashMap<u32, CallStats> = HashMap::new();
+    let mut callees: HashMap<u32, Vec<(u32, CallStats)>> = HashMap::new();
+    let mut edges: HashMap<(u32, u32), CallStats> = HashMap::new();
     for thread in &report.threads {
         funcs.try_reserve(thread.funcs.len()).map_err(|_| ExportError::OutOfMemory)?;
         for (f, s) in &thread.funcs {
-            add(funcs.entry(*f).or_default(), s);
+            *funcs.entry(*f).or_default() += *s;
         }
         edges.try_reserve(thread.edges.len()).map_err(|_| ExportError::OutOfMemory)?;
         for (a, b, s) in &thread.edges {
-            add(edges.entry((*a, *b)).or_default(), s);
+            *edges.entry((*a, *b)).or_default() += *s;
         }
     }
     for (&(caller, callee), s) in &edges {
@@ -37,14 +30,14 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
     let names = unique_names(report);
     let mut order: Vec<u32> = funcs.keys().copied().collect();
     order.sort_unstable();
-    let total = funcs.values().fold(ReportStats::default(), |mut sum, s| {
-        add(&mut sum, s);
+    let total = funcs.values().fold(CallStats::default(), |mut sum, s| {
+        sum += *s;
         sum
     });
     let mut out = buffer(funcs.len() * 160 + edges.len() * 200)?;
     writeln!(out, "# callgrind format\nversion: 1\ncreator: yappi-node {}", env!("CARGO_PKG_VERSION"))?;
     writeln!(out, "cmd: yappi-node ({} clock)\npositions: line\nevents: Nanoseconds Samples", report.clock)?;
-    writeln!(out, "summary: {} {}\n", total.tsub, total.samples)?;
+    writeln!(out, "summary: {} {}\n", total.tsub_ns, total.samples)?;
     let mut files: HashMap<String, usize> = HashMap::new();
     let mut named: HashMap<u32, ()> = HashMap::new();
     let mut file_ref = |out: &mut Vec<u8>, tag: &str, module: &str| -> std::io::Result<()> {
@@ -70,7 +63,7 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
         let (Some(f), Some(stats)) = (function(report, func), funcs.get(&func)) else { continue };
         file_ref(&mut out, "fl", &f.module)?;
         fn_ref(&mut out, "fn", func)?;
-        writeln!(out, "{} {} {}", f.line, stats.tsub, stats.samples)?;
+        writeln!(out, "{} {} {}", f.line, stats.tsub_ns, stats.samples)?;
         let mut calls = callees.get(&func).cloned().unwrap_or_default();
         calls.sort_unstable_by_key(|(callee, _)| *callee);
         for (callee, edge) in calls {
@@ -79,7 +72,7 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
             fn_ref(&mut out, "cfn", callee)?;
             // A call seen by its time was made at least once, even if no sample saw it begin.
             writeln!(out, "calls={} {}", edge.ncall.max(1), g.line)?;
-            writeln!(out, "{} {} {}", f.line, edge.ttot, edge.samples_total)?;
+            writeln!(out, "{} {} {}", f.line, edge.ttot_ns, edge.samples_total)?;
         }
         out.push(b'\n');
     }

@@ -43,14 +43,14 @@ pub fn render(report: &Report, thread: &ReportThread) -> Result<Vec<u8>, ExportE
             "hitCount": stats.samples,
             "children": kids,
         }));
-        if stats.tsub > 0 {
+        if stats.tsub_ns > 0 {
             // A sample lasts until the next one: its delta goes on the *next* sample (or the
             // end time). Deltas are rounded from the running total so no time is lost.
             samples.push(node_id(position));
             let now_us = (elapsed_ns / 1000) as i64;
             time_deltas.push(now_us - stamped_us);
             stamped_us = now_us;
-            elapsed_ns += stats.tsub;
+            elapsed_ns += stats.tsub_ns;
         }
     }
     let profile = json!({

@@ -12,7 +12,7 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
     let with_thread = report.threads.len() > 1;
     for thread in &report.threads {
         for (path, stats) in self_paths(thread) {
-            let micros = (stats.tsub + 500) / 1000;
+            let micros = (stats.tsub_ns + 500) / 1000;
             if micros == 0 {
                 continue;
             }

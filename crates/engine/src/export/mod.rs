@@ -9,7 +9,8 @@ mod speedscope;
 
 use std::fmt;
 
-use crate::report::{Report, ReportError, ReportFunction, ReportStats, ReportThread};
+use crate::report::{Report, ReportError, ReportFunction, ReportThread};
+use crate::stats::CallStats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -101,8 +102,8 @@ fn buffer(estimate: usize) -> Result<Vec<u8>, ExportError> {
 }
 
 /// Each call path of a thread with self time, root first: `(function indices, stats)`.
-fn self_paths(thread: &ReportThread) -> impl Iterator<Item = (Vec<u32>, &ReportStats)> {
-    thread.stacks.iter().enumerate().filter(|(_, (_, _, stats))| stats.tsub > 0 || stats.samples > 0).map(|(at, (_, _, stats))| {
+fn self_paths(thread: &ReportThread) -> impl Iterator<Item = (Vec<u32>, &CallStats)> {
+    thread.stacks.iter().enumerate().filter(|(_, (_, _, stats))| stats.tsub_ns > 0 || stats.samples > 0).map(|(at, (_, _, stats))| {
         let mut path = Vec::new();
         let mut position = at + 1;
         while let Some(&(parent, func, _)) = position.checked_sub(1).and_then(|p| thread.stacks.get(p)) {

@@ -122,11 +122,11 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
         longest_ns = longest_ns.max(thread.totals.wall_ns);
         for (path, stats) in self_paths(thread) {
             all_samples += stats.samples;
-            all_ns += stats.tsub;
+            all_ns += stats.tsub_ns;
             profile.message(PROFILE_SAMPLE, |m| {
                 // Leaf first; location ids are function indices plus one (0 is reserved).
                 m.packed(SAMPLE_LOCATION_ID, path.iter().rev().map(|&f| u64::from(f) + 1));
-                m.packed(SAMPLE_VALUE, [stats.samples, stats.tsub].into_iter());
+                m.packed(SAMPLE_VALUE, [stats.samples, stats.tsub_ns].into_iter());
                 m.message(SAMPLE_LABEL, |l| {
                     l.uint(LABEL_KEY, thread_key);
                     l.uint(LABEL_STR, label);

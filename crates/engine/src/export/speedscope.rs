@@ -24,7 +24,7 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
         .iter()
         .map(|thread| {
             let (samples, weights): (Vec<Vec<u32>>, Vec<u64>) =
-                self_paths(thread).filter(|(_, stats)| stats.tsub > 0).map(|(path, stats)| (path, stats.tsub)).unzip();
+                self_paths(thread).filter(|(_, stats)| stats.tsub_ns > 0).map(|(path, stats)| (path, stats.tsub_ns)).unzip();
             let total: u64 = weights.iter().sum();
             json!({
                 "type": "sampled",

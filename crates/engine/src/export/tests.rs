@@ -28,7 +28,7 @@ fn self_times(report: &Report) -> HashMap<String, u64> {
     for thread in &report.threads {
         for (path, stats) in self_paths(thread) {
             let names: Vec<&str> = path.iter().map(|&f| report.functions[f as usize].name.as_str()).collect();
-            *times.entry(names.join(";")).or_default() += stats.tsub / 1000;
+            *times.entry(names.join(";")).or_default() += stats.tsub_ns / 1000;
         }
     }
     times
