@@ -112,6 +112,8 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
     }
     const doomed = spawn({ spinMs: 10_000 })
     const finishing = spawn({ work: { index: 1, ms: 150, restMs: 0 } })
+    // Both attached and profiling before the fault (a loaded machine may take a while).
+    await yappi.snapshot()
     await appWork(200)
     const reading = yappi.snapshot()
     await doomed.worker.terminate()
@@ -148,8 +150,9 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
     const byPredicate = yappi.getFuncStats(() => {
       throw new Error('injected: getFuncStats predicate')
     }).length
+    let keyCalls = 0
     stats.sort((stat) => {
-      if (stat.name === 'faultSpin') throw new Error('injected: sort key')
+      if (keyCalls++ === 1) throw new Error('injected: sort key')
       return stat.ttot
     })
     const after = stats.toArray().map((stat) => stat.name)
