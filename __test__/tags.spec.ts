@@ -28,7 +28,7 @@ function get(port: number, path: string): Promise<void> {
 test.serial('an HTTP server with two routes of known CPU cost: per-route CPU shares within 5 points', async (t) => {
   // Long enough that the HTTP work each request also does under its tag (parsing the next
   // chunk, writing, closing: the same for both routes) stays small beside the route's own.
-  const cost: Record<string, number> = { '/a': 12, '/b': 4 }
+  const cost: Record<string, number> = { '/a': 36, '/b': 12 }
   const server = http.createServer((req, res) => {
     const route = req.url ?? ''
     void yappi.withTag(route, async () => {
@@ -41,7 +41,7 @@ test.serial('an HTTP server with two routes of known CPU cost: per-route CPU sha
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   yappi.start({ clock: 'cpu', intervalUs: 200 })
-  const perRoute = 40
+  const perRoute = 12
   const clients = 4
   await Promise.all(
     Array.from({ length: clients }, async (_, client) => {
