@@ -55,7 +55,9 @@ test.afterEach.always(async () => {
 })
 
 test.serial('four workers, two started before and two after start(), each measured on its own thread', async (t) => {
-  const tasks: Task[] = [0, 1, 2, 3].map((index) => ({ work: { index, ms: 300, restMs: 200 } }))
+  // Long phases: where the machine starves V8's sampler threads, a sample gap that spans the
+  // switch from work to rest misplaces time; the longer the phases, the smaller that share.
+  const tasks: Task[] = [0, 1, 2, 3].map((index) => ({ work: { index, ms: 600, restMs: 400 } }))
   const early = [0, 1].map((i) => startWorker(tasks[i], `early-${i}`, false))
   await Promise.all(early.map(({ worker }) => online(worker)))
   yappi.start({ intervalUs: 500 })
@@ -80,9 +82,9 @@ test.serial('four workers, two started before and two after start(), each measur
     const work = own.find(`work${i}`)
     const rest = own.find('rest')
     t.truthy(work, `work${i} profiled on thread ${threadId}`)
-    // 300 ms of work and 200 ms of rest: 60% and 40% of the 500 ms the task runs.
-    const workShare = (100 * work!.ttot) / 0.5
-    const restShare = (100 * (rest?.ttot ?? 0)) / 0.5
+    // 600 ms of work and 400 ms of rest: 60% and 40% of the second the task runs.
+    const workShare = (100 * work!.ttot) / 1
+    const restShare = (100 * (rest?.ttot ?? 0)) / 1
     report.push(`work${i} ${workShare.toFixed(1)}% rest ${restShare.toFixed(1)}%`)
     t.true(Math.abs(workShare - 60) <= 5, `work${i} ${workShare.toFixed(1)}% vs 60%`)
     t.true(Math.abs(restShare - 40) <= 5, `rest on ${i} ${restShare.toFixed(1)}% vs 40%`)
@@ -95,7 +97,7 @@ test.serial('four workers, two started before and two after start(), each measur
   }
   t.log('per-thread shares:', report.join(', '))
   const merged = stats.find('rest')!
-  t.true(Math.abs(merged.ttot - 0.8) < 0.1, `rest merged over four threads: ${merged.ttot}`)
+  t.true(Math.abs(merged.ttot - 1.6) < 0.2, `rest merged over four threads: ${merged.ttot}`)
 })
 
 test.serial('started from a worker, read from main; started from main, stopped and read from a worker', async (t) => {
