@@ -102,6 +102,9 @@ export function resolveSort(key: unknown, order: unknown): [SortKey, SortOrder] 
   return [sortKey, sortOrder]
 }
 
+/** Text keys sort as people read them (case-insensitive); one collator, built once, is fast. */
+const NAME_ORDER = new Intl.Collator(undefined, { sensitivity: 'base' })
+
 function compareBy<T extends CallNumbers & { name: string }>(key: SortKey, order: SortOrder): (a: T, b: T) => number {
   const sign = order === 'asc' ? 1 : -1
   return (a, b) => {
@@ -109,9 +112,9 @@ function compareBy<T extends CallNumbers & { name: string }>(key: SortKey, order
     const right = (b as unknown as Record<string, number | string>)[key]
     const byKey =
       typeof left === 'string' && typeof right === 'string'
-        ? left.localeCompare(right, undefined, { sensitivity: 'base' })
+        ? NAME_ORDER.compare(left, right)
         : (left as number) - (right as number)
-    return sign * byKey || a.name.localeCompare(b.name)
+    return sign * byKey || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   }
 }
 
@@ -274,8 +277,7 @@ export class FuncStats implements Iterable<FuncStat> {
     const compare = compareBy(sortKey, sortOrder)
     this.#items.sort(compare)
     for (const stat of this.#items) {
-      stat.callers.sort(compare)
-      stat.callees.sort(compare)
+      if (stat instanceof DecodedFunc) stat.orderEdges(compare)
     }
     return this
   }
@@ -486,14 +488,21 @@ function checkVersion(numbers: Float64Array): void {
   }
 }
 
-function callNumbers(numbers: Float64Array, at: number, exactFlags: number): CallNumbers {
+/** An end of a call edge, read from the engine's numbers at `at` (the edge's stats). */
+function callEdge(other: FuncStat, numbers: Float64Array, at: number): CallEdge {
   const ncall = numbers[at]
   const ttot = numbers[at + 2] / NS_PER_SECOND
   return {
+    id: other.id,
+    name: other.name,
+    module: other.module,
+    line: other.line,
+    fullName: other.fullName,
     ncall,
     nactualcall: numbers[at + 1],
-    callsExact: (exactFlags & EXACT_NCALL) !== 0,
-    nactualcallExact: (exactFlags & EXACT_NACTUAL) !== 0,
+    // Coverage counts functions, not call edges: edge counts stay estimates.
+    callsExact: false,
+    nactualcallExact: false,
     ttot,
     tsub: numbers[at + 3] / NS_PER_SECOND,
     tavg: ncall > 0 ? ttot / ncall : 0,
@@ -502,42 +511,141 @@ function callNumbers(numbers: Float64Array, at: number, exactFlags: number): Cal
   }
 }
 
+/**
+ * The call edges of one decoded result, turned into objects only for the functions whose
+ * callers or callees are read: a table of 10k functions is mostly printed, not walked, and
+ * building every edge twice up front was most of a read's time and garbage.
+ */
+class EdgeIndex {
+  readonly #numbers: Float64Array
+  readonly #start: number
+  readonly #count: number
+  readonly #rows: DecodedFunc[]
+  #byId: Map<number, DecodedFunc> | undefined
+  #callers: Map<number, number[]> | undefined
+  #callees: Map<number, number[]> | undefined
+
+  constructor(numbers: Float64Array, start: number, count: number, rows: DecodedFunc[]) {
+    this.#numbers = numbers
+    this.#start = start
+    this.#count = count
+    this.#rows = rows
+  }
+
+  #group(): [Map<number, DecodedFunc>, Map<number, number[]>, Map<number, number[]>] {
+    if (this.#byId && this.#callers && this.#callees) return [this.#byId, this.#callers, this.#callees]
+    const byId = new Map(this.#rows.map((row) => [row.id, row]))
+    const callers = new Map<number, number[]>()
+    const callees = new Map<number, number[]>()
+    const add = (map: Map<number, number[]>, id: number, at: number) => {
+      const list = map.get(id)
+      if (list) list.push(at)
+      else map.set(id, [at])
+    }
+    for (let i = 0, at = this.#start; i < this.#count; i++, at += EDGE_FIELDS) {
+      const caller = this.#numbers[at]
+      const callee = this.#numbers[at + 1]
+      if (!byId.has(caller) || !byId.has(callee)) continue
+      add(callees, caller, at)
+      add(callers, callee, at)
+    }
+    this.#byId = byId
+    this.#callers = callers
+    this.#callees = callees
+    return [byId, callers, callees]
+  }
+
+  edges(id: number, side: 'callers' | 'callees'): CallEdge[] {
+    const [byId, callers, callees] = this.#group()
+    const offsets = (side === 'callers' ? callers : callees).get(id) ?? []
+    return offsets.map((at) => callEdge(byId.get(this.#numbers[side === 'callers' ? at : at + 1])!, this.#numbers, at + 2))
+  }
+}
+
+type EdgeOrder = (a: CallEdge, b: CallEdge) => number
+
+/** A function row as decoded: numbers read once, call edges built when first read. */
+class DecodedFunc implements FuncStat {
+  readonly id: number
+  readonly name: string
+  readonly module: string
+  readonly line: number
+  readonly column: number
+  readonly kind: FuncKind
+  readonly ncall: number
+  readonly nactualcall: number
+  readonly callsExact: boolean
+  readonly nactualcallExact: boolean
+  readonly ttot: number
+  readonly tsub: number
+  readonly tavg: number
+  readonly samples: number
+  readonly samplesTotal: number
+  readonly #edges: EdgeIndex
+  #callers: CallEdge[] | undefined
+  #callees: CallEdge[] | undefined
+  #order: EdgeOrder | undefined
+
+  constructor(numbers: Float64Array, text: string, at: number, edges: EdgeIndex) {
+    this.id = numbers[at]
+    this.kind = KINDS[numbers[at + 1]] ?? 'user'
+    this.line = numbers[at + 2]
+    this.column = numbers[at + 3]
+    this.name = text.substr(numbers[at + 4], numbers[at + 5])
+    this.module = text.substr(numbers[at + 6], numbers[at + 7])
+    const exactFlags = numbers[at + 14]
+    this.ncall = numbers[at + 8]
+    this.nactualcall = numbers[at + 9]
+    this.callsExact = (exactFlags & EXACT_NCALL) !== 0
+    this.nactualcallExact = (exactFlags & EXACT_NACTUAL) !== 0
+    this.ttot = numbers[at + 10] / NS_PER_SECOND
+    this.tsub = numbers[at + 11] / NS_PER_SECOND
+    this.tavg = this.ncall > 0 ? this.ttot / this.ncall : 0
+    this.samples = numbers[at + 12]
+    this.samplesTotal = numbers[at + 13]
+    this.#edges = edges
+  }
+
+  get fullName(): string {
+    return `${this.module}:${this.line} ${this.name}`
+  }
+
+  get callers(): CallEdge[] {
+    this.#callers ??= this.#ordered(this.#edges.edges(this.id, 'callers'))
+    return this.#callers
+  }
+
+  get callees(): CallEdge[] {
+    this.#callees ??= this.#ordered(this.#edges.edges(this.id, 'callees'))
+    return this.#callees
+  }
+
+  /** Orders the edges now if they exist, or when they are first read. */
+  orderEdges(order: EdgeOrder): void {
+    this.#order = order
+    this.#callers?.sort(order)
+    this.#callees?.sort(order)
+  }
+
+  #ordered(edges: CallEdge[]): CallEdge[] {
+    return this.#order ? edges.sort(this.#order) : edges
+  }
+
+  toJSON(): FuncStat {
+    const { callers, callees, fullName } = this
+    return { ...this, fullName, callers, callees }
+  }
+}
+
 /** Decodes the engine's function stats: functions, then edges linked to both ends. */
 export function decodeFuncStats({ numbers, text }: BindingEncoded, clock: ClockType | undefined, source: StatsSource): FuncStats {
   checkVersion(numbers)
   const funcCount = numbers[1]
   const edgeCount = numbers[2]
-  const byId = new Map<number, FuncStat>()
-  let at = HEADER_LEN
-  for (let i = 0; i < funcCount; i++, at += FUNC_FIELDS) {
-    const name = text.substr(numbers[at + 4], numbers[at + 5])
-    const module = text.substr(numbers[at + 6], numbers[at + 7])
-    const line = numbers[at + 2]
-    const stat: FuncStat = {
-      id: numbers[at],
-      name,
-      module,
-      line,
-      column: numbers[at + 3],
-      kind: KINDS[numbers[at + 1]] ?? 'user',
-      fullName: `${module}:${line} ${name}`,
-      ...callNumbers(numbers, at + 8, numbers[at + 14]),
-      callers: [],
-      callees: [],
-    }
-    byId.set(stat.id, stat)
-  }
-  for (let i = 0; i < edgeCount; i++, at += EDGE_FIELDS) {
-    const caller = byId.get(numbers[at])
-    const callee = byId.get(numbers[at + 1])
-    if (!caller || !callee) continue
-    // Coverage counts functions, not call edges: edge counts stay estimates.
-    const edge = callNumbers(numbers, at + 2, 0)
-    const end = (stat: FuncStat): CallEdge => ({ id: stat.id, name: stat.name, module: stat.module, line: stat.line, fullName: stat.fullName, ...edge })
-    caller.callees.push(end(callee))
-    callee.callers.push(end(caller))
-  }
-  return new FuncStats([...byId.values()], clock ?? clockOfCode(numbers[4]), source, numbers[5])
+  const rows: DecodedFunc[] = new Array(funcCount)
+  const edges = new EdgeIndex(numbers, HEADER_LEN + funcCount * FUNC_FIELDS, edgeCount, rows)
+  for (let i = 0, at = HEADER_LEN; i < funcCount; i++, at += FUNC_FIELDS) rows[i] = new DecodedFunc(numbers, text, at, edges)
+  return new FuncStats(rows, clock ?? clockOfCode(numbers[4]), source, numbers[5])
 }
 
 export function decodeThreadStats({ numbers, text }: BindingEncoded): ThreadStats {

@@ -86,6 +86,9 @@ const CANARY_IN_WORKER = `(() => {
   return since
 })()`
 
+/** How long a detached worker's last messages are still waited for. */
+const LATE_MESSAGES_MS = 250
+
 /** Answers of workers carry the request id first: read it without parsing the rest. */
 const RESPONSE_ID = /^\{"id":(\d+),/
 const FINISHED_PROFILE = /^\{"method":"Profiler\.consoleProfileFinished"/
@@ -280,13 +283,20 @@ class RemoteWorker {
       native.coverageDisturbed(this.thread.id)
       recordFault(`worker ${this.thread.id}`, new Error(`worker ${this.thread.id} exited while counting calls: its calls since the last rotation were not counted, so its call counts are estimates`))
     }
+    for (const settle of this.#pending.values()) settle(new WorkerExited(`worker ${this.thread.id} has exited`))
+    this.#pending.clear()
+  }
+
+  /**
+   * Called a moment after {@link detach}: the inspector may deliver a worker's last messages
+   * after the event saying it detached, so its last profile is judged lost only then.
+   */
+  judgeLastProfile(): void {
     if (this.#running !== null && this.#arrived !== this.#running) {
       // A worker that ends normally sends its last profile from its exit listener; one that was
       // terminate()d cannot.
       recordFault(`worker ${this.thread.id}`, new Error(`worker ${this.thread.id} ended without sending its last profile (terminated?): its samples since the last rotation are lost`))
     }
-    for (const settle of this.#pending.values()) settle(new WorkerExited(`worker ${this.thread.id} has exited`))
-    this.#pending.clear()
   }
 
   /** Folds what the worker sampled so far; sampling goes on. */
@@ -317,6 +327,8 @@ export class WorkerHub {
   readonly options: ResolvedOptions
   readonly #session = new Session()
   readonly #workers = new Map<string, RemoteWorker>()
+  /** Detached workers whose last messages may still come. */
+  readonly #settling = new Set<Promise<void>>()
 
   constructor(options: ResolvedOptions) {
     this.options = options
@@ -330,8 +342,19 @@ export class WorkerHub {
     )
     this.#session.on('NodeWorker.detachedFromWorker', ({ params }) =>
       this.#guard('detach', () => {
-        this.#workers.get(params.sessionId)?.detach()
-        this.#workers.delete(params.sessionId)
+        const worker = this.#workers.get(params.sessionId)
+        worker?.detach()
+        // Late messages (the last profile among them) still reach the worker for a moment;
+        // rotations and stop wait for that, so a read after a worker's end sees its fate.
+        const settled = new Promise<void>((resolve) =>
+          setTimeout(() => {
+            this.#workers.delete(params.sessionId)
+            this.#guard('detach', () => worker?.judgeLastProfile())
+            resolve()
+          }, LATE_MESSAGES_MS),
+        )
+        this.#settling.add(settled)
+        void settled.then(() => this.#settling.delete(settled))
       }),
     )
     this.#session.on('NodeWorker.receivedMessageFromWorker', ({ params }) =>
@@ -362,7 +385,9 @@ export class WorkerHub {
         if (!(error instanceof WorkerExited)) recordFault(`${where} worker ${worker.thread.id}`, error)
       }),
     )
-    return Promise.all(all).then(() => {})
+    return Promise.all(all).then(async () => {
+      await Promise.all([...this.#settling])
+    })
   }
 
   rotateAll(): Promise<void> {

@@ -69,7 +69,10 @@ fn is_listed(view: &SessionView<'_>, func: u32) -> bool {
 /// exact-count flags (`coverage::EXACT_*`).
 /// Edge: caller id, callee id, stats.
 pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encoded, Refusal> {
-    let funcs: Vec<_> = merged.funcs.iter().filter(|(id, _)| is_listed(view, *id)).collect();
+    let mut funcs: Vec<_> = merged.funcs.iter().filter(|(id, _)| is_listed(view, *id)).collect();
+    // Largest inclusive time first, the order readers sort by unless told otherwise: sorting
+    // an ordered list again costs them one pass.
+    funcs.sort_unstable_by(|(a_id, a), (b_id, b)| b.ttot_ns.cmp(&a.ttot_ns).then(a_id.cmp(b_id)));
     let edges: Vec<_> =
         merged.edges.iter().filter(|((caller, callee), _)| is_listed(view, *caller) && is_listed(view, *callee)).collect();
     let mut numbers = Vec::new();
