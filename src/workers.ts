@@ -328,7 +328,7 @@ export class WorkerHub {
   readonly #session = new Session()
   readonly #workers = new Map<string, RemoteWorker>()
   /** Detached workers whose last messages may still come. */
-  readonly #settling = new Set<Promise<void>>()
+  readonly #settling = new Map<() => void, Promise<void>>()
 
   constructor(options: ResolvedOptions) {
     this.options = options
@@ -343,18 +343,23 @@ export class WorkerHub {
     this.#session.on('NodeWorker.detachedFromWorker', ({ params }) =>
       this.#guard('detach', () => {
         const worker = this.#workers.get(params.sessionId)
-        worker?.detach()
+        if (!worker) return
+        worker.detach()
         // Late messages (the last profile among them) still reach the worker for a moment;
-        // rotations and stop wait for that, so a read after a worker's end sees its fate.
-        const settled = new Promise<void>((resolve) =>
-          setTimeout(() => {
+        // rotations wait for that, so a snapshot after a worker's end sees its fate. stop()
+        // judges at once: its session must not linger, attaching workers a next start() owns.
+        let judge = (): void => {}
+        const settled = new Promise<void>((resolve) => {
+          const timer = setTimeout(() => judge(), LATE_MESSAGES_MS)
+          judge = () => {
+            clearTimeout(timer)
             this.#workers.delete(params.sessionId)
-            this.#guard('detach', () => worker?.judgeLastProfile())
+            this.#settling.delete(judge)
+            this.#guard('detach', () => worker.judgeLastProfile())
             resolve()
-          }, LATE_MESSAGES_MS),
-        )
-        this.#settling.add(settled)
-        void settled.then(() => this.#settling.delete(settled))
+          }
+        })
+        this.#settling.set(judge, settled)
       }),
     )
     this.#session.on('NodeWorker.receivedMessageFromWorker', ({ params }) =>
@@ -385,18 +390,20 @@ export class WorkerHub {
         if (!(error instanceof WorkerExited)) recordFault(`${where} worker ${worker.thread.id}`, error)
       }),
     )
-    return Promise.all(all).then(async () => {
-      await Promise.all([...this.#settling])
-    })
+    return Promise.all(all).then(() => {})
   }
 
+  /** Folds every worker; a worker that just ended is waited for until its fate is known. */
   rotateAll(): Promise<void> {
-    return this.#each('rotate', (worker) => worker.rotate())
+    return this.#each('rotate', (worker) => worker.rotate()).then(async () => {
+      await Promise.all([...this.#settling.values()])
+    })
   }
 
   /** Stops every worker's profiler; resolves when their last profiles are folded. */
   stop(): Promise<void> {
     return this.#each('stop', (worker) => worker.stop()).finally(() => {
+      for (const judge of [...this.#settling.keys()]) judge()
       try {
         this.#session.post('NodeWorker.disable')
         this.#session.disconnect()

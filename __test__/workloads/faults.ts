@@ -112,8 +112,13 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
     }
     const doomed = spawn({ spinMs: 10_000 })
     const finishing = spawn({ work: { index: 1, ms: 150, restMs: 0 } })
-    // Both attached and profiling before the fault (a loaded machine may take a while).
+    // Both attached and profiling before the fault (a loaded machine may take a while): the
+    // doomed worker has folded a profile, so it was sampling when it is terminated.
     await yappi.snapshot()
+    for (let turns = 0; !yappi.getThreadStats().get(doomed.threadId) && turns < 100; turns++) {
+      await appWork(20)
+      await yappi.snapshot()
+    }
     await appWork(200)
     const reading = yappi.snapshot()
     await doomed.worker.terminate()
