@@ -84,11 +84,19 @@ function findCpuprofile(dir: string): string | undefined {
  * Interleaves configurations across repetitions (A B C … A B C …, the order rotated each
  * repetition) so slow drifts of a shared machine hit every configuration alike.
  */
-export async function measureOverhead(size: Size, reps: number, outDir: string, log: (line: string) => void, only?: string[]): Promise<OverheadResults> {
-  const workloads = WORKLOADS.filter((w) => !only || only.includes(w.name))
+export async function measureOverhead(
+  size: Size,
+  reps: number,
+  outDir: string,
+  log: (line: string) => void,
+  onlyWorkloads?: string[],
+  onlyConfigs?: string[],
+): Promise<OverheadResults> {
+  const workloads = WORKLOADS.filter((w) => !onlyWorkloads || onlyWorkloads.includes(w.name))
+  const configs = CONFIGS.filter((c) => c.name === 'none' || !onlyConfigs || onlyConfigs.includes(c.name))
   const rows: WorkloadResult[] = workloads.map((workload) => ({
     workload,
-    cells: CONFIGS.map((config) => ({ config, runs: [], paired: { main: [], process: [], wall: [] } })),
+    cells: configs.map((config) => ({ config, runs: [], paired: { main: [], process: [], wall: [] } })),
   }))
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'yappi-bench-'))
   let tscProfile: string | undefined

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --full] [-- --only=overhead|engine] [-- --workloads=tsc,acorn] [-- --reps=N]`
+ * `npm run bench [-- --full] [-- --only=overhead|engine] [-- --workloads=tsc,acorn] [-- --configs='none,yappi 1ms'] [-- --reps=N]`
  * Runs the benchmarks and writes benches/RESULTS.md. Quick mode (the default) takes a few minutes.
  */
 import { fork } from 'node:child_process'
@@ -9,7 +9,7 @@ import * as path from 'node:path'
 import type { EngineResults, LongRunResult } from './engine-child'
 import { describeMachine } from './machine'
 import { measureOverhead, runChild, type OverheadResults } from './overhead'
-import { configNamed } from './profilers'
+import { CONFIGS, configNamed } from './profilers'
 import { renderReport } from './report'
 import { REPO_ROOT, WORKLOADS, type Size } from './workloads'
 
@@ -17,6 +17,8 @@ interface Args {
   size: Size
   only?: 'overhead' | 'engine'
   workloads?: string[]
+  /** Profiler configurations to run (the baseline always runs). */
+  configs?: string[]
   reps?: number
   out: string
 }
@@ -29,9 +31,10 @@ function parseArgs(argv: string[]): Args {
     else if (key === '--full') args.size = 'full'
     else if (key === '--only' && (value === 'overhead' || value === 'engine')) args.only = value
     else if (key === '--workloads' && value) args.workloads = value.split(',')
+    else if (key === '--configs' && value) args.configs = value.split(',')
     else if (key === '--reps' && Number(value) >= 1) args.reps = Number(value)
     else if (key === '--out' && value) args.out = path.resolve(value)
-    else throw new Error(`unknown argument ${arg}; use --quick, --full, --only=overhead|engine, --workloads=${WORKLOADS.map((w) => w.name).join(',')}, --reps=N, --out=FILE`)
+    else throw new Error(`unknown argument ${arg}; use --quick, --full, --only=overhead|engine, --workloads=${WORKLOADS.map((w) => w.name).join(',')}, --configs=${CONFIGS.map((c) => c.name).join(',')}, --reps=N, --out=FILE`)
   }
   return args
 }
@@ -82,7 +85,7 @@ async function main(): Promise<void> {
   if (args.only !== 'engine') {
     const reps = args.reps ?? (args.size === 'quick' ? 3 : 7)
     log(`overhead: ${reps} repetitions (${args.size})`)
-    overhead = await measureOverhead(args.size, reps, outDir, log, args.workloads)
+    overhead = await measureOverhead(args.size, reps, outDir, log, args.workloads, args.configs)
   }
   if (args.only !== 'overhead') {
     log('engine: fold, snapshot, rotation, memory')
