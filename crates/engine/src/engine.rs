@@ -176,7 +176,8 @@ impl Session {
             writer: Mutex::new(WriterState::default()),
             published: Atomic::null(),
         };
-        let slot = self.threads.push(shard, &self.budget)?;
+        let name_bytes = shard.name.len();
+        let slot = self.threads.push(shard, &self.budget).inspect_err(|_| self.budget.release(name_bytes))?;
         slots.insert(thread.id, slot);
         self.threads.get(slot).ok_or(Refusal::OverBudget)
     }
@@ -441,12 +442,23 @@ fn merge_delta(
     let base = previous.unwrap_or(&empty);
     let budget = &session.budget;
     let merged = merge_sorted(&base.funcs, &funcs, budget).and_then(|funcs| {
-        let edges = merge_sorted(&base.edges, &edges, budget)?;
-        let delta_stacks = intern_paths(&session.stacks, &paths, budget)?;
-        let stacks = merge_sorted(&base.stacks, &delta_stacks, budget);
-        // The delta's rows were charged when interned; they are dropped here, merged or not.
-        budget.forget(&delta_stacks);
-        Ok((funcs, edges, stacks?))
+        let rest = merge_sorted(&base.edges, &edges, budget).and_then(|edges| {
+            let stacks = intern_paths(&session.stacks, &paths, budget).and_then(|delta_stacks| {
+                let stacks = merge_sorted(&base.stacks, &delta_stacks, budget);
+                // The delta's rows were charged when interned; they are dropped here, merged or not.
+                budget.forget(&delta_stacks);
+                stacks
+            });
+            // A refusal drops the tables merged so far: their charge goes with them.
+            if stacks.is_err() {
+                budget.forget(&edges);
+            }
+            stacks.map(|stacks| (edges, stacks))
+        });
+        if rest.is_err() {
+            budget.forget(&funcs);
+        }
+        rest.map(|(edges, stacks)| (funcs, edges, stacks))
     });
     match merged {
         Ok((funcs, edges, stacks)) => {
@@ -613,6 +625,34 @@ mod tests {
             ingest(&engine, 0, samples);
         }
         assert_eq!(used(), settled);
+    }
+
+    /// Whatever step of an ingest the budget refuses (the thread's slot, the fold, the merge),
+    /// what was charged before it is given back: refusals repeated forever leave the budget
+    /// where it was. (A refused thread slot used to keep its name's bytes.)
+    #[test]
+    fn refused_merges_keep_the_budget_flat() {
+        let samples: Vec<(Vec<String>, i64)> =
+            (0..40).map(|i| (vec!["main".to_string(), format!("f{i}"), format!("g{}", i % 7)], 3)).collect();
+        let stacks: Vec<(Vec<&str>, i64)> = samples.iter().map(|(names, w)| (names.iter().map(String::as_str).collect(), *w)).collect();
+        let samples: Vec<(&[&str], i64)> = stacks.iter().map(|(names, w)| (names.as_slice(), *w)).collect();
+        let mut refusals_seen = 0;
+        for limit in (4096..96 * 1024).step_by(256) {
+            let engine = Engine::new();
+            engine.begin(Clock::Wall, limit, OWNER).unwrap();
+            let used = || engine.read(|view| view.budget().used());
+            let dropped = |engine: &Engine| ingest(engine, 0, &samples).dropped_samples > 0;
+            if !dropped(&engine) && !dropped(&engine) {
+                continue;
+            }
+            refusals_seen += 1;
+            let settled = used();
+            for _ in 0..5 {
+                dropped(&engine);
+            }
+            assert_eq!(used(), settled, "budget of {limit} bytes");
+        }
+        assert!(refusals_seen > 0, "some budget refused a merge");
     }
 
     #[test]
