@@ -38,7 +38,7 @@ impl<'a> Text<'a> {
         if let Some(&place) = self.seen.get(value) {
             return Ok(place);
         }
-        let units = value.encode_utf16().count();
+        let units = if value.is_ascii() { value.len() } else { value.encode_utf16().count() };
         let place = (self.utf16_len as f64, units as f64);
         self.text.try_reserve(value.len())?;
         self.text.push_str(value);
