@@ -1,5 +1,5 @@
 // Tagged workloads with known truth. Each function spins on the monotonic clock for a set time
-// (see burn.ts for why loops are written out and calls go through megamorphic sites). As a
+// (see burn.ts for why calls go through megamorphic sites). As a
 // worker (`workerData.task`), runs a task when told to, reports, and exits when told to.
 import { promises as fs } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -7,48 +7,27 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads'
 
 import * as yappi from '../../index'
 import { native } from '../../src/native'
+import { spinA } from './burn'
 
+// Distinct functions, so each one's tag is known; each calls the one spinning loop, so a
+// sample V8 takes inside process.hrtime() (it loses the top frame) still lands in it.
 export function routeA(ms: number): void {
-  const start = process.hrtime()
-  for (;;) {
-    const [seconds, nanos] = process.hrtime(start)
-    if (seconds * 1e3 + nanos / 1e6 >= ms) return
-  }
+  spinA(ms)
 }
 export function routeB(ms: number): void {
-  const start = process.hrtime()
-  for (;;) {
-    const [seconds, nanos] = process.hrtime(start)
-    if (seconds * 1e3 + nanos / 1e6 >= ms) return
-  }
+  spinA(ms)
 }
 export function stepOne(ms: number): void {
-  const start = process.hrtime()
-  for (;;) {
-    const [seconds, nanos] = process.hrtime(start)
-    if (seconds * 1e3 + nanos / 1e6 >= ms) return
-  }
+  spinA(ms)
 }
 export function stepTwo(ms: number): void {
-  const start = process.hrtime()
-  for (;;) {
-    const [seconds, nanos] = process.hrtime(start)
-    if (seconds * 1e3 + nanos / 1e6 >= ms) return
-  }
+  spinA(ms)
 }
 export function stepThree(ms: number): void {
-  const start = process.hrtime()
-  for (;;) {
-    const [seconds, nanos] = process.hrtime(start)
-    if (seconds * 1e3 + nanos / 1e6 >= ms) return
-  }
+  spinA(ms)
 }
 export function bystander(ms: number): void {
-  const start = process.hrtime()
-  for (;;) {
-    const [seconds, nanos] = process.hrtime(start)
-    if (seconds * 1e3 + nanos / 1e6 >= ms) return
-  }
+  spinA(ms)
 }
 
 const blocker = new Int32Array(new SharedArrayBuffer(4))
