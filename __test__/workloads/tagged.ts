@@ -32,31 +32,29 @@ export function bystander(ms: number): void {
 
 const blocker = new Int32Array(new SharedArrayBuffer(4))
 
+/** Spins a slice, sleeps a slice, until half of `totalMs` was spent each way. */
+function spinAndSleep(totalMs: number, sliceMs: number): void {
+  for (let slept = 0; slept < totalMs / 2; slept += sliceMs) {
+    spinA(sliceMs)
+    Atomics.wait(blocker, 0, 0, sliceMs)
+  }
+}
+
 /**
  * Half on the CPU, half asleep *inside* this function (a blocking wait, not the event loop):
  * its wall-clock ttot is the whole run, its CPU-clock ttot half of it.
  */
 export function halfAsleep(totalMs: number, sliceMs = 10): void {
-  for (let slept = 0; slept < totalMs / 2; slept += sliceMs) {
-    const start = process.hrtime()
-    for (;;) {
-      const [seconds, nanos] = process.hrtime(start)
-      if (seconds * 1e3 + nanos / 1e6 >= sliceMs) break
-    }
-    Atomics.wait(blocker, 0, 0, sliceMs)
-  }
+  spinAndSleep(totalMs, sliceMs)
 }
 
-/** The same, for a second measurement in one process: V8 does not name a loop it optimized on the stack under an earlier profiler. */
+/**
+ * The same, for a second measurement in one process: code V8 optimized on the stack (OSR)
+ * under an earlier profiler is not named by a later one, and is charged to its caller — this
+ * function, whose ttot is what is measured.
+ */
 export function halfAsleepAgain(totalMs: number, sliceMs = 10): void {
-  for (let slept = 0; slept < totalMs / 2; slept += sliceMs) {
-    const start = process.hrtime()
-    for (;;) {
-      const [seconds, nanos] = process.hrtime(start)
-      if (seconds * 1e3 + nanos / 1e6 >= sliceMs) break
-    }
-    Atomics.wait(blocker, 0, 0, sliceMs)
-  }
+  spinAndSleep(totalMs, sliceMs)
 }
 
 /** Every measured call goes through here, made megamorphic below so no callee is inlined. */
