@@ -2,11 +2,17 @@
 // number of milliseconds, so its self time is known whatever the machine's speed.
 //
 // Two V8 sampler limits shape this file. A sample inside a V8 fast API call loses its
-// JavaScript frame (V8 charges the caller), and `process.hrtime.bigint()` is one, so the loops
-// read `process.hrtime()`. And V8 drops the frames of functions TurboFan inlined, so every call
-// whose callee must stay visible goes through a call site that has seen more callees than
-// TurboFan inlines (megamorphic). Each loop is written out in its function: a shared helper
-// would be a frame of its own, or be inlined, and blur whose self time it is.
+// JavaScript frame (V8 charges the caller), and the clock reads are such calls
+// (`process.hrtime()` as much as `hrtime.bigint()`): so each loop does a few microseconds of
+// plain JavaScript between two reads, and few samples land inside a read. And V8 drops the
+// frames of functions TurboFan inlined, so every call whose callee must stay visible goes
+// through a call site that has seen more callees than TurboFan inlines (megamorphic). Each loop
+// is written out in its function: a shared helper would be a frame of its own, or be inlined,
+// and blur whose self time it is.
+
+/** Plain JavaScript between two clock reads (a few µs); `sink` keeps it from being optimized away. */
+const WORK_BETWEEN_READS = 1000
+let sink = 0
 
 type Step = (sliceMs: number, next: Step) => void
 
@@ -14,6 +20,7 @@ type Step = (sliceMs: number, next: Step) => void
 export function spinA(ms: number): void {
   const start = process.hrtime()
   for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
     const [seconds, nanos] = process.hrtime(start)
     if (seconds * 1e3 + nanos / 1e6 >= ms) return
   }
@@ -22,6 +29,7 @@ export function spinA(ms: number): void {
 export function spinB(ms: number): void {
   const start = process.hrtime()
   for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
     const [seconds, nanos] = process.hrtime(start)
     if (seconds * 1e3 + nanos / 1e6 >= ms) return
   }
@@ -30,6 +38,7 @@ export function spinB(ms: number): void {
 export function spinC(ms: number): void {
   const start = process.hrtime()
   for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
     const [seconds, nanos] = process.hrtime(start)
     if (seconds * 1e3 + nanos / 1e6 >= ms) return
   }
@@ -39,6 +48,7 @@ export function spinC(ms: number): void {
 export function A(sliceMs: number, next: Step): void {
   const start = process.hrtime()
   for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
     const [seconds, nanos] = process.hrtime(start)
     if (seconds * 1e3 + nanos / 1e6 >= sliceMs * 0.3) break
   }
@@ -49,6 +59,7 @@ export function A(sliceMs: number, next: Step): void {
 export function B(sliceMs: number): void {
   const start = process.hrtime()
   for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
     const [seconds, nanos] = process.hrtime(start)
     if (seconds * 1e3 + nanos / 1e6 >= sliceMs * 0.3) return
   }
@@ -58,6 +69,7 @@ export function B(sliceMs: number): void {
 export function C(sliceMs: number): void {
   const start = process.hrtime()
   for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
     const [seconds, nanos] = process.hrtime(start)
     if (seconds * 1e3 + nanos / 1e6 >= sliceMs * 0.1) return
   }
@@ -67,6 +79,7 @@ export function C(sliceMs: number): void {
 export function D(sliceMs: number): void {
   const start = process.hrtime()
   for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
     const [seconds, nanos] = process.hrtime(start)
     if (seconds * 1e3 + nanos / 1e6 >= sliceMs * 0.3) return
   }
