@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { execFile } from 'node:child_process'
 import * as path from 'node:path'
 
@@ -27,15 +27,21 @@ function run(scenario: string): Promise<{ findings: Findings; stderr: string; co
   })
 }
 
+/** Runs a scenario and checks what every fault must leave alone: exit 0, a silent stderr, the app's right result. */
+async function runUnharmed(t: ExecutionContext, scenario: string): Promise<Findings> {
+  const { findings, stderr, code } = await run(scenario)
+  t.is(code, 0)
+  t.is(stderr, '')
+  t.is(findings.result, findings.expected)
+  return findings
+}
+
 function where(faults: Fault[], pattern: RegExp): Fault[] {
   return faults.filter((fault) => pattern.test(fault.message))
 }
 
 test('inspector errors during rotation are recorded; the app runs on and sampling resumes', async (t) => {
-  const { findings, stderr, code } = await run('inspector-error')
-  t.is(code, 0)
-  t.is(stderr, '')
-  t.is(findings.result, findings.expected)
+  const findings = await runUnharmed(t, 'inspector-error')
   const injected = where(findings.faults, /injected: Profiler\.stop failed/)
   t.is(injected.length, 3, JSON.stringify(findings.faults))
   t.true(injected.every((fault) => fault.where === 'rotate' || fault.where === 'flush'))
@@ -43,20 +49,14 @@ test('inspector errors during rotation are recorded; the app runs on and samplin
 })
 
 test('malformed profiles from the inspector are refused with a named reason, not thrown', async (t) => {
-  const { findings, stderr, code } = await run('malformed-profile')
-  t.is(code, 0)
-  t.is(stderr, '')
-  t.is(findings.result, findings.expected)
+  const findings = await runUnharmed(t, 'malformed-profile')
   t.is(where(findings.faults, /malformed profile: sample \d+ names node 999999/).length, 1, JSON.stringify(findings.faults))
   t.is(where(findings.faults, /malformed profile: .*(cycle|two parents)/).length, 1, JSON.stringify(findings.faults))
   t.true((findings.after as number) > 0.02, `folding resumed: faultSpin ttot ${findings.after}`)
 })
 
 test('a worker terminated during a snapshot: the snapshot resolves and the loss is recorded', async (t) => {
-  const { findings, stderr, code } = await run('worker-gone')
-  t.is(code, 0)
-  t.is(stderr, '')
-  t.is(findings.result, findings.expected)
+  const findings = await runUnharmed(t, 'worker-gone')
   t.true((findings.snapshotRows as number) > 0)
   const lost = where(findings.faults, /ended without sending its last profile/)
   t.deepEqual(lost.map((fault) => fault.where), [`worker ${findings.doomedThread}`], JSON.stringify(findings.faults))
@@ -64,10 +64,7 @@ test('a worker terminated during a snapshot: the snapshot resolves and the loss 
 })
 
 test('user callbacks that throw are recorded, not thrown: filters drop the row, a sort keeps the order', async (t) => {
-  const { findings, stderr, code } = await run('callbacks')
-  t.is(code, 0)
-  t.is(stderr, '')
-  t.is(findings.result, findings.expected)
+  const findings = await runUnharmed(t, 'callbacks')
   t.is(findings.filtered, 0)
   t.is(findings.byRegExp, 0)
   t.is(findings.byPredicate, 0)
@@ -86,20 +83,14 @@ test('user callbacks that throw are recorded, not thrown: filters drop the row, 
 })
 
 test('another inspector session profiling at the same time: both get their data, no fault', async (t) => {
-  const { findings, stderr, code } = await run('other-session-profile')
-  t.is(code, 0)
-  t.is(stderr, '')
-  t.is(findings.result, findings.expected)
+  const findings = await runUnharmed(t, 'other-session-profile')
   t.true((findings.ours as number) > 0.05, `ours: faultSpin ttot ${findings.ours}`)
   t.true((findings.theirSamples as number) > 20, `theirs: ${findings.theirSamples} samples`)
   t.deepEqual(findings.faults, [])
 })
 
 test('another session taking over precise coverage: recorded, and counts turn into estimates', async (t) => {
-  const { findings, stderr, code } = await run('coverage-conflict')
-  t.is(code, 0)
-  t.is(stderr, '')
-  t.is(findings.result, findings.expected)
+  const findings = await runUnharmed(t, 'coverage-conflict')
   t.deepEqual(findings.before, [1000, true], 'exact before the conflict')
   t.true((findings.afterRows as number) > 0)
   t.is(findings.afterExact, 0, 'no count is called exact after it')
