@@ -160,6 +160,13 @@ impl<'b, T> Scratch<'b, T> {
     pub fn push(&mut self, value: T) -> Result<(), Refusal> {
         self.budget.push(&mut self.vec, value)
     }
+
+    /// The vector, its charge given back: for results that leave the budgeted code uncharged.
+    pub fn into_uncharged(mut self) -> Vec<T> {
+        let vec = std::mem::take(&mut self.vec);
+        self.budget.forget(&vec);
+        vec
+    }
 }
 
 impl<T> Drop for Scratch<'_, T> {

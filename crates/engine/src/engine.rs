@@ -7,7 +7,7 @@
 //! thread's writer lock only.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
@@ -16,7 +16,7 @@ use hashbrown::HashMap;
 use crate::append_vec::AppendVec;
 use crate::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
 use crate::coverage::{Coverage, CountsMismatch, TakeOutcome};
-use crate::fold::{FoldOptions, ProfileDelta, fold_tagged};
+use crate::fold::{Continuation, FoldOptions, ProfileDelta, fold_tagged};
 use crate::function::OwnCode;
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{FlatProfile, ProfileError};
@@ -98,6 +98,8 @@ pub struct ThreadShard {
     pub name: String,
     writer: Mutex<WriterState>,
     published: Atomic<ThreadSnapshot>,
+    /// End (µs, V8's monotonic clock) of the last profile folded: how old the thread's data is.
+    last_end_us: AtomicI64,
 }
 
 #[derive(Default)]
@@ -106,6 +108,11 @@ struct WriterState {
 }
 
 impl ThreadShard {
+    /// End of the last profile folded (µs on the monotonic clock of V8's samples), if any.
+    pub fn last_end_us(&self) -> Option<i64> {
+        Some(self.last_end_us.load(Ordering::Relaxed)).filter(|&end| end != i64::MIN)
+    }
+
     pub fn snapshot<'g>(&self, guard: &'g Guard) -> Option<&'g ThreadSnapshot> {
         // SAFETY: snapshots are only freed through `defer_destroy` after being replaced, or
         // when the shard drops; the guard keeps the current one alive while it is borrowed.
@@ -175,6 +182,7 @@ impl Session {
             name: self.budget.string(thread.name)?,
             writer: Mutex::new(WriterState::default()),
             published: Atomic::null(),
+            last_end_us: AtomicI64::new(i64::MIN),
         };
         let name_bytes = shard.name.len();
         let slot = self.threads.push(shard, &self.budget).inspect_err(|_| self.budget.release(name_bytes))?;
@@ -304,6 +312,7 @@ impl Engine {
         let Some(shard) = session.threads().find(|shard| shard.id == id) else { return };
         let mut writer = lock(&shard.writer);
         writer.last_stack = Vec::new();
+        shard.last_end_us.store(i64::MIN, Ordering::Relaxed);
         session.tags.forget(id, &session.budget);
         let old = shard.published.swap(Shared::null(), Ordering::AcqRel, &guard);
         if let Some(snapshot) = unsafe_ref(old) {
@@ -333,8 +342,11 @@ impl Engine {
             }
         };
         let mut writer = lock(&shard.writer);
+        let not_before_us = shard.last_end_us();
+        shard.last_end_us.fetch_max(profile.end_time, Ordering::Relaxed);
         let tag_input = session.tags.take(thread.id, profile.end_time, &session.budget);
-        let folded = fold_tagged(profile, &writer.last_stack, &session.functions, &session.budget, options, tag_input.as_ref());
+        let continuation = Continuation { stack: &writer.last_stack, not_before_us };
+        let folded = fold_tagged(profile, continuation, &session.functions, &session.budget, options, tag_input.as_ref());
         if let Some(input) = &tag_input {
             session.budget.forget(&input.switches);
         }
@@ -572,12 +584,15 @@ impl<'g> SessionView<'g> {
 mod tests {
     use super::*;
     use crate::query::{StatsFilter, merged};
-    use crate::testing::profile;
+    use crate::testing::profile_at;
 
     const OWNER: Owner = Owner { thread: 0, all_threads: true };
 
+    /// Each profile of a thread starts where its last one ended, as a sampler's do.
     fn ingest(engine: &Engine, thread: u32, samples: &[(&[&str], i64)]) -> IngestOutcome {
-        engine.ingest(ThreadRef { id: thread, name: "t" }, &profile(samples), &FoldOptions::default()).unwrap()
+        let start = engine.read(|view| view.threads().find(|(shard, _)| shard.id == thread).and_then(|(shard, _)| shard.last_end_us()));
+        let profile = profile_at(start.map_or(1_000, |end| end + 1), samples);
+        engine.ingest(ThreadRef { id: thread, name: "t" }, &profile, &FoldOptions::default()).unwrap()
     }
 
     fn ttot_of(engine: &Engine, name: &str, threads: Option<Vec<u32>>) -> u64 {

@@ -72,6 +72,8 @@ const NO_FUNC: FuncId = FuncId::MAX;
 
 enum FrameRole {
     Hidden,
+    /// The profiler's own code: hidden like a builtin, and what runs under it is the profiler's.
+    Own,
     Visible(FuncId),
     Refused,
     Focus,
@@ -108,6 +110,8 @@ fn frame_roles<'b>(
         let is_focus = options.focus.as_ref().is_some_and(|f| f.name == frame.name && f.url == frame.url);
         roles.push(if is_focus {
             FrameRole::Focus
+        } else if kind == FuncKind::Profiler {
+            FrameRole::Own
         } else if !is_shown(kind, options) {
             FrameRole::Hidden
         } else {
@@ -139,11 +143,15 @@ struct Tree<'b> {
     func: Scratch<'b, FuncId>,
     /// Effective node of each profile node (or `OUTSIDE` / `REFUSED`).
     of_node: Scratch<'b, u32>,
+    /// Whether a sample at this profile node is the profiler's own work: the nearest frame
+    /// above it that is not a builtin, a runtime bucket or the root is the profiler's.
+    ours: Scratch<'b, bool>,
 }
 
 fn effective_tree<'b>(
     profile: &FlatProfile,
     roles: &[FrameRole],
+    kinds: &[FuncKind],
     budget: &'b Budget,
     focused: bool,
 ) -> Result<Tree<'b>, ProfileError> {
@@ -152,6 +160,7 @@ fn effective_tree<'b>(
         parent: Scratch::empty(budget),
         func: Scratch::empty(budget),
         of_node: Scratch::filled(budget, profile.node_count(), OUTSIDE)?,
+        ours: Scratch::filled(budget, profile.node_count(), false)?,
     };
     tree.parent.push(NO_PARENT)?;
     tree.func.push(NO_FUNC)?;
@@ -162,11 +171,21 @@ fn effective_tree<'b>(
             NO_PARENT => ROOT,
             _ => tree.of_node.vec[parent as usize],
         };
-        let role = &roles[profile.node_frame[node as usize] as usize];
+        let frame = profile.node_frame[node as usize] as usize;
+        let under_ours = parent != NO_PARENT && tree.ours.vec[parent as usize];
+        let ours = match roles[frame] {
+            FrameRole::Own => true,
+            FrameRole::Hidden => under_ours,
+            // Builtins the profiler calls (JSON.parse in a read) are its work, shown or not.
+            FrameRole::Visible(_) | FrameRole::Refused => under_ours && kinds[frame].is_builtin_like(),
+            FrameRole::Focus => false,
+        };
+        tree.ours.vec[node as usize] = ours;
+        let role = if ours { &FrameRole::Own } else { &roles[frame] };
         let effective = match (above, role) {
             (OUTSIDE, FrameRole::Focus) => ROOT,
             (OUTSIDE | REFUSED, _) => above,
-            (_, FrameRole::Hidden | FrameRole::Focus) => above,
+            (_, FrameRole::Hidden | FrameRole::Own | FrameRole::Focus) => above,
             (_, FrameRole::Refused) => REFUSED,
             (_, FrameRole::Visible(func)) => {
                 let index = tree.parent.vec.len() as u32;
@@ -189,6 +208,8 @@ struct Weights<'b> {
     /// V8 files GC and VM work under the root even when it interrupted a JS function, so these
     /// samples must not count as that function returning and being called again.
     interruption: Scratch<'b, bool>,
+    /// Already folded with the thread's previous profile (see `sample_weights`).
+    repeated: Scratch<'b, bool>,
     /// Measured CPU time over busy wall time (1 when unmeasured): a busy sample's CPU share.
     cpu_scale: f64,
 }
@@ -204,17 +225,28 @@ fn sample_weights<'b>(
     kinds: &[FuncKind],
     budget: &'b Budget,
     options: &FoldOptions,
+    not_before_us: Option<i64>,
 ) -> Result<Weights<'b>, ProfileError> {
     let count = profile.samples.len();
     let stamps = profile.sample_times(budget)?;
     let mut wall_ns = Scratch::filled(budget, count, 0u64)?;
     let mut idle = Scratch::filled(budget, count, false)?;
     let mut interruption = Scratch::filled(budget, count, false)?;
+    let mut repeated = Scratch::filled(budget, count, false)?;
+    // Samples up to the end of the thread's previous profile are already in it: profiles that
+    // overlap (the next one starts before the last one ends, so V8 keeps its profiler) share them.
+    let start = not_before_us.map_or(profile.start_time, |not_before| profile.start_time.max(not_before));
+    let mut first_kept = true;
     for k in 0..count {
+        if not_before_us.is_some_and(|not_before| stamps.vec[k] <= not_before) {
+            repeated.vec[k] = true;
+            continue;
+        }
         let next = stamps.vec.get(k + 1).copied().unwrap_or(profile.end_time);
         let mut gap_us = next.saturating_sub(stamps.vec[k]).max(0);
-        if k == 0 {
-            gap_us = gap_us.saturating_add(stamps.vec[0].saturating_sub(profile.start_time).max(0));
+        if first_kept {
+            gap_us = gap_us.saturating_add(stamps.vec[k].saturating_sub(start).max(0));
+            first_kept = false;
         }
         wall_ns.vec[k] = (gap_us as u64).saturating_mul(1000);
         let frame = profile.node_frame[profile.samples[k] as usize] as usize;
@@ -227,7 +259,7 @@ fn sample_weights<'b>(
         _ => 1.0,
     };
     let ns = Scratch::filled(budget, count, 0u64)?;
-    let mut weights = Weights { ns, wall_ns, idle, times_us: stamps, interruption, cpu_scale };
+    let mut weights = Weights { ns, wall_ns, idle, times_us: stamps, interruption, repeated, cpu_scale };
     for k in 0..count {
         weights.ns.vec[k] = if options.cpu_clock { weights.cpu_ns(k) } else { weights.wall_ns.vec[k] };
     }
@@ -335,6 +367,15 @@ fn scratch_estimate(profile: &FlatProfile) -> usize {
     profile.node_count() * 192 + profile.samples.len() * 96 + profile.frames.len() * 64
 }
 
+/// Where the thread's previous profile left off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Continuation<'a> {
+    /// The stack of its last sample, root first: a call still running is not counted again.
+    pub stack: &'a [FuncId],
+    /// Its end (µs): samples up to it were in that profile already.
+    pub not_before_us: Option<i64>,
+}
+
 /// Folds `profile`; `previous_stack` is the last stack of this thread's previous profile.
 pub fn fold(
     profile: &FlatProfile,
@@ -343,18 +384,19 @@ pub fn fold(
     budget: &Budget,
     options: &FoldOptions,
 ) -> Result<ProfileDelta, ProfileError> {
-    fold_tagged(profile, previous_stack, functions, budget, options, None)
+    fold_tagged(profile, Continuation { stack: previous_stack, not_before_us: None }, functions, budget, options, None)
 }
 
-/// [`fold`], and with `tags` also per-tag stats of the same samples.
+/// [`fold`] after `continuation`, and with `tags` also per-tag stats of the same samples.
 pub fn fold_tagged(
     profile: &FlatProfile,
-    previous_stack: &[FuncId],
+    continuation: Continuation<'_>,
     functions: &FunctionTable,
     budget: &Budget,
     options: &FoldOptions,
     tags: Option<&TagInput>,
 ) -> Result<ProfileDelta, ProfileError> {
+    let previous_stack = continuation.stack;
     profile.validate()?;
     let headroom = scratch_estimate(profile);
     if let Err(refusal) = budget.charge(headroom) {
@@ -364,9 +406,9 @@ pub fn fold_tagged(
     let roles = frame_roles(profile, functions, budget, options);
     budget.release(headroom);
     let (roles, kinds) = roles?;
-    let tree = effective_tree(profile, &roles, budget, options.focus.is_some())?;
+    let tree = effective_tree(profile, &roles, &kinds.vec, budget, options.focus.is_some())?;
     drop(roles);
-    let weights = sample_weights(profile, &kinds.vec, budget, options)?;
+    let weights = sample_weights(profile, &kinds.vec, budget, options, continuation.not_before_us)?;
     let nodes = tree.parent.vec.len();
 
     let mut totals = ThreadTotals { profiles: 1, ..ThreadTotals::default() };
@@ -379,6 +421,21 @@ pub fn fold_tagged(
     let mut last_kept = None;
     let mut traced: Scratch<'_, PendingTrace> = Scratch::empty(budget);
     for (k, &node) in profile.samples.iter().enumerate() {
+        if weights.repeated.vec[k] {
+            continue;
+        }
+        if tree.ours.vec[node as usize] {
+            // The profiler's own work on this thread: not the application's, and the function it
+            // interrupted goes on (no call ends or begins here).
+            totals.profiler_samples += 1;
+            totals.profiler_ns = totals.profiler_ns.saturating_add(weights.wall_ns.vec[k]);
+            totals.wall_ns = totals.wall_ns.saturating_add(weights.wall_ns.vec[k]);
+            totals.cpu_ns = totals.cpu_ns.saturating_add(weights.cpu_ns(k));
+            if options.cpu_time_ns.is_none() {
+                totals.cpu_estimated_ns = totals.cpu_estimated_ns.saturating_add(weights.cpu_ns(k));
+            }
+            continue;
+        }
         let mut effective = tree.of_node.vec[node as usize];
         let charged_to_previous = weights.interruption.vec[k] && effective == ROOT;
         if charged_to_previous {

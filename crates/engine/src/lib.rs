@@ -22,6 +22,7 @@ pub mod sourcemap;
 pub mod stacks;
 pub mod stats;
 pub mod tags;
+pub mod v8json;
 #[cfg(test)]
 mod testing;
 

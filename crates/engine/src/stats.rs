@@ -62,6 +62,11 @@ pub struct ThreadTotals {
     pub profiles: u64,
     /// Samples whose data was dropped for want of memory.
     pub dropped_samples: u64,
+    /// Wall time (part of `wall_ns`) the thread spent in the profiler's own code: rotations V8
+    /// runs for us, reads the application asked for. Cut out of every function's stats.
+    pub profiler_ns: u64,
+    /// Samples taken in the profiler's own code (not counted in `samples`).
+    pub profiler_samples: u64,
 }
 
 impl AddAssign for ThreadTotals {
@@ -74,6 +79,8 @@ impl AddAssign for ThreadTotals {
         self.idle_samples = self.idle_samples.saturating_add(other.idle_samples);
         self.profiles = self.profiles.saturating_add(other.profiles);
         self.dropped_samples = self.dropped_samples.saturating_add(other.dropped_samples);
+        self.profiler_ns = self.profiler_ns.saturating_add(other.profiler_ns);
+        self.profiler_samples = self.profiler_samples.saturating_add(other.profiler_samples);
     }
 }
 

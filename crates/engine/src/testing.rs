@@ -18,8 +18,13 @@ pub fn frame(name: &str) -> CallFrame {
 }
 
 /// Builds a profile whose samples have exactly the given stacks (root first) and weights (µs):
-/// each sample lasts until the next, the last until the end.
+/// each sample lasts until the next, the last until the end. It starts at 1000 µs.
 pub fn profile(samples: &[(&[&str], i64)]) -> FlatProfile {
+    profile_at(1_000, samples)
+}
+
+/// [`profile`], starting at `start_us`: profiles of one thread follow each other in time.
+pub fn profile_at(start_us: i64, samples: &[(&[&str], i64)]) -> FlatProfile {
     let mut profile = FlatProfile { frames: vec![frame("(root)")], ..FlatProfile::default() };
     profile.node_parent.push(NO_PARENT);
     profile.node_frame.push(0);
@@ -43,7 +48,7 @@ pub fn profile(samples: &[(&[&str], i64)]) -> FlatProfile {
         profile.time_deltas.push(previous_weight);
         previous_weight = *weight;
     }
-    profile.start_time = 1_000;
-    profile.end_time = 1_000 + samples.iter().map(|(_, w)| w).sum::<i64>();
+    profile.start_time = start_us;
+    profile.end_time = start_us + samples.iter().map(|(_, w)| w).sum::<i64>();
     profile
 }

@@ -171,16 +171,51 @@ fn builtins_fold_into_their_caller_unless_asked_for() {
     assert_eq!(times(&shown.func("main")), (100, 0));
 }
 
+/// The profiler's work on an application thread (a rotation V8 runs for it, a read) is cut
+/// out of the thread's stats: the function it interrupted keeps only its own time, nothing
+/// counts as a call, builtins the profiler calls are its too, and user callbacks it calls
+/// (a sort key, a filter) stay the application's.
 #[test]
-fn the_profilers_own_frames_always_fold_into_their_caller() {
+fn the_profilers_own_work_is_cut_out_of_the_stats() {
     let options = FoldOptions {
         own_code: OwnCode { url_prefixes: vec!["file:///yappi/".into()] },
         show_builtins: true,
         ..FoldOptions::default()
     };
-    let f = fold_with(&profile(&[(&["main", "own_rotate"], 30), (&["main"], 70)]), &[], &FunctionTable::default(), &options);
-    assert_eq!(times(&f.func("main")), (100, 100));
-    assert!(!f.funcs.contains_key("own_rotate"));
+    let samples: &[(&[&str], i64)] = &[
+        (&["main"], 10),
+        (&["main", "own_rotate"], 30),
+        (&["main", "own_rotate", "node_stringify"], 20),
+        (&["main"], 10),
+        (&["main", "own_read", "callback"], 30),
+    ];
+    let f = fold_with(&profile(samples), &[], &FunctionTable::default(), &options);
+    assert_eq!(times(&f.func("main")), (50, 20));
+    assert_eq!(f.func("main").ncall, 1, "main was interrupted, not called again");
+    assert!(!f.funcs.contains_key("own_rotate") && !f.funcs.contains_key("node_stringify"));
+    assert_eq!(times(&f.edge("main", "callback")), (30, 30));
+    assert_eq!((f.delta.totals.profiler_ns, f.delta.totals.profiler_samples), (50_000, 2));
+    assert_eq!(f.delta.totals.wall_ns, 100_000, "the thread's wall time still covers the profiler's work");
+}
+
+/// Profiles that overlap in time share their samples: a sample up to the previous profile's
+/// end is counted once.
+#[test]
+fn samples_already_in_the_previous_profile_are_not_counted_again() {
+    let table = FunctionTable::default();
+    let budget = Budget::new(usize::MAX);
+    let mut flat = profile(&[(&["a"], 10), (&["a"], 10), (&["b"], 10), (&["b"], 10)]);
+    // Samples at 1000, 1010, 1020, 1030; the previous profile ended at 1010.
+    let continuation = Continuation { stack: &[], not_before_us: Some(1_010) };
+    let delta = fold_tagged(&flat, continuation, &table, &budget, &FoldOptions::default(), None).unwrap();
+    let by_name = |name: &str| delta.funcs.iter().find(|(id, _)| table.get(*id).unwrap().name == name).map(|(_, s)| *s).unwrap_or_default();
+    assert_eq!(by_name("a").ttot_ns, 0, "both samples of a were before the previous end");
+    assert_eq!(by_name("b").ttot_ns, 30_000, "b's first sample also covers the gap from the previous end");
+    assert_eq!(delta.totals.wall_ns, 30_000);
+    flat.start_time = 2_000;
+    flat.end_time = 2_040;
+    let later = Continuation { stack: &[], not_before_us: Some(1_040) };
+    assert_eq!(fold_tagged(&flat, later, &table, &budget, &FoldOptions::default(), None).unwrap().totals.wall_ns, 40_000);
 }
 
 #[test]
@@ -250,7 +285,7 @@ fn tags_split_the_samples_by_the_switch_active_at_each_idle_ones_excepted() {
     let table = FunctionTable::default();
     let budget = Budget::new(usize::MAX);
     let input = TagInput { switches: vec![(1005, 1), (1050, 2)], carried: NO_TAG };
-    let delta = fold_tagged(&flat, &[], &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
+    let delta = fold_tagged(&flat, Continuation::default(), &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
     let one = tagged(&delta, &table, 1);
     assert_eq!(one["main"], (0, 50, 0), "main was entered before tag 1 began");
     assert_eq!(one["a"], (1, 50, 20));
@@ -274,7 +309,7 @@ fn tagged_recursion_counts_once_and_edges_follow_the_untagged_rules() {
     let table = FunctionTable::default();
     let budget = Budget::new(usize::MAX);
     let input = TagInput { switches: vec![], carried: 7 };
-    let delta = fold_tagged(&flat, &[], &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
+    let delta = fold_tagged(&flat, Continuation::default(), &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
     let plain = fold(&flat, &[], &table, &budget, &FoldOptions::default()).unwrap();
     // Every sample is under tag 7, so its stats are the untagged ones.
     let tags = delta.tags.as_ref().unwrap();
@@ -283,7 +318,7 @@ fn tagged_recursion_counts_once_and_edges_follow_the_untagged_rules() {
     assert_eq!(funcs, plain.funcs);
     assert_eq!(edges, plain.edges);
     let retained = budget.used();
-    fold_tagged(&flat, &[], &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
+    fold_tagged(&flat, Continuation::default(), &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
     assert_eq!(budget.used(), retained, "a tagged fold returns its scratch");
 }
 
