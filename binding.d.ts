@@ -9,11 +9,38 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A mark of `start()`'s stats on every thread, for an export of what is profiled after it
+ * (`window.rs`): what a `/debug/pprof/profile?seconds=N` request returns.
+ */
+export declare class BindingStatsMark {
+  static now(): BindingStatsMark
+  /** What every thread added to the stats since the mark, rendered in an export format. */
+  exportSince(format: string): Buffer
+  /** Lets go of the marked tables now rather than when the object is collected. */
+  release(): void
+}
+
 export declare function begin(clock: string, maxMemoryBytes: number, ownerThread: number, allThreads: boolean, exactCounts: boolean): void
 
 export interface BindingEncoded {
   numbers: Float64Array
   text: string
+}
+
+export interface BindingFault {
+  place: string
+  message: string
+  first: number
+  last: number
+  count: number
+  firstThread: number
+  lastThread: number
+}
+
+export interface BindingFaults {
+  faults: Array<BindingFault>
+  dropped: number
 }
 
 /** A profile flattened by the host: frames as JSON tuples, the tree and samples as typed arrays. */
@@ -40,6 +67,8 @@ export interface BindingIngestOutcome {
   samples: number
   droppedSamples: number
   foldNs: number
+  /** Source maps found for the profile's scripts that could not be used: one message each. */
+  sourceMapProblems: Array<string>
 }
 
 export interface BindingMemUsage {
@@ -59,9 +88,9 @@ export interface BindingOwner {
 
 export interface BindingTakeOutcome {
   canary: number
-  missingSources: Array<string>
   counted: number
   disturbed: boolean
+  sourceMapProblems: Array<string>
 }
 
 export interface BindingThread {
@@ -75,15 +104,15 @@ export interface BindingThreadCost {
   /** Nanoseconds per cost kind, in `overhead::Cost` order. */
   ns: Array<number>
   runNs: number
+  cpuNs?: number
 }
+
+export declare function clearFaults(): void
 
 export declare function clearStats(): void
 
 /** Another session disturbed a thread's coverage: its counts are estimates from now on. */
 export declare function coverageDisturbed(threadId: number): void
-
-/** The source of a script a take asked for; `None` when it cannot be read. */
-export declare function coverageSource(url: string, source: string | undefined | null, ownCodePrefixes: Array<string>): number
 
 /** Frees a `loaded:<n>` scope. */
 export declare function dropStats(scope: string): void
@@ -92,6 +121,14 @@ export declare function end(): boolean
 
 /** The stats of `scope` (the selected threads) rendered in an export format. */
 export declare function exportStats(scope: string, threads: Array<number> | undefined | null, format: string): Buffer
+
+export declare function faults(): BindingFaults
+
+/** Profile `seq` of a thread will not come (lost with its thread, or failed): nobody waits for it. */
+export declare function foldSkipped(threadId: number, seq: number): void
+
+/** Waits up to `timeout_ms` for profile `seq` of a thread to be folded; whether it is. */
+export declare function foldWait(threadId: number, seq: number, timeoutMs: number): boolean
 
 /** Forgets one thread's stats in a scope (used to reset a `profile(fn)` thread). */
 export declare function forgetThread(scope: string, threadId: number): void
@@ -105,8 +142,17 @@ export declare function ingestCpuprofile(scope: string, thread: BindingThread, j
 
 export declare function ingestFlat(scope: string, thread: BindingThread, profile: BindingFlatProfile, options: BindingFoldOptions): BindingIngestOutcome
 
-/** Folds a profile a worker sent as an inspector message, without the host parsing it. */
-export declare function ingestProfileMessage(scope: string, thread: BindingThread, message: string, options: BindingFoldOptions): BindingIngestOutcome
+/**
+ * Folds profile `seq` of a thread that arrived as an inspector message (a console profile's
+ * event, an answer to `Profiler.stop`), without the host parsing it.
+ */
+export declare function ingestProfileMessage(thread: BindingThread, seq: number, message: string, options: BindingFoldOptions): BindingIngestOutcome
+
+/**
+ * Folds a profile as `v8.startCpuProfile().stop()` wrote it into `scope` (profile `seq` of
+ * the thread, when numbered).
+ */
+export declare function ingestSerializedProfile(scope: string, thread: BindingThread, seq: number | undefined | null, json: string, options: BindingFoldOptions): BindingIngestOutcome
 
 export declare function isRunning(): boolean
 
@@ -115,9 +161,14 @@ export declare function loadStats(json: Buffer, scope?: string | undefined | nul
 
 export declare function mailboxAnswer(ticket: number, answer: string): boolean
 
+export declare function mailboxForget(ticket: number): void
+
 export declare function mailboxTicket(): number
 
-/** Blocks the calling thread until the ticket is answered or `timeout_ms` passes. */
+/**
+ * Waits up to `timeout_ms` for the ticket's answer; null when none came yet (the ticket stays
+ * open: wait again between returns to JavaScript, or forget it).
+ */
 export declare function mailboxWait(ticket: number, timeoutMs: number): string | null
 
 export declare function memUsage(): BindingMemUsage
@@ -133,11 +184,19 @@ export declare function overheadRead(): Array<BindingThreadCost>
 /** Adds `ns` nanoseconds of profiler work of kind `cost` (see `overhead::Cost`) to a thread. */
 export declare function overheadRecord(threadId: number, cost: number, ns: number): void
 
+/** The CPU time thread `thread_id` used since its account opened. */
+export declare function overheadRecordCpu(threadId: number, ns: number): void
+
 /** Starts a new overhead account for every thread (at `start()`). */
 export declare function overheadReset(): void
 
 /** The thread that started the running profiler, if any. */
 export declare function owner(): BindingOwner | null
+
+/** The profiler thread's Node thread id once it takes requests, or null. */
+export declare function profilerThread(): number | null
+
+export declare function recordFault(place: string, message: string, threadId: number): void
 
 /**
  * Records tag switches of a thread for its next fold: switch `i` happened at `times_us[i]` (µs
@@ -146,11 +205,8 @@ export declare function owner(): BindingOwner | null
  */
 export declare function recordTags(threadId: number, names: Array<string>, tags: Uint32Array, timesUs: Float64Array): number
 
-/**
- * Registers the source map of a generated script (`base_url`: where relative sources resolve
- * from). Returns why the map was refused, or null.
- */
-export declare function registerSourceMap(scriptUrl: string, mapJson: string, baseUrl: string): string | null
+/** The profiler thread says it takes requests (its thread id) or that it is gone (null). */
+export declare function setProfilerThread(threadId?: number | undefined | null): void
 
 /** Function stats of `start()` counting only samples taken under `tag`. */
 export declare function tagFuncStats(threads: Array<number> | undefined | null, tag: string): BindingEncoded
@@ -160,8 +216,5 @@ export declare function tagStats(threads?: Array<number> | undefined | null): Bi
 
 /** CPU time of the calling thread in ns, or -1 where the OS has no thread CPU clock. */
 export declare function threadCpuTimeNs(): number
-
-/** CPU time of thread `tid` (a Linux thread id of this process) in ns, or -1 when unknown. */
-export declare function threadCpuTimeOf(tid: number): number
 
 export declare function threadStats(scope: string): BindingEncoded

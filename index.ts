@@ -15,6 +15,7 @@ export { getFaults, clearFaults, type Fault } from './src/faults'
 export { getMemUsage, type MemUsage } from './src/memory'
 export { getOverhead, type CostKind, type Overhead, type ThreadOverhead } from './src/overhead'
 export { YappiError } from './src/errors'
+export { serve, handler, type YappiServer, type RequestHandler, type HandlerOptions, type ServeOptions } from './src/http'
 export type { ClockType, CountsMode, StartOptions } from './src/options'
 export {
   FuncStats,
@@ -31,5 +32,6 @@ export {
   type SortOrder,
   type ThreadStat,
   type ThreadSortKey,
+  type ThreadStatsOptions,
 } from './src/stats'
 export type { Column, PrintOptions } from './src/table'

@@ -50,10 +50,10 @@ test.serial('call counts are estimates, labelled so in the stats and the table',
   yappi.stop()
   const a = stats.find('A')!
   t.false(a.callsExact)
-  // 20 calls of A, each ~9 ms long at a 0.2 ms interval: every call is seen. A sample that
-  // loses A's frame (V8 does so inside fast API calls) makes one call look like two, so the
-  // estimate is at least the real count and at most one call per sample.
-  t.true(a.ncall >= 20 && a.ncall <= a.samplesTotal, `A ncall ${a.ncall} vs 20 real calls, ${a.samplesTotal} samples`)
+  // 20 calls of A, each ~9 ms long at a 0.2 ms interval, with ~6 ms of C and D between two of
+  // them: (nearly) every return is seen. A sample that loses A's frame (V8 does so in fast API
+  // calls) proves no return, so the estimate never exceeds the real count.
+  t.true(a.ncall <= 20 && a.ncall >= 10, `A ncall ${a.ncall} vs 20 real calls`)
   const table = stats.format({ limit: 5 })
   t.regex(table, /ncall~/)
   t.regex(table, /estimated from samples/)

@@ -98,16 +98,45 @@ test.serial('--counts exact prints exact call counts', (t) => {
   t.is(ncall('heavy'), '3')
 })
 
+test.serial("an application that calls start() and stop() itself joins the CLI's run: nothing thrown, its stop() leaves the run going, a fault says so", (t) => {
+  const index = JSON.stringify(path.join(__dirname, '..', 'index.js'))
+  const file = script(
+    'joins.js',
+    `
+const yappi = require(${index})
+yappi.start({ clock: 'cpu' })
+heavy(100)
+const during = yappi.isRunning()
+yappi.stop()
+heavy(100)
+console.log('running:' + during + ',' + yappi.isRunning())
+console.log('faults:' + JSON.stringify(yappi.getFaults().faults.map((fault) => fault.where)))
+`,
+  )
+  const result = run(['--sort', 'ttot', file])
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stderr, '')
+  t.regex(result.stdout, /running:true,true/)
+  t.regex(result.stdout, /faults:\["start","stop"\]/)
+  // Both halves profiled, on the CLI's wall clock (its options stand, not the application's cpu).
+  t.regex(result.stdout, /Clock type: WALL/)
+  const heavy = ttotIn(result.stdout, 'heavy', 'joins.js')
+  t.true(Math.abs(heavy - 0.2) < 0.05, `heavy ${heavy}`)
+})
+
 test.serial('SIGINT stops the script, prints the table and writes the file', async (t) => {
   const file = script('forever.js', "setInterval(() => heavy(5), 10); console.log('ready')")
   const out = path.join(dir, 'forever.pb.gz')
   const child = spawn(process.execPath, [cli, '-o', out, file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // The script runs forever: if it never says 'ready' or ignores SIGINT, it is killed and the test fails.
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000)
   let stdout = ''
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk
     if (stdout.includes('ready') && !child.killed) setTimeout(() => child.kill('SIGINT'), 400)
   })
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  clearTimeout(deadline)
   t.is(code, 130)
   t.regex(stdout, /heavy/)
   t.true(fs.statSync(out).size > 0)

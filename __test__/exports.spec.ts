@@ -8,7 +8,7 @@ import { gunzipSync } from 'node:zlib'
 import { Profile } from 'pprof-format'
 
 import * as yappi from '../index'
-import { mixedWorkload } from './workloads/burn'
+import { anonymousPair, mixedWorkload } from './workloads/burn'
 
 // One profile of a workload with a known split (A 60% incl. B 30%, C 10%, D 30% of its run),
 // saved in every format; each test reads one file back with the tool made for it.
@@ -63,6 +63,23 @@ test('go tool pprof reads the pprof file: inclusive times of the known functions
     agrees(t, name, cumMs, 'ttot', 1)
     t.true(Math.abs((100 * cumMs) / wallMs - TRUTH[name]) <= 5, `${name} ${((100 * cumMs) / wallMs).toFixed(1)}% vs ${TRUTH[name]}%`)
   }
+})
+
+test('go tool pprof: inclusive samples of a function are its samplesTotal, which load() keeps', (t) => {
+  const top = execFileSync('go', ['tool', 'pprof', '-top', '-cum', '-sample_index=samples', '-nodecount=200', path.join(dir, 'profile.pb.gz')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const loaded = yappi.load(path.join(dir, 'profile.json'))
+  for (const name of NAMES) {
+    const row = top.split('\n').find((line) => line.trim().split(/\s+/).at(-1) === name)
+    t.truthy(row, `${name} is in pprof's top`)
+    const [flat, , , cum] = row!.trim().split(/\s+/).map(Number)
+    const stat = stats.find(name, burnFile)!
+    t.deepEqual([flat, cum], [stat.samples, stat.samplesTotal], `${name}: pprof's flat and cum samples`)
+    t.is(loaded.find(name, burnFile)!.samplesTotal, stat.samplesTotal)
+  }
+  t.true(stats.find('A', burnFile)!.samplesTotal > stats.find('A', burnFile)!.samples, "A's callee's samples are in its total")
 })
 
 test('pprof-format decodes the profile: sample types, function names, files and lines', (t) => {
@@ -190,6 +207,50 @@ test('bad formats, paths and files are errors naming the problem', (t) => {
   const foreign = path.join(dir, 'foreign.json')
   fs.writeFileSync(foreign, '{"traceEvents":[]}')
   t.throws(() => yappi.load(foreign), { message: /not a yappi-node stats file/ })
+})
+
+/** `go tool pprof -top -unit=ms` of a file: its rows by name, and its "Total samples" in ms. */
+function pprofTop(file: string): { rows: Map<string, { flatMs: number; cumMs: number }>; totalMs: number; text: string } {
+  const text = execFileSync('go', ['tool', 'pprof', '-top', '-unit=ms', '-nodecount=500', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  const rows = new Map<string, { flatMs: number; cumMs: number }>()
+  for (const line of text.split('\n')) {
+    // "  flat  flat%  sum%  cum  cum%  name", a zero without its unit.
+    const match = /^\s*([\d.]+)(?:ms)?\s+[\d.]+%\s+[\d.]+%\s+([\d.]+)(?:ms)?\s+[\d.]+%\s+(.+)$/.exec(line)
+    if (match) rows.set(match[3], { flatMs: Number(match[1]), cumMs: Number(match[2]) })
+  }
+  const total = /Total samples = ([\d.]+)ms/.exec(text)
+  return { rows, totalMs: total ? Number(total[1]) : NaN, text }
+}
+
+test.serial('pprof tells anonymous functions apart by file and line, and leaves idle time out as the table does', async (t) => {
+  yappi.clearStats()
+  yappi.start({ intervalUs: 500, threads: false })
+  anonymousPair[0](120)
+  anonymousPair[1](60)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  yappi.stop()
+  const own = yappi.getFuncStats()
+  const thread = yappi.getThreadStats().toArray()[0]
+  const file = path.join(dir, 'anonymous.pb.gz')
+  own.save(file)
+  const { rows, totalMs, text } = pprofTop(file)
+  t.log(text.split('\n').slice(0, 10).join('\n'))
+  const anonymous = own.filter({ name: '(anonymous)', module: burnFile }).toArray()
+  t.is(anonymous.length, 2)
+  for (const stat of anonymous) {
+    // file:line as DevTools shows it, and the column where two share a line (here they do).
+    const shared = anonymous.some((other) => other !== stat && other.line === stat.line)
+    const name = `(anonymous) ${path.basename(burnFile)}:${stat.line}${shared ? `:${stat.column}` : ''}`
+    const row = rows.get(name)
+    t.truthy(row, `${name} has a row of its own`)
+    t.true(Math.abs(row!.cumMs - stat.ttot * 1000) <= 0.01, `line ${stat.line}: pprof ${row!.cumMs} ms vs ttot ${stat.ttot * 1000} ms`)
+    t.true(stat.ttot > 0.03, `line ${stat.line} ran (${stat.ttot} s)`)
+  }
+  t.true(thread.idleTime > 0.03, `the profile had idle time (${thread.idleTime} s)`)
+  t.false(rows.has('(idle)'), 'pprof has no (idle) row')
+  t.is(own.find('(idle)'), undefined, 'nor does the table')
+  const busyMs = (thread.wallTime - thread.idleTime - thread.profilerTime) * 1000
+  t.true(Math.abs(totalMs - busyMs) <= 0.1, `pprof's total ${totalMs} ms is the application's busy time ${busyMs} ms`)
 })
 
 // Serial tests run before the concurrent ones: this one starts its own profiler.

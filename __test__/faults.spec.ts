@@ -40,17 +40,20 @@ function where(faults: Fault[], pattern: RegExp): Fault[] {
   return faults.filter((fault) => pattern.test(fault.message))
 }
 
-test('inspector errors during rotation are recorded; the app runs on and sampling resumes', async (t) => {
-  const findings = await runUnharmed(t, 'inspector-error')
-  const injected = where(findings.faults, /injected: Profiler\.stop failed/)
-  t.is(injected.length, 3, JSON.stringify(findings.faults))
-  t.true(injected.every((fault) => fault.where === 'rotate' || fault.where === 'flush'))
-  t.true((findings.after as number) > 0.02, `sampling resumed: faultSpin ttot ${findings.after}`)
+test('failed rotations are recorded; the app runs on and sampling resumes', async (t) => {
+  const findings = await runUnharmed(t, 'rotation-error')
+  const injected = where(findings.faults, /injected: the rotation failed/)
+  t.is(injected.length, 1, JSON.stringify(findings.faults))
+  t.deepEqual([injected[0].where, injected[0].count, injected[0].threadId], ['rotate', 3, 0], 'three failures of one kind, counted once')
+  // 100 ms of spinning after the failures; where V8's sampler was held up (a loaded machine)
+  // the longest gap's time may land before the spin, on either side of it.
+  const least = Math.max(0, 0.1 - 2 * (findings.gap as number) - 0.01)
+  t.true((findings.after as number) > least && (findings.after as number) > 0, `sampling resumed: faultSpin ttot ${findings.after}, longest sample gap ${findings.gap}`)
 })
 
 test('malformed profiles from the inspector are refused with a named reason, not thrown', async (t) => {
   const findings = await runUnharmed(t, 'malformed-profile')
-  t.is(where(findings.faults, /malformed profile: sample \d+ names node 999999/).length, 1, JSON.stringify(findings.faults))
+  t.is(where(findings.faults, /malformed profile: sample \d+ names node id 999999/).length, 1, JSON.stringify(findings.faults))
   t.is(where(findings.faults, /malformed profile: .*(cycle|two parents)/).length, 1, JSON.stringify(findings.faults))
   t.true((findings.after as number) > 0.02, `folding resumed: faultSpin ttot ${findings.after}`)
 })
@@ -59,7 +62,8 @@ test('a worker terminated during a snapshot: the snapshot resolves and the loss 
   const findings = await runUnharmed(t, 'worker-gone')
   t.true((findings.snapshotRows as number) > 0)
   const lost = where(findings.faults, /ended without sending its last profile/)
-  t.deepEqual(lost.map((fault) => fault.where), [`worker ${findings.doomedThread}`], JSON.stringify(findings.faults))
+  t.deepEqual(lost.map((fault) => fault.threadId), [findings.doomedThread], JSON.stringify(findings.faults))
+  t.is(findings.faults.length, 1, `the worker that exited by itself is no fault: ${JSON.stringify(findings.faults)}`)
   t.true((findings.finishingWork as number) > 0.1, `the worker that exited by itself kept its data: ${findings.finishingWork}`)
 })
 

@@ -71,8 +71,11 @@ test.serial('four workers, two started before and two after start(), each measur
   const threads = yappi.getThreadStats()
   yappi.stop()
 
+  // A sample stands for the time until the next: where the sampler was held up (a loaded
+  // machine), the time of the longest gap may land on either side of a change of function.
+  const gapOf = (threadId: number): number => threads.get(threadId)?.maxSampleGap ?? 0
   const mainStat = stats.find('mainWork')!
-  t.true(Math.abs(mainStat.ttot - 0.3) < 0.05 * 0.5 + 0.01, `mainWork ${mainStat.ttot}`)
+  t.true(Math.abs(mainStat.ttot - 0.3) <= 0.01 + 2 * gapOf(0), `mainWork ${mainStat.ttot}, longest sample gap ${gapOf(0)}`)
   const report: string[] = []
   for (const [i, { threadId }] of all.entries()) {
     const thread = threads.get(threadId)
@@ -86,13 +89,17 @@ test.serial('four workers, two started before and two after start(), each measur
     const workShare = (100 * work!.ttot) / 1
     const restShare = (100 * (rest?.ttot ?? 0)) / 1
     report.push(`work${i} ${workShare.toFixed(1)}% rest ${restShare.toFixed(1)}%`)
-    t.true(Math.abs(workShare - 60) <= 5, `work${i} ${workShare.toFixed(1)}% vs 60%`)
-    t.true(Math.abs(restShare - 40) <= 5, `rest on ${i} ${restShare.toFixed(1)}% vs 40%`)
+    // One change of function (work to rest), and the start and end of each: three gaps at most.
+    const tolerance = 5 + 100 * 3 * gapOf(threadId)
+    t.true(Math.abs(workShare - 60) <= tolerance, `work${i} ${workShare.toFixed(1)}% vs 60% ± ${tolerance.toFixed(1)}`)
+    t.true(Math.abs(restShare - 40) <= tolerance, `rest on ${i} ${restShare.toFixed(1)}% vs 40% ± ${tolerance.toFixed(1)}`)
     for (const other of all) {
       if (other.threadId === threadId) continue
-      // Only the module's warm-up call (0 ms) runs work${i} elsewhere: a sample may catch it.
+      // Only the module's warm-up call (0 ms) runs work${i} elsewhere: a sample may catch it,
+      // and one sample stands for up to the longest gap of that thread.
       const elsewhere = yappi.getFuncStats({ threadId: other.threadId }).find(`work${i}`)
-      t.true((elsewhere?.ttot ?? 0) < 0.005, `work${i} only on its thread, not ${elsewhere?.ttot} s on ${other.threadId}`)
+      const bound = 0.001 + 2 * gapOf(other.threadId)
+      t.true((elsewhere?.ttot ?? 0) <= bound, `work${i} only on its thread, not ${elsewhere?.ttot} s on ${other.threadId} (bound ${bound})`)
     }
   }
   t.log('per-thread shares:', report.join(', '))
@@ -135,31 +142,40 @@ test.serial('a nested worker started after start() is profiled', async (t) => {
 
 test.serial('snapshot() while a worker spins in a tight loop returns within 1 s with its fresh data', async (t) => {
   const spinner = startWorker({ spinMs: 3000 }, 'spinner', false)
-  await online(spinner.worker)
-  yappi.start({ intervalUs: 500 })
-  await yappi.snapshot()
-  spinner.go()
-  await new Promise((resolve) => setTimeout(resolve, 400))
-  const begin = Date.now()
-  const stats = await yappi.snapshot({ threadId: spinner.threadId })
-  const took = Date.now() - begin
-  t.log(`snapshot took ${took} ms`)
-  t.true(took < 1000, `snapshot took ${took} ms`)
-  t.true(stats.find('work3')!.ttot > 0.25, `work3 ${stats.find('work3')?.ttot} s while still spinning`)
-  await spinner.worker.terminate()
+  try {
+    await online(spinner.worker)
+    yappi.start({ intervalUs: 500 })
+    await yappi.snapshot()
+    spinner.go()
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    const begin = Date.now()
+    const stats = await yappi.snapshot({ threadId: spinner.threadId })
+    const took = Date.now() - begin
+    t.log(`snapshot took ${took} ms`)
+    t.true(took < 1000, `snapshot took ${took} ms`)
+    t.true(stats.find('work3')!.ttot > 0.25, `work3 ${stats.find('work3')?.ttot} s while still spinning`)
+  } finally {
+    await spinner.worker.terminate()
+  }
 })
 
 test.serial('a worker terminated mid-profile keeps its data; nothing hangs or throws', async (t) => {
   yappi.start({ intervalUs: 500 })
   const victim = startWorker({ spinMs: 5000 }, 'victim')
-  await new Promise((resolve) => setTimeout(resolve, 400))
-  await yappi.snapshot()
+  // Until the victim has spun a while, as folded: a loaded machine starts workers late.
+  let folded = 0
+  const deadline = Date.now() + 10_000
+  while (folded < 0.2 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    folded = (await yappi.snapshot()).find('work3')?.ttot ?? 0
+  }
+  t.true(folded >= 0.2, `the victim spun: ${folded} s folded`)
   const rotating = yappi.snapshot()
   await victim.worker.terminate()
   await rotating
   mixedWorkload(50)
   const stats = await yappi.snapshot()
-  t.true(stats.find('work3')!.ttot > 0.2, 'what was folded before the termination stays')
+  t.true((stats.find('work3')?.ttot ?? 0) >= folded, `what was folded before the termination stays: ${stats.find('work3')?.ttot} of ${folded} s`)
   t.true(yappi.isRunning())
   t.true(yappi.stop())
 })

@@ -11,7 +11,6 @@ import * as yappi from '../index'
 import type { BindingFoldOptions, BindingThread } from '../binding'
 import { flatten } from '../src/flatten'
 import { native } from '../src/native'
-import { SelfSampler } from '../src/sampler'
 import { decodeFuncStats } from '../src/stats'
 import { median, msSince, percentile, timeEach, timeMs } from './measure'
 
@@ -65,14 +64,13 @@ export interface RotationResult {
   plainMedianMs: number
 }
 
-/** One rotation of a real application's profile, in its three parts (medians, ms). */
+/** One rotation of a real application's profile, in its two parts (medians, ms). */
 export interface RealRotationResult {
   what: string
-  nodes: number
   samples: number
-  /** Profiler.stop + start: V8 serializes the profile, the inspector session parses it. */
+  /** On the profiled thread: V8 ends and serializes its profile. */
   rotateMs: number
-  flattenMs: number
+  /** On the profiler thread: parsing and folding it. */
   foldMs: number
 }
 
@@ -98,6 +96,7 @@ export interface EngineResults {
 }
 
 const THREAD: BindingThread = { id: 9999, name: 'bench' }
+const THIS_THREAD = 0
 const FOLD_OPTIONS: BindingFoldOptions = { showBuiltins: false, ownCodePrefixes: [], cpuClock: false }
 
 /** Folds into `profile(fn)`'s engine so the global engine's memory figures stay clean. */
@@ -150,18 +149,22 @@ function snapshotLatency(reps: number): SnapshotResult {
   return { functions, medianMs: median(times.wall), p95Ms: percentile(times.wall, 0.95), cpuMedianMs: median(times.cpu), encodeMs, decodeMs }
 }
 
-/** Rotation of the calling thread with every chain compiled: the keep-alive scheme, and plain stop+start. */
+/**
+ * Rotation of the calling thread with every chain compiled: a fresh read (the thread ends its
+ * own profile, the profiler thread folds it), as thread CPU time of the read and the rotation
+ * part the thread timed itself; and plain Profiler.stop + start for comparison.
+ */
 function rotationCost(size: Size, functionsCompiled: number, heads: (() => void)[]): RotationResult {
-  const sampler = new SelfSampler(1000)
+  yappi.start({ threads: false, rotateIntervalMs: 3_600_000, maxRotateIntervalMs: 3_600_000 })
   const reps = size === 'quick' ? 30 : 100
   const keepAlive: Timings = { wall: [], cpu: [] }
   for (let i = 0; i < reps; i++) {
     heads[i % heads.length]()
-    const once = timeBoth(1, () => sampler.rotate())
-    keepAlive.wall.push(once.wall[0])
-    keepAlive.cpu.push(once.cpu[0])
+    const before = rotationSeconds()
+    timeBoth(1, () => yappi.getFuncStats())
+    keepAlive.cpu.push((rotationSeconds() - before) * 1000)
   }
-  sampler.stop()
+  yappi.stop()
   const session = new Session()
   session.connect()
   const post = (method: string) => session.post(method as 'Profiler.enable')
@@ -181,11 +184,22 @@ function rotationCost(size: Size, functionsCompiled: number, heads: (() => void)
   session.disconnect()
   return {
     functionsCompiled,
-    keepAliveMedianMs: median(keepAlive.wall),
-    keepAliveP95Ms: percentile(keepAlive.wall, 0.95),
+    keepAliveMedianMs: median(keepAlive.cpu),
+    keepAliveP95Ms: percentile(keepAlive.cpu, 0.95),
     keepAliveCpuMedianMs: median(keepAlive.cpu),
     plainMedianMs: median(plain),
   }
+}
+
+/** Seconds this thread spent producing its profiles for the profiler, since start(). */
+function rotationSeconds(): number {
+  return yappi.getOverhead().threads.find((thread) => thread.threadId === THIS_THREAD)?.breakdown.rotation ?? 0
+}
+
+/** Seconds the profiler thread spent folding and parsing, since start(). */
+function profilerThreadSeconds(): number {
+  const account = yappi.getOverhead().profilerThread
+  return account ? account.breakdown.fold + account.breakdown.ingest : 0
 }
 
 /** Bytes and functions of the stats: the public getMemUsage() where this build has it, else the binding. */
@@ -195,38 +209,32 @@ function usage(): { usedBytes: number; functions: number } {
 }
 
 /**
- * What one rotation of a real application costs on its thread: the workload runs once between
- * rotations, as yappi-node's timer cannot fire inside a synchronous run anyway.
+ * What one rotation of a real application costs: the workload runs once between fresh reads;
+ * the thread times ending its own profile (V8's serialization), the profiler thread its parse and fold.
  */
 async function realRotation(size: Size, name: string): Promise<RealRotationResult> {
   const session = await workloadNamed(name).open(size)
-  const sampler = new SelfSampler(1000)
-  const parts = { rotateMs: [] as number[], flattenMs: [] as number[], foldMs: [] as number[], nodes: [] as number[], samples: [] as number[] }
+  yappi.start({ threads: false, rotateIntervalMs: 3_600_000, maxRotateIntervalMs: 3_600_000 })
+  const parts = { rotateMs: [] as number[], foldMs: [] as number[], samples: [] as number[] }
   try {
     await session.run() // warm-up: the first profile also holds compilation
-    sampler.rotate()
+    yappi.getFuncStats()
     for (let i = 0; i < (size === 'quick' ? 3 : 7); i++) {
       await session.run()
-      let rotated: ReturnType<SelfSampler['rotate']> | undefined
-      parts.rotateMs.push(timeMs(() => (rotated = sampler.rotate())))
-      const profile = rotated?.profile
-      if (!profile) throw new Error('rotation returned no profile')
-      let flat: ReturnType<typeof flatten> | undefined
-      parts.flattenMs.push(timeMs(() => (flat = flatten(profile))))
-      parts.foldMs.push(timeMs(() => flat && native.ingestFlat('profile', THREAD, flat, FOLD_OPTIONS)))
-      parts.nodes.push(profile.nodes.length)
-      parts.samples.push(profile.samples?.length ?? 0)
+      const [rotation, fold, samples] = [rotationSeconds(), profilerThreadSeconds(), yappi.getThreadStats().get(THIS_THREAD)?.samples ?? 0]
+      yappi.getFuncStats()
+      parts.rotateMs.push((rotationSeconds() - rotation) * 1000)
+      parts.foldMs.push((profilerThreadSeconds() - fold) * 1000)
+      parts.samples.push((yappi.getThreadStats().get(THIS_THREAD)?.samples ?? 0) - samples)
     }
   } finally {
-    sampler.stop()
+    yappi.stop()
     await session.close()
   }
   return {
     what: `${name}: one run per rotation`,
-    nodes: median(parts.nodes),
     samples: median(parts.samples),
     rotateMs: median(parts.rotateMs),
-    flattenMs: median(parts.flattenMs),
     foldMs: median(parts.foldMs),
   }
 }

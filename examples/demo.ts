@@ -43,7 +43,7 @@ function main(): void {
 
   const stats = yappi.getFuncStats({ module: /examples/ })
   console.log(`yappi-node demo: 1 s of requests (checksum ${checksum})\n`)
-  stats.sort('ttot').print({ limit: 12, columns: [['name', 16], 'line', 'ncall', 'ttot', 'tsub', 'tavg', 'samples'] })
+  stats.sort('ttot').print({ limit: 12 })
   const handler = stats.find('handleRequest')
   if (handler) {
     console.log(`\nhandleRequest calls: ${handler.callees.map((callee) => `${callee.name} ${callee.ttot.toFixed(3)}s`).join(', ')}\n`)

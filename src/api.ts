@@ -1,96 +1,63 @@
-import { isMainThread, threadId } from 'node:worker_threads'
-
-import { ThreadProfiler } from './controller'
-import { Driver } from './driver'
 import { YappiError, describe } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
 import { measured } from './overhead'
-import { resolveOptions, type ResolvedOptions, type StartOptions } from './options'
-import { callMainAsync, callMainSync, type RemoteAnswer, type RemoteOp } from './remote'
+import { resolveOptions, type StartOptions } from './options'
+import { refreshEverywhere, refreshThisThread, startEverywhere, stopEverywhere } from './sampling/local'
+import { spawnProfilerThread } from './sampling/control'
+import type { RemoteAnswer, RemoteOp } from './sampling/remote'
 import {
   decodeFuncStats,
   decodeTagStats,
   decodeThreadStats,
   resolveFilter,
-  resolveThreads,
+  resolveTagFilter,
+  resolveThreadStatsOptions,
   type FuncFilter,
   type FuncPredicate,
   type FuncStats,
+  type ResolvedFilter,
   type TagStat,
   type ThreadStats,
+  type ThreadStatsOptions,
 } from './stats'
 import { absorbFile, type StatsSource } from './saved'
 
 /**
- * What this thread runs: the all-threads driver (main thread only), or a profiler of this
- * thread alone (`threads: false`). The engine knows which thread owns the running profiler.
- */
-let local: Driver | ThreadProfiler | undefined
-/** The last driver, kept after stop() until its workers' last profiles are folded. */
-let lastDriver: Driver | undefined
-
-/** Native errors are argument or state errors of ours: give them the public error type. */
-function asYappiError(error: unknown): Error {
-  return error instanceof Error && !(error instanceof YappiError) ? new YappiError(error.message) : (error as Error)
-}
-
-function startHere(options: ResolvedOptions): void {
-  if (local) throw new YappiError('the profiler is already running; call stop() first')
-  try {
-    native.begin(options.clock, options.maxMemoryBytes, threadId, options.threads, options.counts === 'exact')
-  } catch (error) {
-    throw asYappiError(error)
-  }
-  native.overheadReset()
-  try {
-    local = options.threads ? new Driver(options) : new ThreadProfiler(options, 'global')
-    lastDriver = local instanceof Driver ? local : undefined
-  } catch (error) {
-    native.end()
-    throw new YappiError(`could not start sampling: ${(error as Error).message}`)
-  }
-}
-
-function stopHere(): boolean {
-  const profiler = local
-  if (!profiler) return false
-  local = undefined
-  try {
-    profiler.stop()
-  } catch (error) {
-    recordFault('stop', error)
-  } finally {
-    native.end()
-    native.overheadEnd(undefined)
-  }
-  return true
-}
-
-/**
  * Starts profiling: every thread of the process (main and all workers, also those started
- * later) or, with `threads: false`, the calling thread. Callable from any thread.
+ * later) or, with `threads: false`, the calling thread. Callable from any thread. The
+ * profiler's work runs on a thread of its own; the calling thread's profile runs when this
+ * returns.
  * @throws {@link YappiError} if a profiler is already running or an option is wrong.
  */
 export function start(options?: StartOptions): void {
   const resolved = resolveOptions(options)
-  if (resolved.threads && !isMainThread) {
-    callMainSync('start', options ?? {})
-    return
-  }
-  startHere(resolved)
+  measured('control', () => startEverywhere(resolved))
 }
 
 /**
- * Stops profiling, from any thread. Workers' last profiles arrive a moment later: `await
- * snapshot()` after `stop()` waits for them. Returns `false` (and does nothing) when not running.
+ * `start()` for a tool that profiles the application (the command line): the run is the
+ * tool's, and the application's own `start()` and `stop()` meanwhile join it and leave it running.
+ */
+export function startAsTool(options?: StartOptions): void {
+  const resolved = resolveOptions(options)
+  measured('control', () => startEverywhere(resolved, 'tool'))
+}
+
+/** `stop()` of a tool's run (see {@link startAsTool}). */
+export function stopAsTool(): boolean {
+  if (!native.isRunning()) return false
+  return measured('control', () => stopEverywhere('tool'))
+}
+
+/**
+ * Stops profiling, from any thread. The calling thread's last profile is folded when this
+ * returns; other threads' last profiles a moment later: `await snapshot()` after `stop()`
+ * waits for them. Returns `false` (and does nothing) when not running.
  */
 export function stop(): boolean {
-  if (local) return stopHere()
-  const owner = native.owner()
-  if (!owner) return false
-  if (owner.allThreads && !isMainThread) return callMainSync('stop') as boolean
-  throw new YappiError(`the profiler was started with threads: false on thread ${owner.thread}; stop it from that thread`)
+  if (!native.isRunning()) return false
+  return measured('control', () => stopEverywhere())
 }
 
 /** Whether a profiler is running anywhere in the process. */
@@ -103,37 +70,24 @@ export function clearStats(): void {
   native.clearStats()
 }
 
-/** Folds what this thread itself sampled so far, so a synchronous read includes it. */
-function flushHere(): void {
+/**
+ * Folds what this thread sampled so far, so that a synchronous read includes it. Its cost is
+ * accounted inside: the thread ending its profile as `rotation`, waiting for the fold as `read`.
+ */
+function refreshHere(maxAgeMs = 0): void {
   try {
-    if (local instanceof Driver) local.flushMain()
-    else local?.flush()
+    if (!refreshThisThread(maxAgeMs)) recordFault('read', new YappiError('this thread\'s last profile was not folded in time: the stats read are older'))
   } catch (error) {
-    recordFault('flush', error)
+    recordFault('read', error)
   }
 }
 
-/** Folds every profiled thread, wherever the profiler runs. */
-async function rotateEverywhere(): Promise<void> {
-  if (local instanceof Driver) return local.rotateAll()
-  if (local) return flushHere()
-  const owner = native.owner()
-  if (owner?.allThreads && !isMainThread) {
-    await callMainAsync('rotate')
-    return
-  }
-  // Stopped: the last workers' profiles may still be on their way.
-  await lastDriver?.stopped()
-}
-
-function readFuncStats(filter?: FuncFilter | FuncPredicate): FuncStats {
-  const { threads, tag, keep } = resolveFilter(filter)
+function readFuncStats({ threads, tag, keep }: ResolvedFilter): FuncStats {
   const stats = measured('read', () => {
     const encoded = tag === undefined ? native.funcStats('global', threads) : native.tagFuncStats(threads, tag)
     return decodeFuncStats(encoded, undefined, { scope: 'global', threads })
   })
-  const selects = typeof filter === 'function' || (filter !== undefined && (filter.name !== undefined || filter.module !== undefined))
-  return selects ? stats.filter(keep) : stats
+  return keep ? stats.filter(keep) : stats
 }
 
 /**
@@ -142,8 +96,9 @@ function readFuncStats(filter?: FuncFilter | FuncPredicate): FuncStats {
  * matchers, thread ids and a tag, or a predicate (one that throws is recorded in getFaults()).
  */
 export function getFuncStats(filter?: FuncFilter | FuncPredicate): FuncStats {
-  flushHere()
-  return readFuncStats(filter)
+  const resolved = resolveFilter(filter)
+  refreshHere(resolved.maxAgeMs)
+  return readFuncStats(resolved)
 }
 
 /**
@@ -164,17 +119,14 @@ export function load(...files: string[]): FuncStats {
  * `filter.threadId` selects threads. Only samples taken while a tag was active count.
  */
 export function getTagStats(filter?: { threadId?: number | number[] }): TagStat[] {
-  if (filter !== undefined && (filter === null || typeof filter !== 'object')) {
-    throw new YappiError(`filter must be an object, not ${describe(filter)}`)
-  }
-  const threads = resolveThreads(filter?.threadId)
-  flushHere()
-  return decodeTagStats(native.tagStats(threads))
+  const threads = resolveTagFilter(filter)
+  refreshHere()
+  return measured('read', () => decodeTagStats(native.tagStats(threads)))
 }
 
-/** Per-thread stats: wall, CPU and idle time profiled, samples. */
-export function getThreadStats(): ThreadStats {
-  flushHere()
+/** Per-thread stats: wall, CPU and idle time profiled, samples, and how old each thread's data is. */
+export function getThreadStats(options?: ThreadStatsOptions): ThreadStats {
+  refreshHere(resolveThreadStatsOptions(options))
   return measured('read', () => decodeThreadStats(native.threadStats('global')))
 }
 
@@ -183,34 +135,24 @@ export function getThreadStats(): ThreadStats {
  * then returns the stats, as {@link getFuncStats} does: fresh data from all threads.
  */
 export async function snapshot(filter?: FuncFilter | FuncPredicate): Promise<FuncStats> {
-  await rotateEverywhere()
-  return readFuncStats(filter)
+  const resolved = resolveFilter(filter)
+  const late = await refreshEverywhere(resolved.maxAgeMs).catch((error: unknown) => {
+    recordFault('snapshot', error)
+    return []
+  })
+  if (late.length > 0) recordFault('snapshot', new YappiError(`threads ${late.join(', ')} did not answer in time: their stats are older (see getThreadStats() ages)`))
+  return readFuncStats(resolved)
 }
 
-/** Carries out a worker's request on the main thread; see `src/remote.ts`. Never throws. */
-export function serveWorker(ticket: number, op: RemoteOp, payload: string): void {
+/** Carries out a worker's request on the main thread; see `src/sampling/remote.ts`. Never throws. */
+export function serveWorker(ticket: number, op: RemoteOp): void {
   let answer: RemoteAnswer
   try {
-    answer = { ok: true, value: serveSync(op, JSON.parse(payload)) }
+    if (op !== 'spawn') throw new YappiError(`${describe(op)} is not a request the main thread serves`)
+    spawnProfilerThread()
+    answer = { ok: true }
   } catch (error) {
     answer = { ok: false, error: error instanceof Error ? error.message : String(error) }
   }
   native.mailboxAnswer(ticket, JSON.stringify(answer))
-}
-
-function serveSync(op: RemoteOp, payload: unknown): unknown {
-  if (op === 'start') return startHere(resolveOptions(payload))
-  if (op === 'stop') return stopHere()
-  throw new YappiError(`${op} is not a synchronous request`)
-}
-
-/** The asynchronous twin of {@link serveWorker}: resolves to the answer as JSON. Never rejects. */
-export async function serveWorkerAsync(op: RemoteOp): Promise<string> {
-  try {
-    if (op !== 'rotate') throw new YappiError(`${op} is not an asynchronous request`)
-    await rotateEverywhere()
-    return JSON.stringify({ ok: true })
-  } catch (error) {
-    return JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) })
-  }
 }

@@ -7,7 +7,7 @@ import Module from 'node:module'
 import * as path from 'node:path'
 
 import { YappiError, describe } from './errors'
-import { getFuncStats, getThreadStats, snapshot, start, stop } from './api'
+import { getFuncStats, getThreadStats, snapshot, startAsTool, stopAsTool } from './api'
 import { resolveOptions, type StartOptions } from './options'
 import { SAVE_FORMATS, resolveFormat, type SaveFormat } from './saved'
 import { resolveSort } from './stats'
@@ -137,13 +137,14 @@ function report(options: CliOptions): void {
   }
 }
 
-function installReport(options: CliOptions): void {
+/** Reports when the script ends; `started()` says whether profiling began (else there is nothing to report). */
+function installReport(options: CliOptions, started: () => boolean): void {
   let reported = false
   const finish = (): void => {
-    if (reported) return
+    if (reported || !started()) return
     reported = true
     try {
-      stop()
+      stopAsTool()
       report(options)
     } catch (error) {
       fs.writeSync(process.stderr.fd, `yappi-node: ${(error as Error).message}\n`)
@@ -183,13 +184,16 @@ function main(argv: string[]): void {
     }
     resolveOptions(options.start)
     if (!fs.existsSync(options.script)) throw new YappiError(`no such script: ${options.script}`)
-    start(options.start)
+    // Before start(): the report at exit must run before the profiler thread detaches at exit.
+    let started = false
+    installReport(options, () => started)
+    startAsTool(options.start)
+    started = true
   } catch (error) {
     process.stderr.write(`yappi-node: ${(error as Error).message}\nTry 'yappi-node --help'.\n`)
     process.exitCode = 2
     return
   }
-  installReport(options)
   // Run the script as Node's main module: require.main, ESM and CommonJS alike.
   process.argv = [process.argv[0], options.script, ...options.args]
   ;(Module as unknown as { runMain(): void }).runMain()

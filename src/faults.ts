@@ -1,42 +1,65 @@
-/** A failure inside the profiler, contained instead of thrown at the application. */
+import { messageOf } from './errors'
+import { native } from './native'
+import { thisThread } from './thread'
+
+/**
+ * A failure inside the profiler, contained instead of thrown at the application. Faults are kept
+ * for the whole process (the profiler thread records most of them), and faults of one kind (the
+ * same `where` and message, numbers aside: "worker 3 ended …" and "worker 7 ended …" are one
+ * kind) are counted in one entry, which keeps the first fault's text.
+ */
 export interface Fault {
-  /** What the profiler was doing, e.g. `'rotate'`. */
+  /** What the profiler was doing, e.g. `'rotate'`, at the first fault of this kind. */
   where: string
-  /** What went wrong. */
+  /** What went wrong, at the first fault of this kind. */
   message: string
-  /** Milliseconds since the epoch. */
+  /** When the first fault of this kind happened, in milliseconds since the epoch. */
   time: number
+  /** When the last one happened (equal to `time` when `count` is 1). */
+  lastTime: number
+  /** How many faults of this kind happened. */
+  count: number
+  /** Node's `threadId` of the thread the first fault concerns (0 = main): a worker's fault names the worker. */
+  threadId: number
+  /** The thread the last fault of this kind concerns. */
+  lastThreadId: number
 }
 
-const MAX_FAULTS = 100
-const faults: Fault[] = []
-let droppedFaults = 0
-
-export function recordFault(where: string, error: unknown): void {
+/**
+ * Records a contained failure: `where` says what the profiler was doing, `threadId` the thread
+ * it concerns (this thread unless given). Never throws.
+ */
+export function recordFault(where: string, error: unknown, threadId: number = thisThread.id): void {
   try {
-    const message = error instanceof Error ? error.message : String(error)
-    if (faults.length >= MAX_FAULTS) {
-      faults.shift()
-      droppedFaults++
-    }
-    faults.push({ where, message, time: Date.now() })
+    native.recordFault(where, messageOf(error), threadId)
   } catch {
-    droppedFaults++
+    // A fault that cannot be recorded is lost; the profiler goes on.
   }
 }
 
-/** Faults recorded on this thread, oldest first (the last 100), and how many older ones were let go. */
+/** Faults recorded in this process, one entry per kind, by their first time, and how many were let go. */
 export function getFaults(): {
-  /** The recorded faults, oldest first. */
+  /** One entry per kind of fault, by the time of its first fault. */
   faults: Fault[]
-  /** Faults let go because more than 100 were recorded. */
+  /** Faults let go: all those of kinds no longer listed because more than 100 kinds were seen. */
   dropped: number
 } {
-  return { faults: faults.slice(), dropped: droppedFaults }
+  const { faults, dropped } = native.faults()
+  return {
+    faults: faults.map((fault) => ({
+      where: fault.place,
+      message: fault.message,
+      time: fault.first,
+      lastTime: fault.last,
+      count: fault.count,
+      threadId: fault.firstThread,
+      lastThreadId: fault.lastThread,
+    })),
+    dropped,
+  }
 }
 
-/** Forgets the faults recorded on this thread. */
+/** Forgets the faults recorded so far. */
 export function clearFaults(): void {
-  faults.length = 0
-  droppedFaults = 0
+  native.clearFaults()
 }

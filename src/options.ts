@@ -1,5 +1,6 @@
-import { checkExactCountsAllowed } from './coverage'
+import { checkExactCountsAllowed } from './sampling/coverage'
 import { YappiError, describe } from './errors'
+import { readPlainObject } from './input'
 
 /** `'wall'` counts all elapsed time, waiting included; `'cpu'` counts time on the CPU only. */
 export type ClockType = 'wall' | 'cpu'
@@ -21,11 +22,29 @@ export interface StartOptions {
    */
   builtins?: boolean
   /**
-   * How often, in milliseconds, the running profile is folded into the stats (and V8's sample
-   * buffer emptied). Default 1000. Reading stats always folds first, so this bounds memory,
-   * not freshness.
+   * The shortest time, in milliseconds, between two rotations of a thread (its running profile
+   * ended and folded into the stats). Default 1000. A rotation costs the thread V8's work of
+   * serializing its profile, which grows with the call tree, not with time: each thread is
+   * rotated no more often than keeps that cost under `rotationBudget`. Reading stats folds the
+   * reading thread first, so this bounds memory and the age of other threads' data, not freshness.
    */
   rotateIntervalMs?: number
+  /**
+   * The share of a thread's time its rotations may cost it, 0.0001 to 1. Default 0.01 (1 %): a
+   * rotation that took 30 ms is followed by the next one 3 s later at the soonest.
+   */
+  rotationBudget?: number
+  /** The longest time, in milliseconds, between two rotations of a thread, whatever they cost. Default 60000: bounds V8's sample buffer. */
+  maxRotateIntervalMs?: number
+  /**
+   * Discard optimized code when profiling starts, so code V8 optimized on the stack (OSR)
+   * before is compiled again under the profiler and named. Default `true`. V8 ≥ 12 (Node 22+)
+   * does not name such code in later profiles: a loop already hot at `start()` (or hot under an
+   * earlier session) is otherwise charged to its caller until it is left. The price is the
+   * application re-warming its hot code once per `start()` (see README, "Limits that come from
+   * V8"). Skipped where another tool's precise coverage runs (`NODE_V8_COVERAGE`).
+   */
+  deoptimize?: boolean
   /** Memory the stats may use, in bytes. Default 256 MiB. Past it, new data is dropped and counted. */
   maxMemoryBytes?: number
   /**
@@ -51,6 +70,9 @@ export interface ResolvedOptions {
   intervalUs: number
   builtins: boolean
   rotateIntervalMs: number
+  rotationBudget: number
+  maxRotateIntervalMs: number
+  deoptimize: boolean
   maxMemoryBytes: number
   threads: boolean
   counts: CountsMode
@@ -61,6 +83,9 @@ export const DEFAULTS: ResolvedOptions = {
   intervalUs: 1000,
   builtins: false,
   rotateIntervalMs: 1000,
+  rotationBudget: 0.01,
+  maxRotateIntervalMs: 60_000,
+  deoptimize: true,
   maxMemoryBytes: 256 * 1024 * 1024,
   threads: true,
   counts: 'estimated',
@@ -83,14 +108,7 @@ function flag(name: string, value: unknown): boolean {
 /** Checks every option, naming the first that is wrong; unknown keys are errors (typos). */
 export function resolveOptions(options: unknown, allowed: readonly string[] = Object.keys(DEFAULTS)): ResolvedOptions {
   if (options === undefined) return { ...DEFAULTS }
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new YappiError(`options must be an object, not ${describe(options)}`)
-  }
-  const given = options as Record<string, unknown>
-  const unknown = Object.keys(given).filter((key) => !allowed.includes(key))
-  if (unknown.length > 0) {
-    throw new YappiError(`unknown option ${describe(unknown[0])}; known options: ${allowed.join(', ')}`)
-  }
+  const given = readPlainObject(options, { name: 'options', key: 'option', allowed })
   const resolved = { ...DEFAULTS }
   if (given.clock !== undefined) {
     if (!CLOCKS.includes(given.clock as ClockType)) {
@@ -104,6 +122,20 @@ export function resolveOptions(options: unknown, allowed: readonly string[] = Ob
   if (given.rotateIntervalMs !== undefined) {
     resolved.rotateIntervalMs = wholeNumber('rotateIntervalMs', given.rotateIntervalMs, 10, 3_600_000, 'milliseconds')
   }
+  if (given.rotationBudget !== undefined) {
+    const budget = given.rotationBudget
+    if (typeof budget !== 'number' || !(budget >= 0.0001 && budget <= 1)) {
+      throw new YappiError(`rotationBudget must be a share of the thread's time from 0.0001 to 1, not ${describe(budget)}`)
+    }
+    resolved.rotationBudget = budget
+  }
+  if (given.maxRotateIntervalMs !== undefined) {
+    resolved.maxRotateIntervalMs = wholeNumber('maxRotateIntervalMs', given.maxRotateIntervalMs, 10, 3_600_000, 'milliseconds')
+  }
+  if (resolved.maxRotateIntervalMs < resolved.rotateIntervalMs) {
+    throw new YappiError(`maxRotateIntervalMs (${resolved.maxRotateIntervalMs}) must not be below rotateIntervalMs (${resolved.rotateIntervalMs})`)
+  }
+  if (given.deoptimize !== undefined) resolved.deoptimize = flag('deoptimize', given.deoptimize)
   if (given.maxMemoryBytes !== undefined) {
     resolved.maxMemoryBytes = wholeNumber('maxMemoryBytes', given.maxMemoryBytes, 64 * 1024, Number.MAX_SAFE_INTEGER, 'bytes')
   }

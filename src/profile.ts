@@ -1,17 +1,17 @@
 import { pathToFileURL } from 'node:url'
 
-import { ThreadProfiler } from './controller'
-import { isCountingHere } from './coverage'
 import { YappiError, describe } from './errors'
+import { AGENT_KEY, type Agent } from './sampling/agent'
+import { CallSampler, canSampleOneCallBesideCoverage } from './sampling/one-call'
 import { native } from './native'
 import { resolveOptions, type ResolvedOptions, type StartOptions } from './options'
 import { decodeFuncStats, type FuncStats } from './stats'
 import { thisThread } from './thread'
 
 /** Options of {@link profile}: the sampling options of {@link start}. */
-export type ProfileOptions = Pick<StartOptions, 'clock' | 'intervalUs' | 'builtins'>
+export type ProfileOptions = Pick<StartOptions, 'clock' | 'intervalUs' | 'builtins' | 'deoptimize'>
 
-const PROFILE_OPTIONS = ['clock', 'intervalUs', 'builtins']
+const PROFILE_OPTIONS = ['clock', 'intervalUs', 'builtins', 'deoptimize']
 /** Samples under this frame are `fn`'s; its name and file identify it in the profile. */
 const FOCUS = { name: 'yappiProfileRoot', url: pathToFileURL(__filename).href }
 let profiling = false
@@ -35,14 +35,15 @@ export function profile(fn: () => unknown, options?: ProfileOptions): FuncStats 
   if (typeof fn !== 'function') throw new YappiError(`profile() needs a function, not ${describe(fn)}`)
   const resolved = resolveOptions(options, PROFILE_OPTIONS)
   if (profiling) throw new YappiError('profile() is already running on this thread; nested calls would mix their stats')
-  if (isCountingHere()) {
+  const agent = (globalThis as unknown as Record<symbol, Agent | undefined>)[Symbol.for(AGENT_KEY)]
+  if (agent?.running && agent.exact && !canSampleOneCallBesideCoverage()) {
     throw new YappiError("profile() is refused while start({ counts: 'exact' }) runs on this thread: ending its inspector session would end precise coverage for the thread")
   }
   profiling = true
   native.forgetThread('profile', thisThread.id)
-  let sampler: ThreadProfiler
+  let sampler: CallSampler
   try {
-    sampler = new ThreadProfiler(resolved, 'profile', FOCUS)
+    sampler = new CallSampler(resolved.intervalUs, resolved.deoptimize && !agent?.exact)
   } catch (error) {
     profiling = false
     throw new YappiError(`could not start sampling: ${(error as Error).message}`)
@@ -64,9 +65,9 @@ export function profile(fn: () => unknown, options?: ProfileOptions): FuncStats 
   )
 }
 
-function finish(sampler: ThreadProfiler, options: ResolvedOptions, focused: boolean): FuncStats {
+function finish(sampler: CallSampler, options: ResolvedOptions, focused: boolean): FuncStats {
   try {
-    sampler.stop(focused)
+    sampler.stopAndFold(options, focused ? FOCUS : undefined)
     const source = { scope: 'profile', threads: [thisThread.id] }
     return decodeFuncStats(native.funcStats(source.scope, source.threads), options.clock, source)
   } finally {
@@ -76,7 +77,7 @@ function finish(sampler: ThreadProfiler, options: ResolvedOptions, focused: bool
 }
 
 /** Ends profiling after `fn` failed: its error is what the caller needs to see. */
-function finishQuietly(sampler: ThreadProfiler, options: ResolvedOptions, focused: boolean): void {
+function finishQuietly(sampler: CallSampler, options: ResolvedOptions, focused: boolean): void {
   try {
     finish(sampler, options, focused)
   } catch {

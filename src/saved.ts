@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import { YappiError, describe } from './errors'
+import { readPlainObject, resolveThreads } from './input'
 import { native } from './native'
 
 /** The formats stats export to, each for the tools that open it. */
@@ -72,14 +73,16 @@ function checkPath(file: unknown): string {
   return file
 }
 
-export function exportBuffer(source: StatsSource, format: unknown, options: ExportOptions = {}): Buffer {
+export function exportBuffer(source: StatsSource, format: unknown, options?: ExportOptions): Buffer {
   const resolved = resolveFormat(format)
   let threads = source.threads
-  if (options.threadId !== undefined) {
-    if (!Number.isInteger(options.threadId) || options.threadId < 0) {
-      throw new YappiError(`threadId must be a thread id (a whole number >= 0), not ${describe(options.threadId)}`)
+  const { threadId } = options === undefined ? {} : readPlainObject(options, { name: 'options', key: 'option', allowed: ['threadId'] })
+  if (threadId !== undefined) {
+    if (!Number.isSafeInteger(threadId) || (threadId as number) < 0) {
+      throw new YappiError(`threadId must be a thread id (a whole number >= 0), not ${describe(threadId)}`)
     }
-    threads = [options.threadId]
+    const selected = resolveThreads(threadId) ?? []
+    threads = source.threads ? selected.filter((id) => source.threads?.includes(id)) : selected
   }
   try {
     return native.exportStats(source.scope, threads, resolved)
@@ -124,7 +127,11 @@ function readSaved(file: unknown): Buffer {
 
 /** Adds a saved `json` file to a loaded scope, or to a new one; returns the source that holds it. */
 export function absorbFile(file: unknown, into?: StatsSource): StatsSource {
-  const data = readSaved(file)
+  return absorb(readSaved(file), describe(file), into)
+}
+
+/** {@link absorbFile} for stats in yappi-node's `json` format already in memory; `what` names them in errors. */
+export function absorb(data: Buffer, what: string, into?: StatsSource): StatsSource {
   try {
     if (into?.owner) {
       native.loadStats(data, into.scope)
@@ -133,7 +140,7 @@ export function absorbFile(file: unknown, into?: StatsSource): StatsSource {
     const scope = native.loadStats(data)
     return { scope, owner: new LoadedScope(scope) }
   } catch (error) {
-    throw new YappiError(`${describe(file)}: ${(error as Error).message}`)
+    throw new YappiError(`${what}: ${(error as Error).message}`)
   }
 }
 

@@ -1,10 +1,11 @@
 import type { BindingEncoded } from '../binding'
 import { YappiError, describe } from './errors'
+import { readOrRefuse, readPlainObject, resolveThreads, type Shape } from './input'
 import { native } from './native'
 import { recordFault } from './faults'
 import type { ClockType } from './options'
 import { absorbFile, detach, exportBuffer, saveTo, type ExportOptions, type SaveFormat, type StatsSource } from './saved'
-import { formatFuncTable, formatThreadTable, type PrintOptions } from './table'
+import { formatFuncTable, formatThreadTable, resolveLayout, type PrintOptions, type TableLayout } from './table'
 
 /** What a row is: application code, Node/V8 internals, or a V8 runtime bucket. */
 export type FuncKind = 'user' | 'builtin' | 'program' | 'gc'
@@ -26,8 +27,13 @@ export interface CallNumbers {
   ttot: number
   /** Self time in seconds. */
   tsub: number
-  /** `ttot / ncall`, in seconds (0 without calls). */
+  /** `ttot / ncall`, in seconds (0 without calls). An estimate unless {@link CallNumbers.tavgExact}. */
   tavg: number
+  /**
+   * Whether `tavg` divides by an exact count (the same as `callsExact`). From an estimated
+   * `ncall`, a lower bound, `tavg` is an estimate and an upper bound (printed `tavg~`).
+   */
+  tavgExact: boolean
   /** Samples taken with this function on top of the stack. */
   samples: number
   /** Samples taken with this function anywhere on the stack. */
@@ -71,7 +77,7 @@ export interface FuncStat extends CallNumbers {
 }
 
 /** What {@link FuncStats.sort} orders by (yappi's aliases such as `totaltime` are accepted too). */
-export type SortKey = 'name' | 'module' | 'line' | 'ncall' | 'nactualcall' | 'ttot' | 'tsub' | 'tavg' | 'samples'
+export type SortKey = 'name' | 'module' | 'line' | 'ncall' | 'nactualcall' | 'ttot' | 'tsub' | 'tavg' | 'samples' | 'samplesTotal'
 /** Ascending or descending (`'ascending'` and `'descending'` are accepted too). */
 export type SortOrder = 'asc' | 'desc'
 
@@ -89,17 +95,29 @@ const SORT_ALIASES: Record<string, SortKey> = {
   tavg: 'tavg',
   avgtime: 'tavg',
   samples: 'samples',
+  samplesTotal: 'samplesTotal',
 }
 const ORDER_ALIASES: Record<string, SortOrder> = { asc: 'asc', ascending: 'asc', desc: 'desc', descending: 'desc' }
 
+/** An alias's meaning, case-insensitively; never a key every object has (`constructor`, `__proto__`). */
+function alias<T>(aliases: Record<string, T>, name: unknown): T | undefined {
+  if (typeof name !== 'string') return undefined
+  const lower = name.toLowerCase()
+  return Object.entries(aliases).find(([known]) => known.toLowerCase() === lower)?.[1]
+}
+
 export function resolveSort(key: unknown, order: unknown): [SortKey, SortOrder] {
-  const sortKey = typeof key === 'string' ? SORT_ALIASES[key.toLowerCase()] : undefined
+  const sortKey = alias(SORT_ALIASES, key)
   if (!sortKey) {
     throw new YappiError(`cannot sort by ${describe(key)}; sort keys: ${Object.keys(SORT_ALIASES).join(', ')}`)
   }
-  const sortOrder = typeof order === 'string' ? ORDER_ALIASES[order.toLowerCase()] : undefined
+  return [sortKey, resolveOrder(order)]
+}
+
+function resolveOrder(order: unknown): SortOrder {
+  const sortOrder = alias(ORDER_ALIASES, order)
   if (!sortOrder) throw new YappiError(`sort order must be 'asc' or 'desc', not ${describe(order)}`)
-  return [sortKey, sortOrder]
+  return sortOrder
 }
 
 /** Text keys sort as people read them (case-insensitive); one collator, built once, is fast. */
@@ -144,42 +162,80 @@ function guard<A, R>(where: string, callback: (arg: A) => R, fallback: R): { cal
   }
 }
 
-/** Selects functions by name and file: a string matches exactly, a RegExp by test. */
+/**
+ * Selects functions by name and file: a string matches exactly, a RegExp by test, each value
+ * from its start (a global or sticky RegExp's `lastIndex` is reset before each test).
+ */
 export interface FuncFilter {
   /** Function name. */
   name?: string | RegExp
   /** File path (or URL). */
   module?: string | RegExp
-  /** Only these threads (Node `threadId`s, 0 = main). Default: all threads, merged. */
+  /** Only these threads (Node `threadId`s, 0 = main); an id no thread has selects nothing. Default: all threads, merged. */
   threadId?: number | number[]
   /**
    * Only samples taken while this tag was active (see `setTagCallback`, `withTag`); tags are
    * compared by their string form. Call counts are then calls entered under the tag.
    */
   tag?: string | number
+  /**
+   * How old, in milliseconds, the data read may be. Default 0: `getFuncStats` folds the calling
+   * thread's running profile first, `snapshot` every thread's. With a larger value a thread
+   * whose last rotation is that recent is read as it is, at no cost to it (`Infinity`: any age).
+   */
+  maxAgeMs?: number
 }
 
+/** Options of {@link getThreadStats}. */
+export interface ThreadStatsOptions {
+  /** As {@link FuncFilter.maxAgeMs}: how old the calling thread's data may be. Default 0. */
+  maxAgeMs?: number
+}
+
+const FILTER: Shape = { name: 'filter', key: 'filter key', allowed: ['name', 'module', 'threadId', 'tag', 'maxAgeMs'] }
+
+/**
+ * A matcher of one field. A global or sticky RegExp keeps state between tests (`lastIndex`):
+ * it is reset before each, so every row is tested from its start. The RegExp's own `test` is
+ * called, so subclasses behave as they define.
+ */
 function matcher(field: string, wanted: unknown): ((value: string) => boolean) | undefined {
   if (wanted === undefined) return undefined
   if (typeof wanted === 'string') return (value) => value === wanted
-  if (wanted instanceof RegExp) return (value) => wanted.test(value)
-  throw new YappiError(`filter.${field} must be a string or a RegExp, not ${describe(wanted)}`)
+  return readOrRefuse(`filter.${field}`, () => {
+    if (!(wanted instanceof RegExp)) throw new YappiError(`filter.${field} must be a string or a RegExp, not ${describe(wanted)}`)
+    if (!wanted.global && !wanted.sticky) return (value: string) => wanted.test(value)
+    if (Object.getOwnPropertyDescriptor(wanted, 'lastIndex')?.writable === false) {
+      throw new YappiError(`filter.${field} is a frozen global or sticky RegExp, which cannot be tested (test() must write its lastIndex); drop the g or y flag`)
+    }
+    return (value: string) => {
+      wanted.lastIndex = 0
+      return wanted.test(value)
+    }
+  })
+}
+
+/** What a filter asks of a read: the engine's thread ids and tag, and the rows to keep (undefined: all). */
+export interface ResolvedFilter {
+  threads: number[] | undefined
+  tag: string | undefined
+  keep: ((stat: FuncStat) => boolean) | undefined
+  /** How old the calling thread's data may be (0: fresh). */
+  maxAgeMs: number
 }
 
 /**
- * Checks a filter, returning the thread ids and tag for the engine and a predicate for the rest
- * (guarded: a predicate or RegExp that throws drops the row and records a fault).
+ * Checks a filter (read once), returning the thread ids and tag for the engine and a predicate
+ * for the rest (guarded: a predicate or RegExp that throws drops the row and records a fault).
  */
-export function resolveFilter(filter: unknown): { threads: number[] | undefined; tag: string | undefined; keep: (stat: FuncStat) => boolean } {
-  if (filter === undefined) return { threads: undefined, tag: undefined, keep: () => true }
+export function resolveFilter(filter: unknown): ResolvedFilter {
+  if (filter === undefined) return { threads: undefined, tag: undefined, keep: undefined, maxAgeMs: 0 }
   if (typeof filter === 'function') {
     const predicate = filter as FuncPredicate
-    return { threads: undefined, tag: undefined, keep: guard('filter', (stat: FuncStat) => Boolean(predicate(stat)), false).call }
+    return { threads: undefined, tag: undefined, keep: guard('filter', (stat: FuncStat) => Boolean(predicate(stat)), false).call, maxAgeMs: 0 }
   }
-  if (filter === null || typeof filter !== 'object') throw new YappiError(`filter must be an object, not ${describe(filter)}`)
-  const { name, module, threadId, tag, ...rest } = filter as FuncFilter
-  const unknown = Object.keys(rest)
-  if (unknown.length > 0) throw new YappiError(`unknown filter key ${describe(unknown[0])}; known keys: name, module, threadId, tag`)
+  const { name, module, threadId, tag, maxAgeMs } = readPlainObject(filter, FILTER)
+  checkMaxAge('filter', maxAgeMs)
   const threads = resolveThreads(threadId)
   if (tag !== undefined && typeof tag !== 'string' && !(typeof tag === 'number' && Number.isFinite(tag))) {
     throw new YappiError(`filter.tag must be a string or a finite number, not ${describe(tag)}`)
@@ -189,17 +245,38 @@ export function resolveFilter(filter: unknown): { threads: number[] | undefined;
   return {
     threads,
     tag: tag === undefined ? undefined : String(tag),
-    keep: guard('filter', (stat: FuncStat): boolean => (!byName || byName(stat.name)) && (!byModule || byModule(stat.module)), false).call,
+    keep:
+      byName || byModule
+        ? guard('filter', (stat: FuncStat): boolean => (!byName || byName(stat.name)) && (!byModule || byModule(stat.module)), false).call
+        : undefined,
+    maxAgeMs: (maxAgeMs as number | undefined) ?? 0,
   }
 }
 
-/** Checks a `threadId` filter: the thread ids for the engine, or undefined for all threads. */
-export function resolveThreads(threadId: unknown): number[] | undefined {
-  const threads = threadId === undefined ? undefined : Array.isArray(threadId) ? threadId : [threadId]
-  if (threads?.some((id) => !Number.isInteger(id) || id < 0)) {
-    throw new YappiError(`filter.threadId must be a thread id (a whole number >= 0) or a list of them, not ${describe(threadId)}`)
+/** The threads of `getTagStats(filter)`, whose filter has `threadId` alone. */
+function checkMaxAge(where: string, maxAgeMs: unknown): void {
+  if (maxAgeMs !== undefined && !(typeof maxAgeMs === 'number' && maxAgeMs >= 0)) {
+    throw new YappiError(`${where}.maxAgeMs must be a number of milliseconds >= 0 (Infinity: any age), not ${describe(maxAgeMs)}`)
   }
-  return threads as number[] | undefined
+}
+
+/** The age {@link getThreadStats} accepts (read once, checked). */
+export function resolveThreadStatsOptions(options: unknown): number {
+  if (options === undefined) return 0
+  const { maxAgeMs } = readPlainObject(options, { name: 'options', key: 'option', allowed: ['maxAgeMs'] })
+  checkMaxAge('options', maxAgeMs)
+  return (maxAgeMs as number | undefined) ?? 0
+}
+
+export function resolveTagFilter(filter: unknown): number[] | undefined {
+  if (filter === undefined) return undefined
+  return resolveThreads(readPlainObject(filter, { ...FILTER, allowed: ['threadId'] }).threadId)
+}
+
+/** What a sort key function returned, if it can be ordered; otherwise the sort fails (and is contained). */
+function checkSortKey(value: unknown, stat: FuncStat): number | string {
+  if (typeof value === 'string' || (typeof value === 'number' && !Number.isNaN(value))) return value
+  throw new YappiError(`the sort key function returned ${describe(value)} for ${stat.fullName}; it must return a number or a string`)
 }
 
 /** A sortable, printable collection of function stats (yappi's `YFuncStats`). */
@@ -262,6 +339,8 @@ export class FuncStats implements Iterable<FuncStat> {
 
   /** The first function with this name (and file, when given). */
   find(name: string, module?: string): FuncStat | undefined {
+    if (typeof name !== 'string') throw new YappiError(`find() needs a function name (a string), not ${describe(name)}`)
+    if (module !== undefined && typeof module !== 'string') throw new YappiError(`find()'s module must be a string, not ${describe(module)}`)
     return this.#items.find((stat) => stat.name === name && (module === undefined || stat.module === module))
   }
 
@@ -283,15 +362,15 @@ export class FuncStats implements Iterable<FuncStat> {
   }
 
   #sortByFunction(key: SortKeyFunction, order: unknown): this {
-    const [, sortOrder] = resolveSort('ttot', order)
-    const guarded = guard('sort', key, 0)
+    const sortOrder = resolveOrder(order)
+    const guarded = guard('sort', (stat: FuncStat) => checkSortKey(key(stat), stat), 0)
     const keys = new Map(this.#items.map((stat) => [stat, guarded.call(stat)]))
     if (guarded.failed()) return this
     const sign = sortOrder === 'asc' ? 1 : -1
     const compare = (a: FuncStat, b: FuncStat): number => {
       const left = keys.get(a)!
       const right = keys.get(b)!
-      const byKey = typeof left === 'string' || typeof right === 'string' ? String(left).localeCompare(String(right)) : left - right
+      const byKey = typeof left === 'string' || typeof right === 'string' ? String(left).localeCompare(String(right)) : left < right ? -1 : left > right ? 1 : 0
       return sign * byKey || a.name.localeCompare(b.name)
     }
     this.#items.sort(compare)
@@ -305,10 +384,11 @@ export class FuncStats implements Iterable<FuncStat> {
     if (typeof filter !== 'function' && (filter === null || typeof filter !== 'object')) {
       throw new YappiError(`filter must be a function or an object with name and module, not ${describe(filter)}`)
     }
-    if (typeof filter === 'object' && ('threadId' in filter || 'tag' in filter)) {
+    const given = typeof filter === 'function' ? filter : readPlainObject(filter, FILTER)
+    if (typeof given === 'object' && (given.threadId !== undefined || given.tag !== undefined)) {
       throw new YappiError('filter.threadId and filter.tag select samples when stats are read: use getFuncStats({ threadId, tag })')
     }
-    const { keep } = resolveFilter(filter)
+    const { keep = () => true } = resolveFilter(given)
     const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock, this.#source, this.droppedSamples)
     kept.#sortKey = this.#sortKey
     kept.#sortOrder = this.#sortOrder
@@ -317,13 +397,17 @@ export class FuncStats implements Iterable<FuncStat> {
 
   /** The table as text. */
   format(options?: PrintOptions): string {
-    return formatFuncTable(this.#items, { clock: this.clock, sortedBy: this.sortedBy, droppedSamples: this.droppedSamples }, options)
+    return this.#format(resolveLayout(options))
   }
 
   /** Prints the table (to stdout unless `options.out` is given). */
   print(options?: PrintOptions): void {
-    const out = options?.out ?? process.stdout
-    out.write(this.format(options))
+    const layout = resolveLayout(options)
+    layout.output(this.#format(layout))
+  }
+
+  #format(layout: TableLayout): string {
+    return formatFuncTable(this.#items, { clock: this.clock, sortedBy: this.sortedBy, droppedSamples: this.droppedSamples }, layout)
   }
 
   /** The functions in the current order, for `JSON.stringify`. */
@@ -360,7 +444,7 @@ export class FuncStats implements Iterable<FuncStat> {
   add(...saved: (string | FuncStats)[]): this {
     let source = detach(this.#source)
     for (const item of saved) {
-      if (item instanceof FuncStats) {
+      if (typeof item === 'object' && item !== null && #source in item) {
         native.loadStats(native.exportStats(item.#source.scope, item.#source.threads, 'json'), source.scope)
       } else {
         source = absorbFile(item, source)
@@ -391,6 +475,14 @@ export interface ThreadStat {
   cpuTimeEstimated: number
   /** Wall time spent waiting in the event loop. */
   idleTime: number
+  /**
+   * Time on the session's clock spent in the profiler's own code on this thread (V8 producing
+   * its profiles for the profiler, the reads the application asked for), cut out of every
+   * function's stats: on the wall clock the functions' self times, `idleTime` and
+   * `profilerTime` add up to `wallTime`; on the CPU clock the self times and `profilerTime` to
+   * `cpuTime`. Sampled, like the rest; {@link getOverhead} times the same work.
+   */
+  profilerTime: number
   /** Samples taken on the thread. */
   samples: number
   /** Samples taken while the thread was idle. */
@@ -399,6 +491,16 @@ export interface ThreadStat {
   profiles: number
   /** Samples whose data was dropped for want of memory. */
   droppedSamples: number
+  /** Samples taken in the profiler's own code (not in {@link ThreadStat.samples}). */
+  profilerSamples: number
+  /** Seconds since the end of the thread's last folded profile, when read: how old its data is. */
+  age: number
+  /**
+   * The longest wall time one sample stood for, in seconds. Near the sampling interval on a
+   * quiet machine; where the sampler was held up (a busy machine), time on either side of a
+   * change of function is misplaced by up to this much.
+   */
+  maxSampleGap: number
 }
 
 /** What {@link ThreadStats.sort} orders by. */
@@ -441,8 +543,7 @@ export class ThreadStats implements Iterable<ThreadStat> {
   sort(key: ThreadSortKey = 'wallTime', order: SortOrder | string = 'desc'): this {
     const keys: ThreadSortKey[] = ['id', 'name', 'wallTime', 'cpuTime', 'idleTime', 'samples']
     if (!keys.includes(key)) throw new YappiError(`cannot sort threads by ${describe(key)}; sort keys: ${keys.join(', ')}`)
-    const sortOrder = typeof order === 'string' ? ORDER_ALIASES[order.toLowerCase()] : undefined
-    if (!sortOrder) throw new YappiError(`sort order must be 'asc' or 'desc', not ${describe(order)}`)
+    const sortOrder = resolveOrder(order)
     const sign = sortOrder === 'asc' ? 1 : -1
     this.#items.sort((a, b) => sign * (key === 'name' ? a.name.localeCompare(b.name) : a[key] - b[key]))
     return this
@@ -450,13 +551,13 @@ export class ThreadStats implements Iterable<ThreadStat> {
 
   /** The table as text. */
   format(options?: Omit<PrintOptions, 'columns'>): string {
-    return formatThreadTable(this.#items, this.clock, options)
+    return formatThreadTable(this.#items, this.clock, resolveLayout(options, false))
   }
 
   /** Prints the table (to stdout unless `options.out` is given). */
   print(options?: Omit<PrintOptions, 'columns'>): void {
-    const out = options?.out ?? process.stdout
-    out.write(this.format(options))
+    const layout = resolveLayout(options, false)
+    layout.output(formatThreadTable(this.#items, this.clock, layout))
   }
 
   /** The threads in the current order, for `JSON.stringify`. */
@@ -465,8 +566,8 @@ export class ThreadStats implements Iterable<ThreadStat> {
   }
 }
 
-// Layouts written by crates/engine/src/encode.rs (FORMAT_VERSION 2).
-const FORMAT_VERSION = 2
+// Layouts written by crates/engine/src/encode.rs (FORMAT_VERSION 3).
+const FORMAT_VERSION = 3
 const HEADER_LEN = 6
 const FUNC_FIELDS = 15
 /** Flags of the last function field (`EXACT_*` in crates/engine/src/coverage.rs). */
@@ -474,9 +575,14 @@ const EXACT_NCALL = 1
 const EXACT_NACTUAL = 2
 const EDGE_FIELDS = 8
 const THREAD_HEADER_LEN = 3
-const THREAD_FIELDS = 11
+const THREAD_FIELDS = 15
 const KINDS: Record<number, FuncKind> = { 0: 'user', 1: 'builtin', 2: 'program', 3: 'gc' }
 const NS_PER_SECOND = 1e9
+
+/** Microseconds on the monotonic clock V8 stamps its samples with (`process.hrtime`'s). */
+export function monotonicNowUs(): number {
+  return Number(process.hrtime.bigint() / 1000n)
+}
 
 export function clockOfCode(code: number): ClockType {
   return code === 2 ? 'cpu' : 'wall'
@@ -506,6 +612,7 @@ function callEdge(other: FuncStat, numbers: Float64Array, at: number): CallEdge 
     ttot,
     tsub: numbers[at + 3] / NS_PER_SECOND,
     tavg: ncall > 0 ? ttot / ncall : 0,
+    tavgExact: false,
     samples: numbers[at + 4],
     samplesTotal: numbers[at + 5],
   }
@@ -579,6 +686,7 @@ class DecodedFunc implements FuncStat {
   readonly ttot: number
   readonly tsub: number
   readonly tavg: number
+  readonly tavgExact: boolean
   readonly samples: number
   readonly samplesTotal: number
   readonly #edges: EdgeIndex
@@ -601,6 +709,7 @@ class DecodedFunc implements FuncStat {
     this.ttot = numbers[at + 10] / NS_PER_SECOND
     this.tsub = numbers[at + 11] / NS_PER_SECOND
     this.tavg = this.ncall > 0 ? this.ttot / this.ncall : 0
+    this.tavgExact = this.callsExact
     this.samples = numbers[at + 12]
     this.samplesTotal = numbers[at + 13]
     this.#edges = edges
@@ -665,6 +774,10 @@ export function decodeThreadStats({ numbers, text }: BindingEncoded): ThreadStat
       profiles: numbers[at + 8],
       droppedSamples: numbers[at + 9],
       cpuTimeEstimated: numbers[at + 10] / NS_PER_SECOND,
+      profilerTime: numbers[at + 11] / NS_PER_SECOND,
+      profilerSamples: numbers[at + 12],
+      age: numbers[at + 13] < 0 ? Infinity : Math.max(0, monotonicNowUs() - numbers[at + 13]) / 1e6,
+      maxSampleGap: numbers[at + 14] / NS_PER_SECOND,
     })
   }
   return new ThreadStats(threads, clockOfCode(numbers[2]))

@@ -2,10 +2,10 @@ import { AsyncLocalStorage, createHook, type AsyncHook } from 'node:async_hooks'
 import { performance } from 'node:perf_hooks'
 import { threadId } from 'node:worker_threads'
 
-import { YappiError, describe } from './errors'
+import { YappiError, describe, messageOf } from './errors'
 import { recordFault } from './faults'
 import { native } from './native'
-import { TAGS_KEY, WORKER_STATE_KEY } from './thread'
+import { AGENT_KEY, TAGS_KEY } from './sampling/agent'
 
 /**
  * Async tags: every sample is attributed to the tag active when it was taken.
@@ -69,8 +69,8 @@ function readTag(): unknown {
   try {
     const tag = callback()
     if (tag === undefined || tag === null) return undefined
-    if (typeof tag === 'string' || typeof tag === 'number') return tag
-    throw new YappiError(`the tag callback must return a string, a number or undefined, not ${describe(tag)}`)
+    if (isTag(tag)) return tag
+    throw new YappiError(`the tag callback must return a string, a finite number or undefined, not ${describe(tag)}`)
   } catch (error) {
     reportFailure(error)
     return undefined
@@ -79,7 +79,7 @@ function readTag(): unknown {
 
 /** Every failure is contained; a callback that fails the same way on each await is reported once. */
 function reportFailure(error: unknown): void {
-  const message = error instanceof Error ? error.message : String(error)
+  const message = messageOf(error)
   if (message === lastFailure) return
   lastFailure = message
   recordFault('tag callback', error)
@@ -187,8 +187,13 @@ export function setTagCallback(fn: (() => Tag | undefined) | null): void {
   note()
 }
 
+/** What `withTag` takes and a tag callback may return; NaN and infinities name nothing. */
+function isTag(tag: unknown): tag is Tag {
+  return typeof tag === 'string' || (typeof tag === 'number' && Number.isFinite(tag))
+}
+
 function checkTag(tag: unknown): Tag {
-  if (typeof tag === 'string' || (typeof tag === 'number' && Number.isFinite(tag))) return tag
+  if (isTag(tag)) return tag
   throw new YappiError(`a tag must be a string or a finite number, not ${describe(tag)}`)
 }
 
@@ -232,9 +237,9 @@ function guarded(body: () => void): () => void {
 }
 
 /**
- * Workers are profiled by the main thread, which evaluates plain JavaScript in them at every
- * rotation (`src/workers.ts`): these entry points let that code tell this module that
- * profiling runs, and have it hand over its switches before the profile ends.
+ * Every thread's profile is rotated by the agent the profiler thread runs in it
+ * (`src/sampling/agent.ts`): these entry points let it tell this module that profiling runs,
+ * and have it hand over the switches before each profile ends.
  */
 const globals = globalThis as unknown as Record<symbol, unknown>
 globals[Symbol.for(TAGS_KEY)] = {
@@ -248,5 +253,5 @@ globals[Symbol.for(TAGS_KEY)] = {
   }),
   flush: guarded(flushTags),
 }
-// A worker may load this module after the main thread began profiling it.
-if ((globals[Symbol.for(WORKER_STATE_KEY)] as { title?: string | null } | undefined)?.title) profiled = true
+// A thread may load this module after the profiler began profiling it.
+if ((globals[Symbol.for(AGENT_KEY)] as { running?: boolean } | undefined)?.running) profiled = true

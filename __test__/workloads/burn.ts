@@ -85,6 +85,15 @@ export function D(sliceMs: number): void {
   }
 }
 
+/**
+ * Two functions V8 names none, spinning (in spinA) for the ms they are given. They are returned
+ * by a function: written straight into an exported array, V8 would name one after the export.
+ */
+function spinners(): ((ms: number) => void)[] {
+  return [(ms) => spinA(ms), (ms) => spinA(ms + 0)]
+}
+export const anonymousPair = spinners()
+
 // Distinct function literals: closures of one literal count as one callee to TurboFan.
 const decoys: Step[] = [
   (ms) => spinA(ms),

@@ -34,12 +34,37 @@ export function runCounted(): number {
   return sum
 }
 
+/**
+ * Spins on `Date.now()` for `ms`, calling `midway` once half-way. In optimized code V8 loses
+ * this frame in samples taken inside the clock read and charges its caller: the case that made
+ * one long call look like several.
+ */
+export function longCall(ms: number, midway?: () => void): number {
+  const start = Date.now()
+  let sink = 0
+  let halfway = midway
+  while (Date.now() - start < ms) {
+    for (let k = 0; k < 200; k++) sink = (sink + k * k) % 1_000_003
+    if (halfway && Date.now() - start >= ms / 2) {
+      halfway()
+      halfway = undefined
+    }
+  }
+  return sink
+}
+
+/** One call of `longCall`: its caller, called once too. */
+export function oneLongCall(ms: number, midway?: () => void): number {
+  return longCall(ms, midway)
+}
+
 export const COUNTS_WORKER_FILE = __filename
 
-// Runs the counted calls on the first message and exits on the second.
+// 'go': the counted calls; a number: one long call of that many ms; anything else: exit.
 if (!isMainThread && workerData?.counted) {
   parentPort?.on('message', (message) => {
     if (message === 'go') parentPort?.postMessage(runCounted())
+    else if (typeof message === 'number') parentPort?.postMessage(oneLongCall(message))
     else parentPort?.close()
   })
 }

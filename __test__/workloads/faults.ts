@@ -8,27 +8,6 @@ import * as yappi from '../../index'
 import { runCounted } from './counts'
 import { WORKER_FILE, type Task } from './threads'
 
-type PostCallback = (error: Error | null, result?: unknown) => void
-type Post = (this: Session, method: string, params?: object | PostCallback, callback?: PostCallback) => void
-
-const originalPost = Session.prototype.post as unknown as Post
-
-/** Replaces `Session.prototype.post` (as an APM agent might) so that `method` answers through `answer` until restored. */
-function interceptPost(method: string, answer: (error: Error | null, result: unknown) => [Error | null, unknown]): () => void {
-  const patched: Post = function (this: Session, name, params, callback) {
-    const done = typeof params === 'function' ? params : callback
-    if (name !== method || !done) return originalPost.call(this, name, params, callback)
-    return originalPost.call(this, name, typeof params === 'function' ? {} : params, (error, result) => {
-      const [e, r] = answer(error, result)
-      done(e, r)
-    })
-  }
-  ;(Session.prototype as unknown as { post: Post }).post = patched
-  return () => {
-    ;(Session.prototype as unknown as { post: Post }).post = originalPost
-  }
-}
-
 /** The application's own work, with a result the scenario checks. */
 function checksum(n: number): number {
   let sum = 0
@@ -58,43 +37,27 @@ async function appWork(ms: number): Promise<number> {
 }
 
 const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
-  /** The inspector fails three rotations in a row (Profiler.stop errs). */
-  async 'inspector-error'() {
+  /** Three rotations in a row fail (injected into the profiler thread). */
+  async 'rotation-error'() {
+    process.env.YAPPI_NODE_INJECT_FAULTS = JSON.stringify({ failRotations: 3 })
     yappi.start({ threads: false, intervalUs: 500, rotateIntervalMs: 20 })
-    let failures = 3
-    const restore = interceptPost('Profiler.stop', (error, result) =>
-      failures-- > 0 ? [new Error('injected: Profiler.stop failed'), undefined] : [error, result],
-    )
     const result = await appWork(150)
     const during = yappi.getFuncStats().length
-    restore()
     faultSpin(100)
     const after = yappi.getFuncStats().find('faultSpin')?.ttot ?? 0
+    const gap = yappi.getThreadStats().get(0)?.maxSampleGap ?? 0
     yappi.stop()
-    return { result, during, after }
+    return { result, during, after, gap }
   },
 
-  /** The inspector answers with profiles that contradict themselves: a sample of a missing node, a parent cycle. */
+  /** Profiles that contradict themselves reach the engine: a sample of a missing node, a node with two parents. */
   async 'malformed-profile'() {
+    process.env.YAPPI_NODE_INJECT_FAULTS = JSON.stringify({ corruptProfiles: ['missing-node', 'two-parents'] })
     yappi.start({ threads: false, intervalUs: 500, rotateIntervalMs: 20 })
-    type Corruption = (profile: { samples: number[]; nodes: { id: number; children?: number[] }[] }) => boolean
-    const corruptions: Corruption[] = [
-      (profile) => profile.samples.push(999_999) > 0,
-      (profile) => {
-        // An idle rotation may hold the root alone: wait for a profile with a second node.
-        const [root, child] = profile.nodes
-        if (child) child.children = [...(child.children ?? []), root.id]
-        return child !== undefined
-      },
-    ]
-    const restore = interceptPost('Profiler.stop', (error, result) => {
-      if (result && corruptions[0]?.((result as { profile: never }).profile)) corruptions.shift()
-      return [error, result]
-    })
     let result = await appWork(150)
     // A loaded machine may run fewer rotations: work on until both corruptions were served.
-    for (let turns = 0; corruptions.length > 0 && turns < 100; turns++) result = await appWork(50)
-    restore()
+    const corrupted = (): number => yappi.getFaults().faults.filter((fault) => fault.where === 'fold').length
+    for (let turns = 0; corrupted() < 2 && turns < 100; turns++) result = await appWork(50)
     faultSpin(100)
     const after = yappi.getFuncStats().find('faultSpin')?.ttot ?? 0
     yappi.stop()

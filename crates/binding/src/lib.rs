@@ -5,6 +5,7 @@ use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use yappi_engine::budget::Budget;
+use yappi_engine::coverage::Naming;
 use yappi_engine::overhead::{COSTS, Cost, OverheadLedger};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,9 +15,11 @@ use std::time::Duration;
 
 use yappi_engine::export::{self, Format};
 use yappi_engine::report::Report;
+use yappi_engine::window::Mark;
 
-use yappi_engine::rendezvous::Mailbox;
-use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, IngestOutcome, Owner, OwnCode, SourceMaps, ThreadRef, clock, cpuprofile, encode};
+use yappi_engine::faults::FaultLog;
+use yappi_engine::rendezvous::{FoldProgress, Mailbox};
+use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, IngestOutcome, Owner, OwnCode, SourceMaps, TextFormat, ThreadRef, clock, cpuprofile, encode};
 
 /// Stats of `start()`, shared by every thread of the process.
 static ENGINE: Engine = Engine::new();
@@ -24,8 +27,13 @@ static ENGINE: Engine = Engine::new();
 static PROFILE_ENGINE: Engine = Engine::new();
 /// What profiling costs each thread, since the last `start()`.
 static OVERHEAD: OverheadLedger = OverheadLedger::new();
-/// Where worker threads wait for the main thread to carry out their start/stop requests.
+/// Where threads wait for the profiler thread (or the main thread) to answer their requests.
 static MAILBOX: std::sync::LazyLock<Mailbox> = std::sync::LazyLock::new(Mailbox::default);
+/// How far each thread's profiles are folded, for reads that wait for their own.
+static FOLD_PROGRESS: std::sync::LazyLock<FoldProgress> = std::sync::LazyLock::new(FoldProgress::default);
+/// The profiler thread's Node thread id once it can take requests, or `NO_PROFILER_THREAD`.
+static PROFILER_THREAD: AtomicU32 = AtomicU32::new(NO_PROFILER_THREAD);
+const NO_PROFILER_THREAD: u32 = u32::MAX;
 /// Source maps of generated scripts, shared by both engines and every thread.
 static SOURCE_MAPS: std::sync::LazyLock<SourceMaps> = std::sync::LazyLock::new(SourceMaps::default);
 
@@ -96,27 +104,30 @@ pub fn begin(clock: String, max_memory_bytes: f64, owner_thread: u32, all_thread
 #[napi(object)]
 pub struct BindingTakeOutcome {
     pub canary: f64,
-    pub missing_sources: Vec<String>,
     pub counted: f64,
     pub disturbed: bool,
+    pub source_map_problems: Vec<String>,
 }
 
 fn own_code(prefixes: Vec<String>) -> OwnCode {
     OwnCode { url_prefixes: prefixes }
 }
 
+/// Counted functions are named like sampled ones: the same own code left out, the same maps.
+fn naming(own_code: &OwnCode) -> Naming<'_> {
+    Naming { own_code, source_maps: Some(&SOURCE_MAPS) }
+}
+
 /// Adds a precise-coverage take (the inspector's answer as JSON) of a thread to `start()`'s stats.
 #[napi(catch_unwind)]
 pub fn ingest_coverage(thread_id: u32, json: String, own_code_prefixes: Vec<String>) -> Result<BindingTakeOutcome> {
-    let outcome = ENGINE.ingest_coverage(thread_id, &json, &own_code(own_code_prefixes)).map_err(failure)?;
-    Ok(BindingTakeOutcome { canary: outcome.canary as f64, missing_sources: outcome.missing_sources, counted: outcome.counted as f64, disturbed: outcome.disturbed })
-}
-
-/// The source of a script a take asked for; `None` when it cannot be read.
-#[napi(catch_unwind)]
-pub fn coverage_source(url: String, source: Option<String>, own_code_prefixes: Vec<String>) -> Result<f64> {
-    let counted = ENGINE.coverage_source(&url, source.as_deref(), &own_code(own_code_prefixes)).map_err(|_| failure("out of memory for coverage"))?;
-    Ok(counted as f64)
+    let outcome = ENGINE.ingest_coverage(thread_id, &json, naming(&own_code(own_code_prefixes))).map_err(failure)?;
+    Ok(BindingTakeOutcome {
+        canary: outcome.canary as f64,
+        counted: outcome.counted as f64,
+        disturbed: outcome.disturbed,
+        source_map_problems: outcome.source_map_problems,
+    })
 }
 
 /// Another session disturbed a thread's coverage: its counts are estimates from now on.
@@ -209,6 +220,8 @@ pub struct BindingIngestOutcome {
     pub samples: f64,
     pub dropped_samples: f64,
     pub fold_ns: f64,
+    /// Source maps found for the profile's scripts that could not be used: one message each.
+    pub source_map_problems: Vec<String>,
 }
 
 fn copy<T: Copy>(values: &[T]) -> Result<Vec<T>> {
@@ -226,7 +239,27 @@ fn ingest(scope: &str, thread: BindingThread, profile: FlatProfile, options: Bin
 }
 
 fn outcome_of(outcome: IngestOutcome) -> BindingIngestOutcome {
-    BindingIngestOutcome { samples: outcome.samples as f64, dropped_samples: outcome.dropped_samples as f64, fold_ns: outcome.fold_ns as f64 }
+    BindingIngestOutcome {
+        samples: outcome.samples as f64,
+        dropped_samples: outcome.dropped_samples as f64,
+        fold_ns: outcome.fold_ns as f64,
+        source_map_problems: outcome.source_map_problems,
+    }
+}
+
+/// Folds a profile that came as text into `scope`; with `seq`, marks profile `seq` of the thread
+/// folded, also when it cannot be: a thread that waits for its own profile must not wait for
+/// one that will never come.
+fn ingest_text(scope: &str, thread: BindingThread, seq: Option<f64>, text: &str, format: TextFormat, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
+    let thread_id = thread.id;
+    let outcome = engine(scope).and_then(|engine| {
+        let outcome = engine.ingest_text(ThreadRef { id: thread.id, name: &thread.name }, text, format, &options.into()).map_err(failure)?;
+        Ok(outcome_of(outcome))
+    });
+    if let Some(seq) = seq {
+        FOLD_PROGRESS.advance(thread_id, seq as u64);
+    }
+    outcome
 }
 
 #[napi(catch_unwind)]
@@ -245,25 +278,48 @@ pub fn ingest_flat(scope: String, thread: BindingThread, profile: BindingFlatPro
     };
     ingest(&scope, thread, flat, options)
 }
-
-/// Folds a profile a worker sent as an inspector message, without the host parsing it.
+/// Folds profile `seq` of a thread that arrived as an inspector message (a console profile's
+/// event, an answer to `Profiler.stop`), without the host parsing it.
 #[napi(catch_unwind)]
-pub fn ingest_profile_message(scope: String, thread: BindingThread, message: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let flat = engine(&scope)?.read(|view| cpuprofile::parse_profile_message(&message, view.budget())).map_err(failure)?;
-    ingest(&scope, thread, flat, options)
+pub fn ingest_profile_message(thread: BindingThread, seq: f64, message: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
+    ingest_text("global", thread, Some(seq), &message, TextFormat::InspectorMessage, options)
+}
+
+/// Folds a profile as `v8.startCpuProfile().stop()` wrote it into `scope` (profile `seq` of
+/// the thread, when numbered).
+#[napi(catch_unwind)]
+pub fn ingest_serialized_profile(scope: String, thread: BindingThread, seq: Option<f64>, json: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
+    ingest_text(&scope, thread, seq, &json, TextFormat::Serialized, options)
+}
+
+/// Profile `seq` of a thread will not come (lost with its thread, or failed): nobody waits for it.
+#[napi(catch_unwind)]
+pub fn fold_skipped(thread_id: u32, seq: f64) {
+    FOLD_PROGRESS.advance(thread_id, seq as u64);
+}
+
+/// Waits up to `timeout_ms` for profile `seq` of a thread to be folded; whether it is.
+#[napi(catch_unwind)]
+pub fn fold_wait(thread_id: u32, seq: f64, timeout_ms: u32) -> bool {
+    FOLD_PROGRESS.wait(thread_id, seq as u64, Duration::from_millis(u64::from(timeout_ms)))
+}
+
+/// The profiler thread's Node thread id once it takes requests, or null.
+#[napi(catch_unwind)]
+pub fn profiler_thread() -> Option<u32> {
+    Some(PROFILER_THREAD.load(Ordering::Acquire)).filter(|&id| id != NO_PROFILER_THREAD)
+}
+
+/// The profiler thread says it takes requests (its thread id) or that it is gone (null).
+#[napi(catch_unwind)]
+pub fn set_profiler_thread(thread_id: Option<u32>) {
+    PROFILER_THREAD.store(thread_id.unwrap_or(NO_PROFILER_THREAD), Ordering::Release);
 }
 
 #[napi(catch_unwind)]
 pub fn ingest_cpuprofile(scope: String, thread: BindingThread, json: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
     let flat = engine(&scope)?.read(|view| cpuprofile::parse(&json, view.budget())).map_err(failure)?;
     ingest(&scope, thread, flat, options)
-}
-
-/// Registers the source map of a generated script (`base_url`: where relative sources resolve
-/// from). Returns why the map was refused, or null.
-#[napi(catch_unwind)]
-pub fn register_source_map(script_url: String, map_json: String, base_url: String) -> Option<String> {
-    SOURCE_MAPS.register(&script_url, &map_json, &base_url).err().map(|error| error.to_string())
 }
 
 #[napi(object)]
@@ -369,16 +425,16 @@ pub fn mailbox_answer(ticket: f64, answer: String) -> bool {
     MAILBOX.answer(ticket as u64, answer)
 }
 
-/// Blocks the calling thread until the ticket is answered or `timeout_ms` passes.
+/// Waits up to `timeout_ms` for the ticket's answer; null when none came yet (the ticket stays
+/// open: wait again between returns to JavaScript, or forget it).
 #[napi(catch_unwind)]
 pub fn mailbox_wait(ticket: f64, timeout_ms: u32) -> Option<String> {
-    MAILBOX.wait(ticket as u64, Duration::from_millis(u64::from(timeout_ms)))
+    MAILBOX.wait_slice(ticket as u64, Duration::from_millis(u64::from(timeout_ms)))
 }
 
-/// CPU time of thread `tid` (a Linux thread id of this process) in ns, or -1 when unknown.
 #[napi(catch_unwind)]
-pub fn thread_cpu_time_of(tid: i32) -> f64 {
-    clock::thread_cpu_time_of(tid).map_or(-1.0, |ns| ns as f64)
+pub fn mailbox_forget(ticket: f64) {
+    MAILBOX.forget(ticket as u64);
 }
 
 /// Records tag switches of a thread for its next fold: switch `i` happened at `times_us[i]` (µs
@@ -444,6 +500,12 @@ pub fn overhead_end(thread_id: Option<u32>) {
     }
 }
 
+/// The CPU time thread `thread_id` used since its account opened.
+#[napi(catch_unwind)]
+pub fn overhead_record_cpu(thread_id: u32, ns: f64) {
+    OVERHEAD.record_cpu(thread_id, if ns.is_finite() && ns > 0.0 { ns as u64 } else { 0 });
+}
+
 #[napi(object)]
 pub struct BindingThreadCost {
     pub id: u32,
@@ -451,6 +513,7 @@ pub struct BindingThreadCost {
     /// Nanoseconds per cost kind, in `overhead::Cost` order.
     pub ns: Vec<f64>,
     pub run_ns: f64,
+    pub cpu_ns: Option<f64>,
 }
 
 #[napi(catch_unwind)]
@@ -462,7 +525,90 @@ pub fn overhead_read() -> Vec<BindingThreadCost> {
             id: thread.id,
             run_ns: thread.run_ns() as f64,
             ns: thread.ns.iter().take(COSTS).map(|&ns| ns as f64).collect(),
+            cpu_ns: thread.cpu_ns.map(|ns| ns as f64),
             name: thread.name,
         })
         .collect()
+}
+
+/// Faults of the whole process (see `faults.rs`).
+static FAULTS: FaultLog = FaultLog::new();
+
+#[napi(catch_unwind)]
+pub fn record_fault(place: String, message: String, thread_id: u32) {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64() * 1000.0);
+    FAULTS.record(&place, &message, thread_id, now_ms);
+}
+
+#[napi(object)]
+pub struct BindingFault {
+    pub place: String,
+    pub message: String,
+    pub first: f64,
+    pub last: f64,
+    pub count: f64,
+    pub first_thread: u32,
+    pub last_thread: u32,
+}
+
+#[napi(object)]
+pub struct BindingFaults {
+    pub faults: Vec<BindingFault>,
+    pub dropped: f64,
+}
+
+#[napi(catch_unwind)]
+pub fn faults() -> BindingFaults {
+    let (faults, dropped) = FAULTS.read();
+    BindingFaults {
+        faults: faults
+            .into_iter()
+            .map(|fault| BindingFault {
+                place: fault.place,
+                message: fault.message,
+                first: fault.first,
+                last: fault.last,
+                count: fault.count as f64,
+                first_thread: fault.first_thread,
+                last_thread: fault.last_thread,
+            })
+            .collect(),
+        dropped: dropped as f64,
+    }
+}
+
+#[napi(catch_unwind)]
+pub fn clear_faults() {
+    FAULTS.clear();
+}
+
+/// A mark of `start()`'s stats on every thread, for an export of what is profiled after it
+/// (`window.rs`): what a `/debug/pprof/profile?seconds=N` request returns.
+#[napi]
+pub struct BindingStatsMark {
+    mark: Option<Mark>,
+}
+
+#[napi]
+impl BindingStatsMark {
+    #[napi(factory, catch_unwind)]
+    pub fn now() -> Result<BindingStatsMark> {
+        let mark = ENGINE.read(Mark::of).map_err(|_| failure("out of memory marking stats"))?;
+        Ok(BindingStatsMark { mark: Some(mark) })
+    }
+
+    /// What every thread added to the stats since the mark, rendered in an export format.
+    #[napi(catch_unwind)]
+    pub fn export_since(&self, format: String) -> Result<Buffer> {
+        let format = Format::named(&format).ok_or_else(|| invalid(export::ExportError::UnknownFormat(format).to_string()))?;
+        let mark = self.mark.as_ref().ok_or_else(|| invalid("the mark was released"))?;
+        let report = ENGINE.read(|view| Report::since(view, mark)).map_err(|_| failure("out of memory reading stats"))?;
+        export::render(&report, format).map(Buffer::from).map_err(failure)
+    }
+
+    /// Lets go of the marked tables now rather than when the object is collected.
+    #[napi(catch_unwind)]
+    pub fn release(&mut self) {
+        self.mark = None;
+    }
 }

@@ -27,10 +27,11 @@ use serde::Deserialize;
 
 use crate::budget::{Budget, Refusal};
 use crate::cpuprofile::PARSE_BYTES_PER_INPUT_BYTE;
-use crate::function::{CallFrame, FuncKind, OwnCode, classify, key_of};
+use crate::function::{CallFrame, FuncKind, OwnCode, classify, frame_key};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::ProfileError;
 use crate::query::MergedStats;
+use crate::sourcemap::SourceMaps;
 use crate::stats::CallStats;
 
 /// The profiler calls a function of this name a known number of times between two takes: if
@@ -145,6 +146,14 @@ pub struct Coverage {
     state: Mutex<State>,
 }
 
+/// How a counted function is named: the profiler's own code is left out, and source maps give
+/// the same original names, files and lines as the sampled frames get (`frame_key`).
+#[derive(Debug, Clone, Copy)]
+pub struct Naming<'a> {
+    pub own_code: &'a OwnCode,
+    pub source_maps: Option<&'a SourceMaps>,
+}
+
 /// What one take brought.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TakeOutcome {
@@ -156,6 +165,8 @@ pub struct TakeOutcome {
     pub counted: u64,
     /// The thread's coverage was found disturbed before: nothing of this take was counted.
     pub disturbed: bool,
+    /// Source maps found for the scripts it needed that could not be used, one message each.
+    pub source_map_problems: Vec<String>,
 }
 
 /// Why the counts mode cannot change now.
@@ -219,11 +230,11 @@ impl Coverage {
         json: &str,
         functions: &FunctionTable,
         budget: &Budget,
-        own_code: &OwnCode,
+        naming: Naming<'_>,
     ) -> Result<TakeOutcome, ProfileError> {
         let bound = json.len().saturating_mul(PARSE_BYTES_PER_INPUT_BYTE);
         budget.charge(bound)?;
-        let outcome = self.ingest_parsed(thread, json, functions, budget, own_code);
+        let outcome = self.ingest_parsed(thread, json, functions, budget, naming);
         budget.release(bound);
         outcome
     }
@@ -234,7 +245,7 @@ impl Coverage {
         json: &str,
         functions: &FunctionTable,
         budget: &Budget,
-        own_code: &OwnCode,
+        naming: Naming<'_>,
     ) -> Result<TakeOutcome, ProfileError> {
         let message: TakeMessage<'_> = serde_json::from_str(json)
             .map_err(|error| ProfileError::Malformed(format!("not a precise coverage answer: {error}")))?;
@@ -276,7 +287,7 @@ impl Coverage {
                 match state.sources.get(script.url.as_ref()) {
                     Some(Source::Unmapped) => budget.release(entry.heap_bytes()),
                     Some(Source::Mapped { .. }) => {
-                        if count_entry(&mut state, &entry, functions, budget, own_code)? {
+                        if count_entry(&mut state, &entry, functions, budget, naming)? {
                             outcome.counted += 1;
                         }
                         budget.release(entry.heap_bytes());
@@ -304,7 +315,7 @@ impl Coverage {
         source: Option<&str>,
         functions: &FunctionTable,
         budget: &Budget,
-        own_code: &OwnCode,
+        naming: Naming<'_>,
     ) -> Result<u64, Refusal> {
         let mut state = lock(&self.state);
         if state.sources.contains_key(url) {
@@ -320,7 +331,7 @@ impl Coverage {
         state.sources.insert(url.to_string(), mapped);
         let mut counted = 0;
         for entry in &waiting {
-            if count_entry(&mut state, entry, functions, budget, own_code)? {
+            if count_entry(&mut state, entry, functions, budget, naming)? {
                 counted += 1;
             }
         }
@@ -523,7 +534,7 @@ fn count_entry(
     entry: &Pending,
     functions: &FunctionTable,
     budget: &Budget,
-    own_code: &OwnCode,
+    naming: Naming<'_>,
 ) -> Result<bool, Refusal> {
     let Some(Source::Mapped { text, line_starts }) = state.sources.get(&entry.url) else { return Ok(false) };
     let is_top_level = entry.start == 0 && entry.name.is_empty();
@@ -537,11 +548,12 @@ fn count_entry(
         line: i32::try_from(line).unwrap_or(i32::MAX),
         column: i32::try_from(column).unwrap_or(i32::MAX),
     };
-    let kind = classify(&frame, own_code);
+    let kind = classify(&frame, naming.own_code);
     if kind != FuncKind::User {
         return Ok(false);
     }
-    let Ok(func) = functions.intern(key_of(&frame, kind), budget) else { return Ok(false) };
+    let maps = naming.source_maps.map(SourceMaps::read);
+    let Ok(func) = functions.intern(frame_key(&frame, kind, maps.as_ref()), budget) else { return Ok(false) };
     let counts = thread_counts(state, entry.thread, budget)?;
     if !counts.calls.contains_key(&func) {
         counts.calls.try_reserve(1).map_err(|_| Refusal::AllocFailed)?;
@@ -566,6 +578,10 @@ mod tests {
             })
             .collect();
         format!(r#"{{"id":3,"result":{{"result":[{{"scriptId":"9","url":"{url}","functions":[{}]}}],"timestamp":1.5}}}}"#, functions.join(","))
+    }
+
+    fn plain(own: &OwnCode) -> Naming<'_> {
+        Naming { own_code: own, source_maps: None }
     }
 
     fn offset(needle: &str) -> usize {
@@ -595,8 +611,8 @@ mod tests {
         coverage.select(true, false).unwrap();
         let (url, source) = ("file:///app/first.js", "function first(a) { return a }\nfirst(1)\n");
         let len = source.encode_utf16().count();
-        coverage.add_source(url, Some(source), &functions, &budget, &own).unwrap();
-        coverage.ingest(0, &take(url, &[("", 0, len, 1), ("first", 0, 30, 4)]), &functions, &budget, &own).unwrap();
+        coverage.add_source(url, Some(source), &functions, &budget, plain(&own)).unwrap();
+        coverage.ingest(0, &take(url, &[("", 0, len, 1), ("first", 0, 30, 4)]), &functions, &budget, plain(&own)).unwrap();
         let rows = names_and_calls(&coverage, &functions, &[0]);
         assert!(rows.contains(&("first".into(), 1, 15, 4, EXACT_NCALL)), "{rows:?}");
     }
@@ -619,12 +635,12 @@ mod tests {
             ("gen", offset("static async"), offset("static async") + 25, 3),
             ("get g", offset("get g"), offset("get g") + 20, 4),
         ]);
-        let outcome = coverage.ingest(0, &first, &functions, &budget, &own).unwrap();
+        let outcome = coverage.ingest(0, &first, &functions, &budget, plain(&own)).unwrap();
         assert_eq!(outcome.missing_sources, vec![url.to_string()]);
         assert_eq!(outcome.counted, 0);
-        assert_eq!(coverage.add_source(url, Some(SOURCE), &functions, &budget, &own).unwrap(), 7);
+        assert_eq!(coverage.add_source(url, Some(SOURCE), &functions, &budget, plain(&own)).unwrap(), 7);
         let second = take(url, &[("plain", offset("function plain"), offset("function plain") + 30, 500)]);
-        assert_eq!(coverage.ingest(0, &second, &functions, &budget, &own).unwrap().counted, 1);
+        assert_eq!(coverage.ingest(0, &second, &functions, &budget, plain(&own)).unwrap().counted, 1);
         let rows = names_and_calls(&coverage, &functions, &[0]);
         let both = EXACT_NCALL | EXACT_NACTUAL;
         // 1-based positions of the sampler: `(` for declarations and methods, the token for arrows.
@@ -648,10 +664,10 @@ mod tests {
         let own = OwnCode::default();
         let url = "file:///app/y.js";
         let taken = take(url, &[("", 0, 10_000, 1), ("plain", 13, 40, 9)]);
-        coverage.ingest(0, &taken, &functions, &budget, &own).unwrap();
-        assert_eq!(coverage.add_source(url, Some(SOURCE), &functions, &budget, &own).unwrap(), 0);
+        coverage.ingest(0, &taken, &functions, &budget, plain(&own)).unwrap();
+        assert_eq!(coverage.add_source(url, Some(SOURCE), &functions, &budget, plain(&own)).unwrap(), 0);
         assert!(names_and_calls(&coverage, &functions, &[0]).is_empty());
-        let again = coverage.ingest(0, &taken, &functions, &budget, &own).unwrap();
+        let again = coverage.ingest(0, &taken, &functions, &budget, plain(&own)).unwrap();
         assert!(again.missing_sources.is_empty(), "an unmapped script is not asked for again");
     }
 
@@ -663,10 +679,10 @@ mod tests {
         coverage.select(true, false).unwrap();
         let own = OwnCode::default();
         let url = "file:///app/x.js";
-        coverage.add_source(url, Some(SOURCE), &functions, &budget, &own).unwrap();
+        coverage.add_source(url, Some(SOURCE), &functions, &budget, plain(&own)).unwrap();
         let taken = take(url, &[("plain", offset("function plain"), offset("function plain") + 30, 8), (CANARY_NAME, 0, 5, 2)]);
-        assert_eq!(coverage.ingest(1, &taken, &functions, &budget, &own).unwrap().canary, 2);
-        coverage.ingest(2, &taken, &functions, &budget, &own).unwrap();
+        assert_eq!(coverage.ingest(1, &taken, &functions, &budget, plain(&own)).unwrap().canary, 2);
+        coverage.ingest(2, &taken, &functions, &budget, plain(&own)).unwrap();
         assert_eq!(names_and_calls(&coverage, &functions, &[1, 2])[0].3, 16);
         coverage.disturb(2, &budget).unwrap();
         let mut merged = MergedStats::default();
@@ -698,11 +714,11 @@ mod tests {
         let coverage = Coverage::default();
         let own = OwnCode::default();
         for bad in ["", "{", r#"{"id":1}"#, r#"{"id":1,"error":{"message":"Precise coverage has not been started."}}"#, r#"{"result":{"result":[{"url":"file:///a","functions":[{"ranges":[{"startOffset":-1,"endOffset":2,"count":1}]}]}]}}"#] {
-            assert!(matches!(coverage.ingest(0, bad, &functions, &budget, &own), Err(ProfileError::Malformed(_))), "{bad}");
+            assert!(matches!(coverage.ingest(0, bad, &functions, &budget, plain(&own)), Err(ProfileError::Malformed(_))), "{bad}");
         }
         let small = Budget::new(64);
         let taken = take("file:///app/x.js", &[("plain", 13, 40, 9)]);
-        assert!(matches!(coverage.ingest(0, &taken, &functions, &small, &own), Err(ProfileError::Refused(_))));
+        assert!(matches!(coverage.ingest(0, &taken, &functions, &small, plain(&own)), Err(ProfileError::Refused(_))));
         assert_eq!(small.used(), 0);
     }
 }

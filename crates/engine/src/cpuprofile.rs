@@ -108,46 +108,6 @@ fn parse_unbudgeted(json: &str) -> Result<FlatProfile, ProfileError> {
     flatten(raw)
 }
 
-/// An inspector message that carries a profile: the answer to `Profiler.stop`
-/// (`{"id":…,"result":{"profile":…}}`) or a `Profiler.consoleProfileFinished` event
-/// (`{"method":…,"params":{"profile":…,"title":…}}`), as workers send them.
-#[derive(Deserialize)]
-struct ProfileMessage<'a> {
-    #[serde(borrow)]
-    result: Option<Carrier<'a>>,
-    #[serde(borrow)]
-    params: Option<Carrier<'a>>,
-    #[serde(borrow)]
-    error: Option<ResponseError<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Carrier<'a> {
-    #[serde(borrow)]
-    profile: RawProfile<'a>,
-}
-
-#[derive(Deserialize)]
-struct ResponseError<'a> {
-    #[serde(borrow, default)]
-    message: Cow<'a, str>,
-}
-
-/// Parses a whole inspector message carrying a profile, so the host never parses it itself.
-pub fn parse_profile_message(json: &str, budget: &Budget) -> Result<FlatProfile, ProfileError> {
-    let bound = json.len().saturating_mul(PARSE_BYTES_PER_INPUT_BYTE);
-    budget.charge(bound)?;
-    let parsed = serde_json::from_str::<ProfileMessage<'_>>(json)
-        .map_err(|error| ProfileError::Malformed(format!("not an inspector message with a profile: {error}")))
-        .and_then(|message| match (message.result.or(message.params), message.error) {
-            (Some(carrier), _) => flatten(carrier.profile),
-            (None, Some(error)) => Err(ProfileError::Malformed(format!("the inspector answered with an error: {}", error.message))),
-            (None, None) => Err(ProfileError::Malformed("the inspector message carries no profile".into())),
-        });
-    budget.release(bound);
-    parsed
-}
-
 fn flatten(raw: RawProfile<'_>) -> Result<FlatProfile, ProfileError> {
     let node_count = raw.nodes.len();
     let mut index_of_id: HashMap<i64, u32> = HashMap::with_capacity(node_count);
@@ -343,17 +303,6 @@ mod tests {
         assert!(parse("{\"nodes\": 3}", &budget).unwrap_err().to_string().contains("not a V8 CPU profile"));
         let too_many_deltas = PROFILE.replace("[100, 100, 100, 50]", "[1, 2]");
         assert!(parse(&too_many_deltas, &budget).unwrap_err().to_string().contains("time deltas"));
-    }
-
-    #[test]
-    fn reads_profiles_from_inspector_messages() {
-        let budget = Budget::new(usize::MAX);
-        let answer = format!(r#"{{"id":12,"result":{{"profile":{PROFILE}}}}}"#);
-        assert_eq!(parse_profile_message(&answer, &budget).unwrap().samples.len(), 4);
-        let event = format!(r#"{{"method":"Profiler.consoleProfileFinished","params":{{"id":"1","profile":{PROFILE},"title":"t"}}}}"#);
-        assert_eq!(parse_profile_message(&event, &budget).unwrap().samples.len(), 4);
-        let failed = r#"{"id":3,"error":{"code":-32000,"message":"Profiler is not enabled"}}"#;
-        assert!(parse_profile_message(failed, &budget).unwrap_err().to_string().contains("Profiler is not enabled"));
     }
 
     #[test]

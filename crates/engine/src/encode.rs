@@ -13,11 +13,11 @@ use crate::query::MergedStats;
 use crate::tags::{TagId, TagTotals};
 use crate::stats::CallStats;
 
-pub const FORMAT_VERSION: f64 = 2.0;
+pub const FORMAT_VERSION: f64 = 3.0;
 pub const HEADER_LEN: usize = 6;
 pub const FUNC_FIELDS: usize = 15;
 pub const EDGE_FIELDS: usize = 8;
-pub const THREAD_FIELDS: usize = 11;
+pub const THREAD_FIELDS: usize = 15;
 pub const TAG_FIELDS: usize = 5;
 
 #[derive(Debug, Default)]
@@ -106,7 +106,9 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
 }
 
 /// Header: version, threads, clock code, then per thread: id, name (offset, length), wall ns,
-/// cpu ns, samples, idle ns, idle samples, profiles, dropped samples, estimated cpu ns.
+/// cpu ns, samples, idle ns, idle samples, profiles, dropped samples, estimated cpu ns,
+/// profiler ns, profiler samples, end of the last profile (µs on V8's clock; -1: none), the
+/// longest sample gap ns.
 pub fn thread_stats(view: &SessionView<'_>) -> Result<Encoded, Refusal> {
     let threads: Vec<_> = view.threads().collect();
     let mut numbers = Vec::new();
@@ -129,6 +131,10 @@ pub fn thread_stats(view: &SessionView<'_>) -> Result<Encoded, Refusal> {
             totals.profiles as f64,
             totals.dropped_samples as f64,
             totals.cpu_estimated_ns as f64,
+            totals.profiler_ns as f64,
+            totals.profiler_samples as f64,
+            shard.last_end_us().map_or(-1.0, |end| end as f64),
+            totals.max_gap_ns as f64,
         ]);
     }
     Ok(Encoded { numbers, text: text.text })

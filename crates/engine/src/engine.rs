@@ -15,9 +15,8 @@ use hashbrown::HashMap;
 
 use crate::append_vec::AppendVec;
 use crate::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
-use crate::coverage::{Coverage, CountsMismatch, TakeOutcome};
+use crate::coverage::{Coverage, CountsMismatch, Naming, TakeOutcome};
 use crate::fold::{Continuation, FoldOptions, ProfileDelta, fold_tagged};
-use crate::function::OwnCode;
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{FlatProfile, ProfileError};
 use crate::report::{Report, ReportError};
@@ -132,8 +131,12 @@ impl Drop for ThreadShard {
     }
 }
 
+/// Numbers sessions, so that a mark taken in one (`window.rs`) knows a later one for another.
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Everything collected between two `clear_stats` calls.
 pub struct Session {
+    id: u64,
     pub functions: FunctionTable,
     pub stacks: StackTable,
     pub budget: Budget,
@@ -151,6 +154,7 @@ pub struct Session {
 impl Session {
     fn new(max_memory_bytes: usize) -> Session {
         Session {
+            id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
             functions: FunctionTable::default(),
             stacks: StackTable::default(),
             budget: Budget::new(max_memory_bytes),
@@ -165,6 +169,11 @@ impl Session {
 
     pub fn clock(&self) -> Option<Clock> {
         Clock::from_code(self.clock.load(Ordering::Relaxed))
+    }
+
+    /// Unique in the process: a cleared engine's next session has another.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn threads(&self) -> impl Iterator<Item = &ThreadShard> {
@@ -208,12 +217,14 @@ pub struct Owner {
 }
 
 /// What an ingest did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestOutcome {
     pub samples: u64,
     pub dropped_samples: u64,
     /// Time the engine spent folding and publishing the profile (the profiler's own cost).
     pub fold_ns: u64,
+    /// Source maps found for the profile's scripts that could not be used, one message each.
+    pub source_map_problems: Vec<String>,
 }
 
 pub struct Engine {
@@ -323,10 +334,14 @@ impl Engine {
     }
 
     /// Folds one profile of `thread` into the session and publishes the thread's new stats.
+    /// The source maps of scripts it names for the first time are looked for first, so that the
+    /// fold interns their functions under their original names.
     pub fn ingest(&self, thread: ThreadRef<'_>, profile: &FlatProfile, options: &FoldOptions) -> Result<IngestOutcome, EngineError> {
+        let source_map_problems = crate::fold::discover_source_maps(profile, options);
         let started = std::time::Instant::now();
         let mut outcome = self.fold_and_publish(thread, profile, options)?;
         outcome.fold_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        outcome.source_map_problems = source_map_problems;
         Ok(outcome)
     }
 
@@ -338,7 +353,7 @@ impl Engine {
             Err(_) => {
                 let samples = profile.samples.len() as u64;
                 session.unattributed_drops.fetch_add(samples, Ordering::Relaxed);
-                return Ok(IngestOutcome { samples, dropped_samples: samples, fold_ns: 0 });
+                return Ok(IngestOutcome { samples, dropped_samples: samples, ..IngestOutcome::default() });
             }
         };
         let mut writer = lock(&shard.writer);
@@ -356,6 +371,34 @@ impl Engine {
             Err(error) => return Err(error.into()),
         };
         Ok(merge_delta(session, shard, &mut writer, delta, &guard).unwrap_or_else(|dropped| dropped))
+    }
+
+    /// Parses a profile that came as text and folds it. A profile that cannot be parsed for want
+    /// of memory is counted as dropped: its samples are counted in the text without parsing it.
+    pub fn ingest_text(&self, thread: ThreadRef<'_>, text: &str, format: TextFormat, options: &FoldOptions) -> Result<IngestOutcome, EngineError> {
+        // Parsed with fallible allocations, as transient memory outside the stats' budget: a full
+        // budget still lets the fold see (and count as dropped) the functions the profile names.
+        let transient = Budget::new(usize::MAX);
+        let parsed = match format {
+            TextFormat::Serialized => crate::v8json::parse_serialized(text, &transient, crate::clock::monotonic_us()),
+            TextFormat::InspectorMessage => crate::v8json::parse_inspector_message(text, &transient),
+        };
+        match parsed {
+            Ok(profile) => self.ingest(thread, &profile, options),
+            Err(ProfileError::Refused(_)) => {
+                let guard = epoch::pin();
+                let session = self.current(&guard);
+                let samples = count_samples(text);
+                match session.shard(thread) {
+                    Ok(shard) => Ok(drop_whole(shard, samples, &guard)),
+                    Err(_) => {
+                        session.unattributed_drops.fetch_add(samples, Ordering::Relaxed);
+                        Ok(IngestOutcome { samples, dropped_samples: samples, ..IngestOutcome::default() })
+                    }
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Adds a saved report's stats to the current session (yappi's `add`), thread by thread.
@@ -409,18 +452,21 @@ impl Engine {
         session.coverage.select(exact, has_samples)
     }
 
-    /// Adds one precise-coverage take of `thread` (see `coverage.rs`).
-    pub fn ingest_coverage(&self, thread: u32, json: &str, own_code: &OwnCode) -> Result<TakeOutcome, ProfileError> {
+    /// Adds one precise-coverage take of `thread` (see `coverage.rs`), reading the source of
+    /// every script it needs once per script and session (and its source map first, so that
+    /// functions are counted under the names and places the samples give them).
+    pub fn ingest_coverage(&self, thread: u32, json: &str, naming: Naming<'_>) -> Result<TakeOutcome, ProfileError> {
         let guard = epoch::pin();
         let session = self.current(&guard);
-        session.coverage.ingest(thread, json, &session.functions, &session.budget, own_code)
-    }
-
-    /// The source of a script coverage asked for, or `None` when it cannot be read.
-    pub fn coverage_source(&self, url: &str, source: Option<&str>, own_code: &OwnCode) -> Result<u64, Refusal> {
-        let guard = epoch::pin();
-        let session = self.current(&guard);
-        session.coverage.add_source(url, source, &session.functions, &session.budget, own_code)
+        let mut outcome = session.coverage.ingest(thread, json, &session.functions, &session.budget, naming)?;
+        if let Some(maps) = naming.source_maps {
+            outcome.source_map_problems = maps.discover(outcome.missing_sources.iter().map(String::as_str), |url| naming.own_code.contains(url));
+        }
+        for url in &outcome.missing_sources {
+            let source = script_source(url);
+            outcome.counted += session.coverage.add_source(url, source.as_deref(), &session.functions, &session.budget, naming)?;
+        }
+        Ok(outcome)
     }
 
     /// Someone else's coverage calls disturbed `thread`'s counts: they are estimates from now on.
@@ -438,6 +484,14 @@ impl Engine {
     }
 }
 
+/// The text of a `file:` script as V8 compiled it (CommonJS drops a leading byte order mark), or
+/// `None` when it cannot be read: its functions then keep estimated counts.
+fn script_source(url: &str) -> Option<String> {
+    let path = crate::sourcemap::file_path(url)?;
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text))
+}
+
 /// Adds a delta to a thread's published stats; what the budget cannot hold is counted dropped
 /// (the `Err` outcome).
 fn merge_delta(
@@ -447,7 +501,7 @@ fn merge_delta(
     delta: ProfileDelta,
     guard: &Guard,
 ) -> Result<IngestOutcome, IngestOutcome> {
-    let outcome = IngestOutcome { samples: delta.totals.samples, dropped_samples: delta.totals.dropped_samples, fold_ns: 0 };
+    let outcome = IngestOutcome { samples: delta.totals.samples, dropped_samples: delta.totals.dropped_samples, ..IngestOutcome::default() };
     let ProfileDelta { totals, funcs, edges, last_stack, paths, tags } = delta;
     let previous = shard.snapshot(guard);
     let empty = ThreadSnapshot::default();
@@ -486,7 +540,7 @@ fn merge_delta(
         Err(_) => {
             let dropped = ThreadTotals { dropped_samples: totals.samples, ..totals };
             publish_totals(shard, dropped, guard);
-            Err(IngestOutcome { samples: totals.samples, dropped_samples: totals.samples, fold_ns: 0 })
+            Err(IngestOutcome { samples: totals.samples, dropped_samples: totals.samples, ..IngestOutcome::default() })
         }
     }
 }
@@ -504,11 +558,27 @@ fn publish(shard: &ThreadShard, next: ThreadSnapshot, guard: &Guard) {
     }
 }
 
+/// How a profile that arrives as text is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormat {
+    /// `CpuProfile::Serialize`'s JSON (`v8.startCpuProfile().stop()`).
+    Serialized,
+    /// An inspector message carrying a profile (`Profiler.stop`'s answer, a console profile's event).
+    InspectorMessage,
+}
+
+/// The samples of a profile in its text, without parsing it: the numbers of its `"samples"` array.
+fn count_samples(text: &str) -> u64 {
+    let Some(start) = text.find("\"samples\":[").map(|at| at + "\"samples\":[".len()) else { return 0 };
+    let Some(list) = text.get(start..).and_then(|rest| rest.split(']').next()) else { return 0 };
+    if list.trim().is_empty() { 0 } else { list.bytes().filter(|&b| b == b',').count() as u64 + 1 }
+}
+
 /// Counts a whole profile as dropped.
 fn drop_whole(shard: &ThreadShard, samples: u64, guard: &Guard) -> IngestOutcome {
     let totals = ThreadTotals { samples, dropped_samples: samples, profiles: 1, ..ThreadTotals::default() };
     publish_totals(shard, totals, guard);
-    IngestOutcome { samples, dropped_samples: samples, fold_ns: 0 }
+    IngestOutcome { samples, dropped_samples: samples, ..IngestOutcome::default() }
 }
 
 /// Adds totals only (data dropped), sharing the current tables.
@@ -683,6 +753,18 @@ mod tests {
         assert_eq!(ttot_of(&engine, "a", None), 12_000);
         engine.clear();
         assert_eq!(ttot_of(&engine, "a", None), 0);
+    }
+
+    #[test]
+    fn a_profile_too_large_to_parse_is_counted_as_dropped() {
+        let engine = Engine::new();
+        engine.begin(Clock::Wall, 4096, OWNER).unwrap();
+        let message = r#"{"method":"Profiler.consoleProfileFinished","params":{"profile":{"nodes":[{"id":1,"callFrame":{"functionName":"(root)","scriptId":"0","url":"","lineNumber":-1,"columnNumber":-1}}],"startTime":0,"endTime":9,"samples":[1,1,1],"timeDeltas":[3,3,3]},"title":"t"}}"#;
+        let outcome = engine.ingest_text(ThreadRef { id: 4, name: "t" }, message, TextFormat::InspectorMessage, &FoldOptions::default()).unwrap();
+        assert_eq!((outcome.samples, outcome.dropped_samples), (3, 3), "parsed, then refused by the fold's budget");
+        assert_eq!(engine.read(|view| view.dropped_samples()), 3);
+        assert_eq!(count_samples(r#"{"samples":[],"x":1}"#), 0);
+        assert_eq!(count_samples(r#"{"samples":[4, 5,6]}"#), 3);
     }
 
     #[test]

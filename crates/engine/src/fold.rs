@@ -20,10 +20,10 @@ use std::collections::TryReserveError;
 use hashbrown::HashMap;
 
 use crate::budget::{Budget, Refusal, Scratch};
-use crate::function::{CallFrame, FuncKey, FuncKind, OwnCode, classify, key_of, original_key_of};
+use crate::function::{Classifier, FuncKey, FuncKind, OwnCode, frame_key};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{Children, FlatProfile, NO_PARENT, ProfileError};
-use crate::sourcemap::{SourceMaps, SourceMapsView};
+use crate::sourcemap::SourceMaps;
 use crate::stacks::PathStat;
 use crate::stats::{CallStats, EdgeKey, StatsTable, ThreadTotals};
 use crate::tags::{SampleWeights, TagInput, TagStats, Traced, TreeView, fold_tags};
@@ -69,6 +69,9 @@ const OUTSIDE: u32 = u32::MAX;
 /// Under a function the budget could not intern: counted as dropped.
 const REFUSED: u32 = u32::MAX - 1;
 const NO_FUNC: FuncId = FuncId::MAX;
+/// The function of [`builtins_node`]: what `builtins: true` would show, in one row.
+pub const BUILTINS_NAME: &str = "(builtins)";
+const BUILTINS_KEY: FuncKey<'static> = FuncKey { name: BUILTINS_NAME, module: "", line: 0, column: 0, kind: FuncKind::Builtin, script_id: "" };
 
 enum FrameRole {
     Hidden,
@@ -87,12 +90,6 @@ fn is_shown(kind: FuncKind, options: &FoldOptions) -> bool {
     }
 }
 
-/// The key a shown frame is interned under: its original place when a source map knows it.
-fn frame_key<'a>(frame: &'a CallFrame, kind: FuncKind, maps: Option<&'a SourceMapsView<'a>>) -> FuncKey<'a> {
-    let original = maps.filter(|_| kind == FuncKind::User).and_then(|maps| maps.original(&frame.url, frame.line, frame.column));
-    original.map_or_else(|| key_of(frame, kind), |original| original_key_of(frame, kind, original))
-}
-
 fn frame_roles<'b>(
     profile: &FlatProfile,
     functions: &FunctionTable,
@@ -104,8 +101,9 @@ fn frame_roles<'b>(
     let mut kinds = Scratch::empty(budget);
     budget.grow(&mut kinds.vec, profile.frames.len())?;
     let maps = options.source_maps.map(SourceMaps::read);
+    let classifier = Classifier::new(profile, &options.own_code, budget)?;
     for frame in &profile.frames {
-        let kind = classify(frame, &options.own_code);
+        let kind = classifier.kind(frame);
         kinds.vec.push(kind);
         let is_focus = options.focus.as_ref().is_some_and(|f| f.name == frame.name && f.url == frame.url);
         roles.push(if is_focus {
@@ -126,11 +124,28 @@ fn frame_roles<'b>(
     Ok((roles, kinds))
 }
 
+/// Looks for the source maps of the profile's scripts not seen before (see
+/// [`SourceMaps::discover`]); returns why the maps found could not be used.
+pub fn discover_source_maps(profile: &FlatProfile, options: &FoldOptions) -> Vec<String> {
+    let Some(maps) = options.source_maps else { return Vec::new() };
+    let mut urls: Vec<&str> = Vec::new();
+    if urls.try_reserve_exact(profile.frames.len()).is_err() {
+        return Vec::new();
+    }
+    urls.extend(profile.frames.iter().map(|frame| frame.url.as_str()).filter(|url| !url.is_empty()));
+    urls.sort_unstable();
+    urls.dedup();
+    maps.discover(urls.into_iter(), |url| options.own_code.contains(url))
+}
+
 /// A profile refused whole still tells which of its functions the stats could not take in.
 fn count_unknown_functions(profile: &FlatProfile, functions: &FunctionTable, options: &FoldOptions) {
     let maps = options.source_maps.map(SourceMaps::read);
+    // The session budget just refused this profile; the classifier's few bytes are transient.
+    let transient = Budget::new(usize::MAX);
+    let Ok(classifier) = Classifier::new(profile, &options.own_code, &transient) else { return };
     for frame in &profile.frames {
-        let kind = classify(frame, &options.own_code);
+        let kind = classifier.kind(frame);
         if is_shown(kind, options) {
             functions.note_if_unknown(frame_key(frame, kind, maps.as_ref()));
         }
@@ -235,7 +250,15 @@ fn sample_weights<'b>(
     let mut repeated = Scratch::filled(budget, count, false)?;
     // Samples up to the end of the thread's previous profile are already in it: profiles that
     // overlap (the next one starts before the last one ends, so V8 keeps its profiler) share them.
-    let start = not_before_us.map_or(profile.start_time, |not_before| profile.start_time.max(not_before));
+    // A thread's first profile counts from its first sample: before it, a worker may have waited
+    // for the profiler to let it run, which is no time of the application's. A profile of one
+    // call (a focus) starts right before the call: the time until V8's first sample (its
+    // profiler starting up, long on a loaded machine) is the call's.
+    let start = match not_before_us {
+        Some(not_before) => Some(profile.start_time.max(not_before)),
+        None if options.focus.is_some() => Some(profile.start_time),
+        None => None,
+    };
     let mut first_kept = true;
     for k in 0..count {
         if not_before_us.is_some_and(|not_before| stamps.vec[k] <= not_before) {
@@ -245,7 +268,9 @@ fn sample_weights<'b>(
         let next = stamps.vec.get(k + 1).copied().unwrap_or(profile.end_time);
         let mut gap_us = next.saturating_sub(stamps.vec[k]).max(0);
         if first_kept {
-            gap_us = gap_us.saturating_add(stamps.vec[k].saturating_sub(start).max(0));
+            if let Some(start) = start {
+                gap_us = gap_us.saturating_add(stamps.vec[k].saturating_sub(start).max(0));
+            }
             first_kept = false;
         }
         wall_ns.vec[k] = (gap_us as u64).saturating_mul(1000);
@@ -406,10 +431,13 @@ pub fn fold_tagged(
     let roles = frame_roles(profile, functions, budget, options);
     budget.release(headroom);
     let (roles, kinds) = roles?;
-    let tree = effective_tree(profile, &roles, &kinds.vec, budget, options.focus.is_some())?;
+    let mut tree = effective_tree(profile, &roles, &kinds.vec, budget, options.focus.is_some())?;
     drop(roles);
     let weights = sample_weights(profile, &kinds.vec, budget, options, continuation.not_before_us)?;
+    let builtins = builtins_node(&mut tree, profile, &weights, functions, budget)?;
     let nodes = tree.parent.vec.len();
+    let subtree_end = subtree_ends(&tree.parent.vec, budget)?;
+    let is_within = |node: u32, ancestor: u32| ancestor <= node && node < subtree_end.vec[ancestor as usize];
 
     let mut totals = ThreadTotals { profiles: 1, ..ThreadTotals::default() };
     let mut self_ns = Scratch::filled(budget, nodes, 0u64)?;
@@ -417,8 +445,8 @@ pub fn fold_tagged(
     let mut entries = Scratch::filled(budget, nodes, 0i64)?;
     let mut pairs: Scratch<'_, (u32, u32)> = Scratch::empty(budget);
     let mut previous: Option<u32> = None;
-    let mut first_kept = true;
-    let mut last_kept = None;
+    let mut previous_idle = false;
+    let mut anchor = Anchor::PreviousProfile;
     let mut traced: Scratch<'_, PendingTrace> = Scratch::empty(budget);
     for (k, &node) in profile.samples.iter().enumerate() {
         if weights.repeated.vec[k] {
@@ -428,7 +456,7 @@ pub fn fold_tagged(
             // The profiler's own work on this thread: not the application's, and the function it
             // interrupted goes on (no call ends or begins here).
             totals.profiler_samples += 1;
-            totals.profiler_ns = totals.profiler_ns.saturating_add(weights.wall_ns.vec[k]);
+            totals.profiler_ns = totals.profiler_ns.saturating_add(weights.ns.vec[k]);
             totals.wall_ns = totals.wall_ns.saturating_add(weights.wall_ns.vec[k]);
             totals.cpu_ns = totals.cpu_ns.saturating_add(weights.cpu_ns(k));
             if options.cpu_time_ns.is_none() {
@@ -436,14 +464,20 @@ pub fn fold_tagged(
             }
             continue;
         }
+        totals.max_gap_ns = totals.max_gap_ns.max(weights.wall_ns.vec[k]);
         let mut effective = tree.of_node.vec[node as usize];
         let charged_to_previous = weights.interruption.vec[k] && effective == ROOT;
         if charged_to_previous {
-            // Hidden GC or VM work interrupted whatever ran before it: charge that.
-            effective = previous.unwrap_or(ROOT);
+            // Hidden GC or VM work interrupted whatever ran before it: charge that. After idle
+            // samples nothing was interrupted: the thread woke up to VM work of its own.
+            effective = previous.filter(|_| !previous_idle).unwrap_or(ROOT);
+        }
+        if effective == ROOT {
+            effective = builtins;
         }
         if effective == OUTSIDE {
             previous = None;
+            anchor = Anchor::Node(ROOT);
             continue;
         }
         let weight = weights.ns.vec[k];
@@ -460,6 +494,7 @@ pub fn fold_tagged(
             totals.idle_ns = totals.idle_ns.saturating_add(weights.wall_ns.vec[k]);
         }
         if effective == REFUSED {
+            // A stack we cannot see proves no call returned: the anchor stays.
             totals.dropped_samples += 1;
             previous = None;
             continue;
@@ -472,31 +507,35 @@ pub fn fold_tagged(
             }
             continue;
         }
-        let stop = match previous {
-            Some(before) if before == effective => None,
-            Some(before) => {
+        previous = Some(effective);
+        previous_idle = weights.idle.vec[k];
+        // A stack that is the anchor's or a prefix of it may have lost its top frames (V8 drops
+        // the frame that made a native call), and one with no visible frame may have lost them
+        // all: neither proves that a call returned, so neither counts a call.
+        let stop = match anchor {
+            _ if effective == builtins => None,
+            Anchor::Node(before) if is_within(before, effective) => None,
+            Anchor::Node(before) => {
                 entries.vec[effective as usize] += 1;
                 pairs.push((before, effective))?;
+                anchor = Anchor::Node(effective);
                 Some(Err(pairs.vec.len() as u32 - 1))
             }
-            None if first_kept => {
-                entries.vec[effective as usize] += 1;
+            Anchor::PreviousProfile => {
                 let continued = shared_prefix(&tree, effective, previous_stack, budget)?;
-                entries.vec[continued as usize] -= 1;
-                Some(Ok(continued))
-            }
-            None => {
-                entries.vec[effective as usize] += 1;
-                entries.vec[ROOT as usize] -= 1;
-                Some(Ok(ROOT))
+                if continued == effective {
+                    None
+                } else {
+                    entries.vec[effective as usize] += 1;
+                    entries.vec[continued as usize] -= 1;
+                    anchor = Anchor::Node(effective);
+                    Some(Ok(continued))
+                }
             }
         };
         if tags.is_some() {
             traced.push(PendingTrace { sample: k as u32, node: effective, stop, charged_to_previous: false })?;
         }
-        first_kept = false;
-        previous = Some(effective);
-        last_kept = Some(effective);
     }
 
     let ancestors = lowest_common_ancestors(&tree.parent.vec, &pairs.vec, budget)?;
@@ -531,11 +570,50 @@ pub fn fold_tagged(
     };
     let (funcs, edges) = aggregate(&tree, &per_node, budget)?;
     let paths = paths_of(&tree, &per_node, budget)?;
-    let last_stack = match last_kept {
-        Some(node) => stack_of(&tree, node, budget)?,
-        None => copy_stack(previous_stack, budget)?,
+    let last_stack = match anchor {
+        Anchor::Node(node) => stack_of(&tree, node, budget)?,
+        Anchor::PreviousProfile => copy_stack(previous_stack, budget)?,
     };
     Ok(ProfileDelta { totals, funcs, edges, last_stack, paths, tags: tag_stats })
+}
+
+/// The deepest stack that the calls counted so far may still be running on.
+#[derive(Clone, Copy)]
+enum Anchor {
+    /// The last stack of the thread's previous profile: nothing of this one yet.
+    PreviousProfile,
+    Node(u32),
+}
+
+/// The row of samples that show no frame (Node internals, natives, or VM and GC work with
+/// nothing before it to charge it to): part of the thread's time, so its function times add up
+/// to its wall time. It is a leaf under the root, appended last, so the tree stays in preorder;
+/// `ROOT` when no sample needs it.
+fn builtins_node(tree: &mut Tree<'_>, profile: &FlatProfile, weights: &Weights<'_>, functions: &FunctionTable, budget: &Budget) -> Result<u32, ProfileError> {
+    let needed = profile.samples.iter().zip(&weights.repeated.vec).any(|(&node, &repeated)| {
+        !repeated && !tree.ours.vec[node as usize] && tree.of_node.vec[node as usize] == ROOT
+    });
+    if !needed {
+        return Ok(ROOT);
+    }
+    let Ok(func) = functions.intern(BUILTINS_KEY, budget) else { return Ok(REFUSED) };
+    let index = tree.parent.vec.len() as u32;
+    tree.parent.push(ROOT)?;
+    tree.func.push(func)?;
+    Ok(index)
+}
+
+/// One past the last node of each node's subtree, in a tree numbered in preorder.
+fn subtree_ends<'b>(parent: &[u32], budget: &'b Budget) -> Result<Scratch<'b, u32>, Refusal> {
+    let mut size = Scratch::filled(budget, parent.len(), 1u32)?;
+    for node in (1..parent.len()).rev() {
+        let above = parent[node] as usize;
+        size.vec[above] += size.vec[node];
+    }
+    for (node, end) in size.vec.iter_mut().enumerate() {
+        *end += node as u32;
+    }
+    Ok(size)
 }
 
 /// Node `n` of the effective tree is `paths[n - 1]`; its parent index counts the same way.

@@ -10,6 +10,7 @@ pub mod cpuprofile;
 pub mod encode;
 pub mod engine;
 pub mod export;
+pub mod faults;
 pub mod fold;
 pub mod function;
 pub mod functions;
@@ -23,11 +24,12 @@ pub mod stacks;
 pub mod stats;
 pub mod tags;
 pub mod v8json;
+pub mod window;
 #[cfg(test)]
 mod testing;
 
 pub use budget::DEFAULT_MAX_MEMORY_BYTES;
-pub use engine::{Clock, Engine, EngineError, IngestOutcome, Owner, ThreadRef};
+pub use engine::{Clock, Engine, EngineError, IngestOutcome, Owner, TextFormat, ThreadRef};
 pub use fold::{FocusFrame, FoldOptions};
 pub use function::{CallFrame, FuncKind, OwnCode};
 pub use profile::{FlatProfile, NO_PARENT, ProfileError};

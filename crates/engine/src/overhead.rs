@@ -1,39 +1,44 @@
 //! What the profiler costs its host: time spent in profiler code on each thread, against the
 //! time that thread has been profiled (`getOverhead()`).
 //!
-//! The host measures its own boundaries (inspector calls, ingest, reads, message handling) and
-//! records them here; the engine measures folding itself ([`crate::Engine::ingest`]). One ledger
-//! serves the whole process, so any thread can read every thread's cost.
+//! The host measures its own boundaries (rotations timed inside the profiled thread, reads,
+//! control calls) and records them here; the engine measures folding itself
+//! ([`crate::Engine::ingest`]). One ledger serves the whole process, so any thread can read
+//! every thread's cost, the profiler thread's included.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
-/// Where profiler time goes.
+/// Where profiler time goes. On an application thread: producing its profiles, coverage
+/// takes, reads and control calls it made; on the profiler thread: folding and parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Cost {
-    /// Inspector calls: ending and starting profiles, console profiles in workers, coverage takes.
-    Inspector = 0,
+    /// V8 ending and serializing a profile on the thread for the profiler (timed in the thread).
+    Rotation = 0,
+    /// Precise coverage takes (exact counts), timed in the thread between two canary calls.
+    Coverage = 1,
+    /// Stats reads the application asked for: rotating itself, waiting for the fold, decoding.
+    Read = 2,
+    /// `start()`, `stop()` and the like, waiting for the profiler thread included.
+    Control = 3,
     /// Folding profiles into stats, measured in the engine.
-    Fold = 1,
-    /// Getting profiles to the engine besides folding: flattening, parsing, copying.
-    Ingest = 2,
-    /// Reading stats: merging, encoding, decoding.
-    Read = 3,
-    /// Handling inspector messages and timers.
-    Hooks = 4,
+    Fold = 4,
+    /// Parsing profiles and coverage besides folding.
+    Ingest = 5,
 }
 
-pub const COSTS: usize = 5;
+pub const COSTS: usize = 6;
 
 impl Cost {
     pub fn from_code(code: u32) -> Option<Cost> {
         Some(match code {
-            0 => Cost::Inspector,
-            1 => Cost::Fold,
-            2 => Cost::Ingest,
-            3 => Cost::Read,
-            4 => Cost::Hooks,
+            0 => Cost::Rotation,
+            1 => Cost::Coverage,
+            2 => Cost::Read,
+            3 => Cost::Control,
+            4 => Cost::Fold,
+            5 => Cost::Ingest,
             _ => return None,
         })
     }
@@ -46,6 +51,9 @@ pub struct ThreadCost {
     pub name: String,
     /// Nanoseconds per [`Cost`].
     pub ns: [u64; COSTS],
+    /// CPU time of the thread since its account opened, where the thread reports it (the
+    /// profiler thread does: all of its time is the profiler's).
+    pub cpu_ns: Option<u64>,
     since: Instant,
     until: Option<Instant>,
 }
@@ -95,7 +103,7 @@ impl OverheadLedger {
         }
         // A thread the ledger cannot hold is simply not accounted: never an abort.
         if threads.try_reserve(1).is_ok() {
-            threads.push(ThreadCost { id, name: name.to_string(), ns: [0; COSTS], since: Instant::now(), until: None });
+            threads.push(ThreadCost { id, name: name.to_string(), ns: [0; COSTS], cpu_ns: None, since: Instant::now(), until: None });
         }
     }
 
@@ -106,10 +114,17 @@ impl OverheadLedger {
             if threads.try_reserve(1).is_err() {
                 return;
             }
-            threads.push(ThreadCost { id, name: String::new(), ns: [0; COSTS], since: Instant::now(), until: None });
+            threads.push(ThreadCost { id, name: String::new(), ns: [0; COSTS], cpu_ns: None, since: Instant::now(), until: None });
         }
         if let Some(slot) = threads.iter_mut().find(|thread| thread.id == id).and_then(|thread| thread.ns.get_mut(cost as usize)) {
             *slot = slot.saturating_add(ns);
+        }
+    }
+
+    /// Sets the CPU time a thread used since its account opened (only while it is open).
+    pub fn record_cpu(&self, id: u32, ns: u64) {
+        if let Some(thread) = self.lock().iter_mut().find(|thread| thread.id == id && thread.until.is_none()) {
+            thread.cpu_ns = Some(ns);
         }
     }
 
@@ -148,18 +163,18 @@ mod tests {
         ledger.record(0, Cost::Fold, 5);
         ledger.record(0, Cost::Fold, 7);
         ledger.record(0, Cost::Read, 1);
-        ledger.record(3, Cost::Inspector, 2);
+        ledger.record(3, Cost::Rotation, 2);
         std::thread::sleep(std::time::Duration::from_millis(2));
         ledger.end(0);
         let threads = ledger.read();
         let main = threads.iter().find(|thread| thread.id == 0).unwrap();
-        assert_eq!(main.ns, [0, 12, 0, 1, 0]);
+        assert_eq!(main.ns, [0, 0, 1, 0, 12, 0]);
         assert_eq!(main.profiler_ns(), 13);
         let run = main.run_ns();
         assert!(run >= 2_000_000);
         std::thread::sleep(std::time::Duration::from_millis(2));
         assert_eq!(ledger.read().iter().find(|thread| thread.id == 0).unwrap().run_ns(), run, "an ended thread's run time stays");
-        assert_eq!(threads.iter().find(|thread| thread.id == 3).unwrap().ns[Cost::Inspector as usize], 2);
+        assert_eq!(threads.iter().find(|thread| thread.id == 3).unwrap().ns[Cost::Rotation as usize], 2);
         ledger.reset();
         assert!(ledger.read().is_empty());
     }

@@ -1,6 +1,9 @@
-//! A process-wide mailbox where one thread waits, with a deadline, for an answer another thread
-//! posts. Worker threads use it to make the main thread act (start, stop) and wait for the
-//! outcome synchronously: the request itself travels by another channel.
+//! Where one thread waits, with a deadline, for another: a mailbox of answers to requests (the
+//! request itself travels by another channel), and how far each thread's profiles are folded.
+//!
+//! Waits are short slices: a thread that waits for the profiler thread must return to
+//! JavaScript between slices, because the inspector messages it must itself answer (a rotation
+//! evaluated in it) are dispatched only when its JavaScript runs.
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
@@ -37,8 +40,9 @@ impl Mailbox {
         true
     }
 
-    /// Waits for the answer to `ticket` until `timeout` passes; the ticket is spent either way.
-    pub fn wait(&self, ticket: u64, timeout: Duration) -> Option<String> {
+    /// Waits for the answer to `ticket` until `timeout` passes; the ticket stays open when no
+    /// answer came (wait again, or [`Mailbox::forget`] it).
+    pub fn wait_slice(&self, ticket: u64, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         loop {
@@ -47,11 +51,51 @@ impl Mailbox {
                 return Some(answer);
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                state.answers.remove(&ticket);
+            if left.is_zero() || !state.answers.contains_key(&ticket) {
                 return None;
             }
             state = self.answered.wait_timeout(state, left).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+        }
+    }
+
+    /// Gives up on `ticket`: a late answer finds nobody.
+    pub fn forget(&self, ticket: u64) {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).answers.remove(&ticket);
+    }
+}
+
+/// How far each thread's profiles have been folded: the sequence number of the last one.
+#[derive(Default)]
+pub struct FoldProgress {
+    folded: Mutex<HashMap<u32, u64>>,
+    advanced: Condvar,
+}
+
+impl FoldProgress {
+    /// Profile `seq` of `thread` is folded (or lost for good: nobody must wait for it).
+    pub fn advance(&self, thread: u32, seq: u64) {
+        let mut folded = self.folded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if folded.try_reserve(1).is_err() {
+            return;
+        }
+        let last = folded.entry(thread).or_insert(0);
+        *last = (*last).max(seq);
+        self.advanced.notify_all();
+    }
+
+    /// Waits until profile `seq` of `thread` is folded or `timeout` passes; whether it is.
+    pub fn wait(&self, thread: u32, seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut folded = self.folded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            if folded.get(&thread).is_some_and(|&last| last >= seq) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            folded = self.advanced.wait_timeout(folded, left).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
         }
     }
 }
@@ -72,7 +116,7 @@ mod tests {
                 assert!(mailbox.answer(ticket, "done".into()));
             })
         };
-        assert_eq!(mailbox.wait(ticket, Duration::from_secs(5)).as_deref(), Some("done"));
+        assert_eq!(mailbox.wait_slice(ticket, Duration::from_secs(5)).as_deref(), Some("done"));
         poster.join().unwrap();
         assert!(!mailbox.answer(ticket, "late".into()), "a spent ticket takes no answer");
     }
@@ -82,7 +126,12 @@ mod tests {
         let mailbox = Mailbox::default();
         let ticket = mailbox.ticket();
         let begin = Instant::now();
-        assert_eq!(mailbox.wait(ticket, Duration::from_millis(30)), None);
+        assert_eq!(mailbox.wait_slice(ticket, Duration::from_millis(30)), None);
         assert!(begin.elapsed() >= Duration::from_millis(30));
+        assert!(mailbox.answer(ticket, "late".into()), "an unanswered slice leaves the ticket open");
+        assert_eq!(mailbox.wait_slice(ticket, Duration::ZERO).as_deref(), Some("late"));
+        let forgotten = mailbox.ticket();
+        mailbox.forget(forgotten);
+        assert!(!mailbox.answer(forgotten, "nobody".into()), "a forgotten ticket takes no answer");
     }
 }

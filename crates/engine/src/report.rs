@@ -12,15 +12,20 @@ use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{Budget, Refusal};
-use crate::engine::{Clock, SessionView};
+use crate::engine::{Clock, SessionView, ThreadShard};
 use crate::function::{FuncKey, FuncKind};
 use crate::functions::FuncId;
 use crate::query::StatsFilter;
 use crate::stacks::{PathStat, ROOT_STACK, StackId};
-use crate::stats::{CallStats, StatsTable, ThreadTotals, sort_and_sum};
+use crate::stats::{CallStats, StatsTable, ThreadSnapshot, ThreadTotals, sort_and_sum};
+use crate::window::Mark;
 
 pub const REPORT_FORMAT: &str = "yappi-node-stats";
 pub const REPORT_VERSION: u32 = 1;
+
+/// Counts and nanoseconds past 2^53 cannot reach JavaScript as they are (its numbers are
+/// doubles): a file that holds one was not written by us, and would read back wrong.
+const MAX_EXACT_IN_JS: u64 = 1 << 53;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -53,6 +58,17 @@ pub struct ReportThread {
     /// The thread's call tree, callers first: `(caller's position in this list + 1, or 0 for
     /// an outermost frame; function index; stats of the path)`.
     pub stacks: Vec<(u32, u32, CallStats)>,
+}
+
+impl ReportThread {
+    /// The largest count or time the thread holds.
+    fn largest_number(&self) -> Option<u64> {
+        let t = &self.totals;
+        let totals = [t.wall_ns, t.cpu_ns, t.cpu_estimated_ns, t.samples, t.idle_ns, t.idle_samples, t.profiles, t.dropped_samples];
+        let rows = self.funcs.iter().map(|(_, s)| s).chain(self.edges.iter().map(|(_, _, s)| s)).chain(self.stacks.iter().map(|(_, _, s)| s));
+        let stats = rows.flat_map(|s| [s.ncall, s.nactual, s.ttot_ns, s.tsub_ns, s.samples, s.samples_total]);
+        totals.into_iter().chain(stats).max()
+    }
 }
 
 pub fn kind_name(kind: FuncKind) -> &'static str {
@@ -130,6 +146,17 @@ impl<K: std::hash::Hash + Eq + Copy> Dense<K> {
 impl Report {
     /// The stats of the threads `filter` selects, as they are now.
     pub fn from_view(view: &SessionView<'_>, filter: &StatsFilter) -> Result<Report, Refusal> {
+        Report::from_threads(view, view.threads().filter(|(shard, _)| filter.admits(shard.id)))
+    }
+
+    /// What every thread added to its stats since `mark` (see `window.rs`).
+    pub fn since(view: &SessionView<'_>, mark: &Mark) -> Result<Report, Refusal> {
+        let added = mark.added(view)?;
+        Report::from_threads(view, added.iter().map(|(shard, snapshot)| (*shard, snapshot)))
+    }
+
+    /// `threads`' stats, their ids renumbered densely; call paths are read from `view`'s table.
+    fn from_threads<'t>(view: &SessionView<'_>, sources: impl Iterator<Item = (&'t ThreadShard, &'t ThreadSnapshot)>) -> Result<Report, Refusal> {
         let budget = Budget::new(usize::MAX);
         let table = view.functions();
         let mut functions: Vec<ReportFunction> = Vec::new();
@@ -148,7 +175,7 @@ impl Report {
             })
         };
         let mut threads = Vec::new();
-        for (shard, snapshot) in view.threads().filter(|(shard, _)| filter.admits(shard.id)) {
+        for (shard, snapshot) in sources {
             let mut funcs = Vec::new();
             budget.grow(&mut funcs, snapshot.funcs.len())?;
             for &(id, stats) in snapshot.funcs.iter() {
@@ -218,7 +245,18 @@ impl Report {
         }
         let functions = self.functions.len() as u64;
         let in_range = |index: u32| u64::from(index) < functions;
+        let mut ids: Vec<u32> = self.threads.iter().map(|thread| thread.id).collect();
+        ids.sort_unstable();
+        if let Some(twice) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(ReportError::Inconsistent(format!("thread {} appears twice", twice[0])));
+        }
         for thread in &self.threads {
+            if let Some(number) = thread.largest_number().filter(|&n| n > MAX_EXACT_IN_JS) {
+                return Err(ReportError::Inconsistent(format!(
+                    "thread {} holds the number {number}, past 2^53, the largest a JavaScript number holds exactly",
+                    thread.id
+                )));
+            }
             let bad_func = thread.funcs.iter().any(|(f, _)| !in_range(*f));
             let bad_edge = thread.edges.iter().any(|(a, b, _)| !in_range(*a) || !in_range(*b));
             let bad_stack = thread.stacks.iter().enumerate().any(|(at, (parent, f, _))| *parent as usize > at || !in_range(*f));

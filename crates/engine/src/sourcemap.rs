@@ -5,7 +5,8 @@
 //! search. Positions are 0-based here, as in V8's profiles and in the source map format.
 
 use std::fmt;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use hashbrown::HashMap;
 use serde::Deserialize;
@@ -148,6 +149,15 @@ impl SourceMap {
         let name = self.names.get(segment.name as usize).map(String::as_str);
         Some(Original { source, line: segment.line, column: segment.column, name })
     }
+
+    /// Where a script's top level came from: the start of its one source (a compiler's output).
+    /// A bundle's top level runs the top levels of all its sources, so it stays the bundle's.
+    pub fn top_level(&self) -> Option<Original<'_>> {
+        match self.sources.as_slice() {
+            [source] if !source.is_empty() => Some(Original { source, line: 0, column: 0, name: None }),
+            _ => None,
+        }
+    }
 }
 
 fn base64_digit(byte: u8) -> Option<u32> {
@@ -279,27 +289,7 @@ fn as_path(location: &str) -> Result<String, SourceMapError> {
     if matches!(drive, [b'/', letter, b':', b'/', ..] if letter.is_ascii_alphabetic()) {
         path = path.get(1..).unwrap_or(path);
     }
-    let mut decoded = Vec::new();
-    decoded.try_reserve_exact(path.len()).map_err(|_| SourceMapError::AllocFailed)?;
-    let bytes = path.as_bytes();
-    let mut at = 0;
-    while let Some(&byte) = bytes.get(at) {
-        let escaped = (byte == b'%')
-            .then(|| bytes.get(at + 1..at + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(value) => {
-                decoded.push(value);
-                at += 3;
-            }
-            None => {
-                decoded.push(byte);
-                at += 1;
-            }
-        }
-    }
+    let decoded = percent_decode(path).map_err(|_| SourceMapError::AllocFailed)?;
     Ok(String::from_utf8(decoded).unwrap_or_else(|_| path.to_owned()))
 }
 
@@ -369,7 +359,16 @@ fn split_origin(base: &str) -> (&str, &str) {
 pub struct SourceMaps {
     maps: RwLock<HashMap<String, (SourceMap, usize)>>,
     budget: Budget,
+    /// Scripts already looked at for a map, mapped or not: each is read once per process.
+    looked_at: Mutex<hashbrown::HashSet<String>>,
 }
+
+/// Scripts looked at once, mapped or not; past this many, new ones are no longer looked at.
+const MAX_SCRIPTS: usize = 100_000;
+/// The comment is on the last line; this much of a file's end holds it unless the map is inline.
+const TAIL_BYTES: u64 = 4096;
+/// The largest map file or script read whole (a larger one is refused, never read).
+const MAX_MAP_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Default for SourceMaps {
     fn default() -> Self {
@@ -379,7 +378,49 @@ impl Default for SourceMaps {
 
 impl SourceMaps {
     pub fn new(max_bytes: usize) -> Self {
-        SourceMaps { maps: RwLock::new(HashMap::new()), budget: Budget::new(max_bytes) }
+        SourceMaps { maps: RwLock::new(HashMap::new()), budget: Budget::new(max_bytes), looked_at: Mutex::default() }
+    }
+
+    /// Looks once for the map of each script of `urls` (the `sourceMappingURL` comment on its
+    /// last line: a `.map` file or an inline `data:` URL) and registers it. Returns why the
+    /// maps that were found could not be used, one message per script; `skip` names scripts that
+    /// are never looked at (the profiler's own).
+    pub fn discover<'u>(&self, urls: impl Iterator<Item = &'u str>, skip: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut problems = Vec::new();
+        for url in urls {
+            if !self.first_look(url) || skip(url) {
+                continue;
+            }
+            let Some(file) = script_path(url) else { continue };
+            if let Err(problem) = self.discover_one(url, &file) {
+                if problems.try_reserve(1).is_ok() {
+                    problems.push(format!("{file}: {problem}"));
+                }
+            }
+        }
+        problems
+    }
+
+    fn first_look(&self, url: &str) -> bool {
+        let mut looked_at = self.looked_at.lock().unwrap_or_else(PoisonError::into_inner);
+        if looked_at.len() >= MAX_SCRIPTS || looked_at.contains(url) || looked_at.try_reserve(1).is_err() {
+            return false;
+        }
+        copy_str(url).map(|url| looked_at.insert(url)).unwrap_or(false)
+    }
+
+    fn discover_one(&self, url: &str, file: &str) -> Result<(), String> {
+        let Some(reference) = map_reference(file)? else { return Ok(()) };
+        if let Some(data) = reference.strip_prefix("data:") {
+            let json = decode_data_url(data)?;
+            return self.register(url, &json, file).map_err(|error| error.to_string());
+        }
+        let map_file = resolve(file, "", &reference).map_err(|error| error.to_string())?;
+        if scheme_of(&map_file).is_some() {
+            return Err(format!("source map {map_file} is not a file"));
+        }
+        let json = read_limited(&map_file).map_err(|error| format!("source map {map_file}: {error}"))?;
+        self.register(url, &json, &map_file).map_err(|error| error.to_string())
     }
 
     pub fn budget(&self) -> &Budget {
@@ -417,6 +458,129 @@ impl SourceMaps {
     }
 }
 
+/// The file behind a script URL; none for builtins, eval'd code, wasm and other schemes.
+fn script_path(url: &str) -> Option<String> {
+    if url.starts_with('/') {
+        return Some(url.to_owned());
+    }
+    file_path(url)
+}
+
+/// The path of a `file:` URL (percent-escapes decoded).
+pub fn file_path(url: &str) -> Option<String> {
+    url.starts_with("file://").then(|| as_path(url).ok()).flatten()
+}
+
+fn read_limited(path: &str) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+    let size = file.metadata().map_err(|error| error.to_string())?.len();
+    if size > MAX_MAP_FILE_BYTES {
+        return Err(format!("{size} bytes is more than the {MAX_MAP_FILE_BYTES} read for a map"));
+    }
+    let mut text = String::new();
+    text.try_reserve_exact(size as usize).map_err(|_| "out of memory".to_string())?;
+    file.take(MAX_MAP_FILE_BYTES).read_to_string(&mut text).map_err(|error| error.to_string())?;
+    Ok(text)
+}
+
+/// The `sourceMappingURL` of a script's last line, reading the whole file only for a last line
+/// longer than the tail (an inline map). A script that is gone (or never was a file, like a
+/// loader's virtual module) has none.
+fn map_reference(file: &str) -> Result<Option<String>, String> {
+    let mut handle = match std::fs::File::open(file) {
+        Ok(handle) => handle,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.to_string()),
+    };
+    let size = handle.metadata().map_err(|error| error.to_string())?.len();
+    let tail_length = size.min(TAIL_BYTES);
+    handle.seek(SeekFrom::Start(size - tail_length)).map_err(|error| error.to_string())?;
+    let mut tail = Vec::new();
+    tail.try_reserve_exact(tail_length as usize).map_err(|_| "out of memory".to_string())?;
+    (&mut handle).take(tail_length).read_to_end(&mut tail).map_err(|error| error.to_string())?;
+    let mut text = String::from_utf8_lossy(&tail).trim_end().to_owned();
+    if tail_length < size && !text.contains('\n') {
+        text = read_limited(file)?.trim_end().to_owned();
+    }
+    let last_line = text.rsplit('\n').next().unwrap_or("");
+    Ok(source_mapping_url(last_line).map(str::to_owned))
+}
+
+/// `//# sourceMappingURL=<url>` (or the old `//@`), with blanks around the URL.
+fn source_mapping_url(line: &str) -> Option<&str> {
+    let rest = line.trim_end().strip_prefix("//")?;
+    let rest = rest.strip_prefix('#').or_else(|| rest.strip_prefix('@'))?;
+    let rest = rest.strip_prefix([' ', '\t'])?.trim_start_matches([' ', '\t']);
+    let value = rest.strip_prefix("sourceMappingURL=")?.trim_start_matches([' ', '\t']);
+    (!value.is_empty() && !value.contains(char::is_whitespace)).then_some(value)
+}
+
+/// The JSON of an inline map: `application/json[;charset=…][;base64],<data>`.
+fn decode_data_url(data: &str) -> Result<String, String> {
+    let (header, payload) = data.split_once(',').ok_or("inline source map has no data")?;
+    if !header.starts_with("application/json") {
+        return Err(format!("inline source map of type '{header}' is not JSON"));
+    }
+    let bytes = if header.split(';').any(|part| part == "base64") {
+        decode_base64(payload).ok_or("inline source map is not valid base64")?
+    } else {
+        percent_decode(payload).map_err(|_| "out of memory".to_string())?
+    };
+    String::from_utf8(bytes).map_err(|_| "inline source map is not UTF-8".to_string())
+}
+
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let value = |byte: u8| -> Option<u32> {
+        Some(match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let digits: Vec<u8> = text.bytes().filter(|byte| !byte.is_ascii_whitespace() && *byte != b'=').collect();
+    let mut out = Vec::new();
+    out.try_reserve_exact(digits.len() * 3 / 4 + 3).ok()?;
+    for chunk in digits.chunks(4) {
+        let mut bits = 0u32;
+        for (i, &digit) in chunk.iter().enumerate() {
+            bits |= value(digit)? << (18 - 6 * i);
+        }
+        let bytes = [(bits >> 16) as u8, (bits >> 8) as u8, bits as u8];
+        match chunk.len() {
+            4 => out.extend_from_slice(&bytes),
+            3 => out.extend_from_slice(&bytes[..2]),
+            2 => out.push(bytes[0]),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// `%XX` escapes decoded; a `%` that starts no escape stays as it is.
+fn percent_decode(text: &str) -> Result<Vec<u8>, Refusal> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    out.try_reserve_exact(bytes.len())?;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        let escaped = (byte == b'%').then(|| bytes.get(at + 1..at + 3)).flatten().and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(value) => {
+                out.push(value);
+                at += 3;
+            }
+            None => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub struct SourceMapsView<'a> {
     maps: RwLockReadGuard<'a, HashMap<String, (SourceMap, usize)>>,
 }
@@ -426,6 +590,11 @@ impl SourceMapsView<'_> {
     pub fn original(&self, url: &str, line: i32, column: i32) -> Option<Original<'_>> {
         let (map, _) = self.maps.get(url)?;
         map.lookup(u32::try_from(line).ok()?, u32::try_from(column).ok()?)
+    }
+
+    /// The original file of the top level of the script at `url`, at its start.
+    pub fn top_level(&self, url: &str) -> Option<Original<'_>> {
+        self.maps.get(url)?.0.top_level()
     }
 }
 
@@ -554,4 +723,77 @@ mod tests {
         assert_eq!(small.budget().used(), 0);
         assert!(small.read().original("file:///app/a.js", 0, 0).is_none());
     }
+
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("yappi-sourcemap-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const MAP: &str = r#"{"version":3,"sources":["../src/app.ts"],"names":["handle"],"mappings":"AAAAA"}"#;
+
+    #[test]
+    fn finds_map_files_and_inline_maps_once() {
+        let dir = scratch_dir("find");
+        let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+        write("app.js", "function h() {}\n//# sourceMappingURL=app.js.map\n");
+        write("app.js.map", MAP);
+        let inline = format!("x()\n//# sourceMappingURL=data:application/json;base64,{}", encode_base64(MAP.as_bytes()));
+        write("inline.js", &inline);
+        // A last line longer than the tail read: the whole file is read.
+        let padded = MAP.replace("}", &format!(r#","sourcesContent":["{}"]}}"#, "x".repeat(2 * TAIL_BYTES as usize)));
+        write("long.js", &format!("x()\n//# sourceMappingURL=data:application/json,{}", padded.replace('"', "%22")));
+        write("plain.js", "function p() {}\n");
+        write("broken.js", "x()\n//# sourceMappingURL=missing.map");
+        let maps = SourceMaps::default();
+        let url = |name: &str| format!("file://{}", dir.join(name).display());
+        let urls = ["app.js", "inline.js", "long.js", "plain.js", "broken.js", "gone.js"].map(url);
+        let problems = maps.discover(urls.iter().map(String::as_str).chain(["node:fs", "", "wasm://x"]), |_| false);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("broken.js") && problems[0].contains("missing.map"), "{problems:?}");
+        let view = maps.read();
+        let source = dir.parent().unwrap().join("src/app.ts");
+        for script in ["app.js", "inline.js", "long.js"] {
+            let original = view.original(&url(script), 0, 0).unwrap_or_else(|| panic!("{script} is mapped"));
+            assert_eq!((original.source, original.name), (source.to_str().unwrap(), Some("handle")), "{script}");
+        }
+        assert!(view.original(&url("plain.js"), 0, 0).is_none());
+        drop(view);
+        // Looked at once: a map written later is not seen, and a problem is not reported twice.
+        write("plain.js.map", MAP);
+        write("plain.js", "function p() {}\n//# sourceMappingURL=plain.js.map\n");
+        assert!(maps.discover(urls.iter().map(String::as_str), |_| false).is_empty());
+        assert!(maps.read().original(&url("plain.js"), 0, 0).is_none());
+        let skipped = SourceMaps::default();
+        assert!(skipped.discover([url("app.js")].iter().map(String::as_str), |_| true).is_empty());
+        assert!(skipped.read().original(&url("app.js"), 0, 0).is_none(), "skipped scripts are not read");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn encode_base64(bytes: &[u8]) -> String {
+        const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let bits = chunk.iter().enumerate().fold(0u32, |bits, (i, &b)| bits | (u32::from(b) << (16 - 8 * i)));
+            for i in 0..=chunk.len() {
+                out.push(DIGITS[(bits >> (18 - 6 * i) & 63) as usize] as char);
+            }
+            out.push_str(&"=".repeat(3 - chunk.len()));
+        }
+        out
+    }
+
+    #[test]
+    fn reads_the_comment_as_v8_does() {
+        assert_eq!(source_mapping_url("//# sourceMappingURL=a.map"), Some("a.map"));
+        assert_eq!(source_mapping_url("//@ sourceMappingURL=a.map  "), Some("a.map"));
+        assert_eq!(source_mapping_url("//#\tsourceMappingURL= a.map"), Some("a.map"));
+        assert_eq!(source_mapping_url("//#sourceMappingURL=a.map"), None);
+        assert_eq!(source_mapping_url("x = '//# sourceMappingURL=a.map'"), None);
+        assert_eq!(decode_base64("aGk="), Some(b"hi".to_vec()));
+        assert_eq!(decode_base64("a*"), None);
+        assert!(decode_data_url("text/plain,x").unwrap_err().contains("not JSON"));
+    }
+
 }

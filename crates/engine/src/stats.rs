@@ -41,6 +41,24 @@ impl AddAssign for CallStats {
     }
 }
 
+impl CallStats {
+    /// What `self` counts beyond `earlier` (a former value of the same growing sums).
+    pub fn since(self, earlier: CallStats) -> CallStats {
+        CallStats {
+            ncall: self.ncall.saturating_sub(earlier.ncall),
+            nactual: self.nactual.saturating_sub(earlier.nactual),
+            ttot_ns: self.ttot_ns.saturating_sub(earlier.ttot_ns),
+            tsub_ns: self.tsub_ns.saturating_sub(earlier.tsub_ns),
+            samples: self.samples.saturating_sub(earlier.samples),
+            samples_total: self.samples_total.saturating_sub(earlier.samples_total),
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == CallStats::default()
+    }
+}
+
 /// A call edge: (caller, callee).
 pub type EdgeKey = (FuncId, FuncId);
 
@@ -62,11 +80,14 @@ pub struct ThreadTotals {
     pub profiles: u64,
     /// Samples whose data was dropped for want of memory.
     pub dropped_samples: u64,
-    /// Wall time (part of `wall_ns`) the thread spent in the profiler's own code: rotations V8
+    /// Time on the session's clock the thread spent in the profiler's own code: rotations V8
     /// runs for us, reads the application asked for. Cut out of every function's stats.
     pub profiler_ns: u64,
     /// Samples taken in the profiler's own code (not counted in `samples`).
     pub profiler_samples: u64,
+    /// The longest wall time one sample stood for: where the sampler was held up (a busy
+    /// machine), time on either side of a change of function is misplaced by up to this much.
+    pub max_gap_ns: u64,
 }
 
 impl AddAssign for ThreadTotals {
@@ -81,6 +102,27 @@ impl AddAssign for ThreadTotals {
         self.dropped_samples = self.dropped_samples.saturating_add(other.dropped_samples);
         self.profiler_ns = self.profiler_ns.saturating_add(other.profiler_ns);
         self.profiler_samples = self.profiler_samples.saturating_add(other.profiler_samples);
+        self.max_gap_ns = self.max_gap_ns.max(other.max_gap_ns);
+    }
+}
+
+impl ThreadTotals {
+    /// What `self` counts beyond `earlier` (a former value of the same growing sums).
+    pub fn since(self, earlier: ThreadTotals) -> ThreadTotals {
+        ThreadTotals {
+            wall_ns: self.wall_ns.saturating_sub(earlier.wall_ns),
+            cpu_ns: self.cpu_ns.saturating_sub(earlier.cpu_ns),
+            cpu_estimated_ns: self.cpu_estimated_ns.saturating_sub(earlier.cpu_estimated_ns),
+            samples: self.samples.saturating_sub(earlier.samples),
+            idle_ns: self.idle_ns.saturating_sub(earlier.idle_ns),
+            idle_samples: self.idle_samples.saturating_sub(earlier.idle_samples),
+            profiles: self.profiles.saturating_sub(earlier.profiles),
+            dropped_samples: self.dropped_samples.saturating_sub(earlier.dropped_samples),
+            profiler_ns: self.profiler_ns.saturating_sub(earlier.profiler_ns),
+            profiler_samples: self.profiler_samples.saturating_sub(earlier.profiler_samples),
+            // A maximum does not subtract: the session's longest gap bounds the window's.
+            max_gap_ns: self.max_gap_ns,
+        }
     }
 }
 
@@ -149,6 +191,23 @@ pub fn merge_sorted<K: Ord + Copy, V: Copy + AddAssign>(
     Ok(merged)
 }
 
+/// The rows of `later` less those of `earlier` (the same sorted table at an earlier time),
+/// without the rows that did not change.
+pub fn subtract_sorted<K: Ord + Copy>(later: &[(K, CallStats)], earlier: &[(K, CallStats)], budget: &Budget) -> Result<StatsTable<K>, Refusal> {
+    let mut difference = Vec::new();
+    budget.grow(&mut difference, later.len())?;
+    let mut before = earlier.iter().peekable();
+    for &(key, stats) in later {
+        while before.next_if(|(k, _)| *k < key).is_some() {}
+        let was = before.next_if(|(k, _)| *k == key).map_or(CallStats::default(), |&(_, s)| s);
+        let added = stats.since(was);
+        if !added.is_zero() {
+            difference.push((key, added));
+        }
+    }
+    Ok(difference)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +224,15 @@ mod tests {
         let merged = merge_sorted(&left, &right, &budget).unwrap();
         let calls: Vec<_> = merged.iter().map(|(k, s)| (*k, s.ncall)).collect();
         assert_eq!(calls, vec![(1, 1), (2, 20), (3, 33), (5, 5), (9, 90)]);
+    }
+
+    #[test]
+    fn subtracts_an_earlier_table_and_drops_unchanged_rows() {
+        let budget = Budget::new(usize::MAX);
+        let earlier = vec![(1u32, stats(1)), (3, stats(3)), (4, stats(4)), (5, stats(5))];
+        let later = vec![(1u32, stats(1)), (2, stats(20)), (3, stats(30)), (5, stats(8))];
+        let difference = subtract_sorted(&later, &earlier, &budget).unwrap();
+        let calls: Vec<_> = difference.iter().map(|(k, s)| (*k, s.ncall)).collect();
+        assert_eq!(calls, vec![(2, 20), (3, 27), (5, 3)]);
     }
 }

@@ -13,10 +13,11 @@ use std::cell::Cell;
 
 use proptest::prelude::*;
 use yappi_engine::budget::Budget;
-use yappi_engine::coverage::Coverage;
+use yappi_engine::coverage::{Coverage, Naming};
 use yappi_engine::cpuprofile::{self, PARSE_BYTES_PER_INPUT_BYTE};
 use yappi_engine::functions::FunctionTable;
 use yappi_engine::OwnCode;
+use yappi_engine::v8json;
 
 struct Counting;
 
@@ -88,13 +89,15 @@ fn check_bound(json: &str) -> Result<(), TestCaseError> {
     let budget = Budget::new(usize::MAX);
     let (_, peak) = peak_of(|| cpuprofile::parse(json, &budget));
     prop_assert!(peak <= bound, "parse: {peak} bytes for {} input bytes", json.len());
-    let (_, peak) = peak_of(|| cpuprofile::parse_profile_message(json, &budget));
-    prop_assert!(peak <= bound, "parse_profile_message: {peak} bytes for {} input bytes", json.len());
+    let (_, peak) = peak_of(|| v8json::parse_inspector_message(json, &budget));
+    prop_assert!(peak <= bound, "parse_inspector_message: {peak} bytes for {} input bytes", json.len());
+    let (_, peak) = peak_of(|| v8json::parse_serialized(json, &budget, None));
+    prop_assert!(peak <= bound, "parse_serialized: {peak} bytes for {} input bytes", json.len());
     let (_, peak) = peak_of(|| cpuprofile::parse_frames(json, &budget));
     prop_assert!(peak <= bound, "parse_frames: {peak} bytes for {} input bytes", json.len());
     let functions = FunctionTable::default();
     let coverage = Coverage::default();
-    let (_, peak) = peak_of(|| coverage.ingest(0, json, &functions, &budget, &OwnCode::default()));
+    let (_, peak) = peak_of(|| coverage.ingest(0, json, &functions, &budget, Naming { own_code: &OwnCode::default(), source_maps: None }));
     prop_assert!(peak <= bound, "coverage: {peak} bytes for {} input bytes", json.len());
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use hashbrown::HashMap;
 
-use super::{ExportError, buffer, function};
+use super::{ExportError, buffer, function, is_idle};
 use crate::report::Report;
 use crate::stats::CallStats;
 
@@ -16,7 +16,8 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
     let mut edges: HashMap<(u32, u32), CallStats> = HashMap::new();
     for thread in &report.threads {
         funcs.try_reserve(thread.funcs.len()).map_err(|_| ExportError::OutOfMemory)?;
-        for (f, s) in &thread.funcs {
+        // `(idle)` is the thread waiting, not a function: left out as in the table.
+        for (f, s) in thread.funcs.iter().filter(|(f, _)| function(report, *f).is_none_or(|f| !is_idle(f))) {
             *funcs.entry(*f).or_default() += *s;
         }
         edges.try_reserve(thread.edges.len()).map_err(|_| ExportError::OutOfMemory)?;

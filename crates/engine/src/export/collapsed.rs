@@ -11,7 +11,7 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
     let mut out = buffer(lines * 96)?;
     let with_thread = report.threads.len() > 1;
     for thread in &report.threads {
-        for (path, stats) in self_paths(thread) {
+        for (path, stats) in self_paths(report, thread) {
             let micros = (stats.tsub_ns + 500) / 1000;
             if micros == 0 {
                 continue;

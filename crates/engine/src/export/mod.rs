@@ -7,9 +7,13 @@ mod collapsed;
 mod pprof;
 mod speedscope;
 
+use std::borrow::Cow;
 use std::fmt;
 
-use crate::report::{Report, ReportError, ReportFunction, ReportThread};
+use hashbrown::HashMap;
+
+use crate::function::{ANONYMOUS, FuncKind};
+use crate::report::{Report, ReportError, ReportFunction, ReportThread, kind_name};
 use crate::stats::CallStats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +106,11 @@ fn buffer(estimate: usize) -> Result<Vec<u8>, ExportError> {
 }
 
 /// Each call path of a thread with self time, root first: `(function indices, stats)`.
-fn self_paths(thread: &ReportThread) -> impl Iterator<Item = (Vec<u32>, &CallStats)> {
-    thread.stacks.iter().enumerate().filter(|(_, (_, _, stats))| stats.tsub_ns > 0 || stats.samples > 0).map(|(at, (_, _, stats))| {
+/// `(idle)` is left out: it is the thread waiting, not a function, and the function table
+/// leaves it out too (see the README's "Idle time"); `.cpuprofile` keeps it for DevTools.
+fn self_paths<'r>(report: &'r Report, thread: &'r ReportThread) -> impl Iterator<Item = (Vec<u32>, &'r CallStats)> {
+    let busy = |func: u32| function(report, func).is_none_or(|f| !is_idle(f));
+    thread.stacks.iter().enumerate().filter(move |(_, (_, func, stats))| (stats.tsub_ns > 0 || stats.samples > 0) && busy(*func)).map(|(at, (_, _, stats))| {
         let mut path = Vec::new();
         let mut position = at + 1;
         while let Some(&(parent, func, _)) = position.checked_sub(1).and_then(|p| thread.stacks.get(p)) {
@@ -117,6 +124,34 @@ fn self_paths(thread: &ReportThread) -> impl Iterator<Item = (Vec<u32>, &CallSta
 
 fn function(report: &Report, index: u32) -> Option<&ReportFunction> {
     report.functions.get(index as usize)
+}
+
+fn is_idle(f: &ReportFunction) -> bool {
+    f.kind == kind_name(FuncKind::Idle)
+}
+
+/// What exports that tell functions apart by name call each function: anonymous functions get
+/// their file and line as DevTools shows them (`(anonymous) server.ts:27`), and their column too
+/// where two of a file share a line (minified code), so that pprof, which merges functions of
+/// one name at its default granularity, and speedscope's tables keep them apart.
+fn export_names(report: &Report) -> Result<Vec<Cow<'_, str>>, ExportError> {
+    let is_named = |f: &ReportFunction| f.name != ANONYMOUS || f.module.is_empty();
+    let mut per_line: HashMap<(&str, u32), u32> = HashMap::new();
+    per_line.try_reserve(report.functions.len()).map_err(|_| ExportError::OutOfMemory)?;
+    for f in report.functions.iter().filter(|f| !is_named(f)) {
+        *per_line.entry((f.module.as_str(), f.line)).or_default() += 1;
+    }
+    let mut names = Vec::new();
+    names.try_reserve(report.functions.len())?;
+    names.extend(report.functions.iter().map(|f| {
+        if is_named(f) {
+            return Cow::Borrowed(f.name.as_str());
+        }
+        let file = f.module.rsplit(['/', '\\']).next().unwrap_or(&f.module);
+        let shared = per_line.get(&(f.module.as_str(), f.line)).is_some_and(|&n| n > 1);
+        Cow::Owned(if shared { format!("{ANONYMOUS} {file}:{}:{}", f.line, f.column) } else { format!("{ANONYMOUS} {file}:{}", f.line) })
+    }));
+    Ok(names)
 }
 
 /// `file:///…` for absolute paths, as DevTools and speedscope link sources.

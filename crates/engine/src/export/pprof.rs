@@ -8,7 +8,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use hashbrown::HashMap;
 
-use super::{ExportError, buffer, self_paths};
+use super::{ExportError, buffer, export_names, self_paths};
 use crate::report::Report;
 
 /// A protobuf message being written: fields appended in any order, as the format allows.
@@ -104,6 +104,7 @@ const FUNCTION_START_LINE: u32 = 5;
 
 pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
     let labels: Vec<String> = report.threads.iter().map(|thread| format!("{} #{}", thread.name, thread.id)).collect();
+    let names = export_names(report)?;
     let mut strings = Strings::default();
     let mut profile = Message::default();
     profile.0.try_reserve(report.functions.len() * 64 + report.threads.iter().map(|t| t.stacks.len() * 32).sum::<usize>())?;
@@ -120,7 +121,7 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
     for (thread, label) in report.threads.iter().zip(&labels) {
         let label = strings.id(label);
         longest_ns = longest_ns.max(thread.totals.wall_ns);
-        for (path, stats) in self_paths(thread) {
+        for (path, stats) in self_paths(report, thread) {
             all_samples += stats.samples;
             all_ns += stats.tsub_ns;
             profile.message(PROFILE_SAMPLE, |m| {
@@ -134,7 +135,7 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
             });
         }
     }
-    for (index, f) in report.functions.iter().enumerate() {
+    for (index, (f, name)) in report.functions.iter().zip(&names).enumerate() {
         let id = index as u64 + 1;
         profile.message(PROFILE_LOCATION, |m| {
             m.uint(LOCATION_ID, id);
@@ -143,7 +144,7 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
                 l.uint(LINE_LINE, u64::from(f.line));
             });
         });
-        let (name, file) = (strings.id(&f.name), strings.id(&f.module));
+        let (name, file) = (strings.id(name), strings.id(&f.module));
         profile.message(PROFILE_FUNCTION, |m| {
             m.uint(FUNCTION_ID, id);
             m.uint(FUNCTION_NAME, name);

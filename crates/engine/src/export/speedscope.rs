@@ -1,30 +1,40 @@
 //! speedscope's file format (https://www.speedscope.app/file-format-schema.json): shared
 //! frames, and one "sampled" profile per thread whose samples are call paths weighted by their
-//! self time in nanoseconds.
+//! self time in nanoseconds. speedscope opens on the busiest thread (most time not idle), not
+//! on the first: in a server that is often a main thread waiting for its workers.
 
 use serde_json::{Value, json};
 
-use super::{ExportError, buffer, self_paths, url_of};
-use crate::report::Report;
+use super::{ExportError, buffer, export_names, self_paths, url_of};
+use crate::report::{Report, ReportThread};
 
 pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
+    let names = export_names(report)?;
     let frames: Vec<Value> = report
         .functions
         .iter()
-        .map(|f| {
+        .zip(&names)
+        .map(|(f, name)| {
             if f.module.is_empty() {
-                json!({ "name": f.name })
+                json!({ "name": name })
             } else {
-                json!({ "name": f.name, "file": url_of(&f.module), "line": f.line, "col": f.column })
+                json!({ "name": name, "file": url_of(&f.module), "line": f.line, "col": f.column })
             }
         })
         .collect();
+    let busy = |thread: &ReportThread| -> u64 {
+        self_paths(report, thread)
+            .filter(|(path, _)| path.last().and_then(|&f| report.functions.get(f as usize)).is_some_and(|f| f.kind != "idle"))
+            .map(|(_, stats)| stats.tsub_ns)
+            .sum()
+    };
+    let busiest = report.threads.iter().enumerate().max_by_key(|&(at, thread)| (busy(thread), std::cmp::Reverse(at))).map_or(0, |(at, _)| at);
     let profiles: Vec<Value> = report
         .threads
         .iter()
         .map(|thread| {
             let (samples, weights): (Vec<Vec<u32>>, Vec<u64>) =
-                self_paths(thread).filter(|(_, stats)| stats.tsub_ns > 0).map(|(path, stats)| (path, stats.tsub_ns)).unzip();
+                self_paths(report, thread).filter(|(_, stats)| stats.tsub_ns > 0).map(|(path, stats)| (path, stats.tsub_ns)).unzip();
             let total: u64 = weights.iter().sum();
             json!({
                 "type": "sampled",
@@ -41,7 +51,7 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
         "$schema": "https://www.speedscope.app/file-format-schema.json",
         "exporter": concat!("yappi-node@", env!("CARGO_PKG_VERSION")),
         "name": "yappi-node",
-        "activeProfileIndex": 0,
+        "activeProfileIndex": busiest,
         "shared": { "frames": frames },
         "profiles": profiles,
     });

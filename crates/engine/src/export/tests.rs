@@ -26,7 +26,7 @@ fn report_of(engine: &Engine, threads: Option<Vec<u32>>) -> Report {
 fn self_times(report: &Report) -> HashMap<String, u64> {
     let mut times = HashMap::new();
     for thread in &report.threads {
-        for (path, stats) in self_paths(thread) {
+        for (path, stats) in self_paths(report, thread) {
             let names: Vec<&str> = path.iter().map(|&f| report.functions[f as usize].name.as_str()).collect();
             *times.entry(names.join(";")).or_default() += stats.tsub_ns / 1000;
         }
@@ -66,6 +66,19 @@ fn damaged_files_are_named_errors() {
     assert!(matches!(Report::from_json(br#"{"format":"other"}"#), Err(ReportError::NotAReport(_))));
     let dangling = text.replacen("\"funcs\":[[0,", "\"funcs\":[[99,", 1);
     assert!(matches!(Report::from_json(dangling.as_bytes()), Err(ReportError::Inconsistent(_))), "{dangling}");
+    let reread = |edit: &dyn Fn(&mut Report)| {
+        let mut edited = report.clone();
+        edit(&mut edited);
+        Report::from_json(&edited.to_json().unwrap()).map_err(|error| error.to_string())
+    };
+    let main_at = report.threads.iter().position(|t| t.id == 0).unwrap();
+    let twice = reread(&|r| r.threads.push(r.threads[main_at].clone()));
+    assert_eq!(twice.unwrap_err(), "a damaged yappi-node stats file: thread 0 appears twice");
+    let huge = reread(&|r| r.threads[main_at].funcs[0].1.ncall = u64::MAX);
+    assert!(huge.unwrap_err().contains(&format!("thread 0 holds the number {}, past 2^53", u64::MAX)));
+    let huge_total = reread(&|r| r.threads[main_at].totals.wall_ns = (1 << 53) + 1);
+    assert!(huge_total.is_err(), "totals are checked too");
+    assert!(reread(&|r| r.threads[main_at].totals.wall_ns = 1 << 53).is_ok(), "2^53 itself is exact");
     let cpu = Engine::new();
     cpu.begin(crate::engine::Clock::Cpu, 1 << 20, crate::engine::Owner { thread: 0, all_threads: true }).unwrap();
     cpu.ingest(ThreadRef { id: 0, name: "main" }, &profile(&[(&["x"], 5)]), &FoldOptions::default()).unwrap();
@@ -104,6 +117,17 @@ fn speedscope_has_a_profile_per_thread_weighted_in_nanoseconds() {
     assert_eq!(profiles.len(), 2);
     let end: Vec<u64> = profiles.iter().map(|p| p["endValue"].as_u64().unwrap()).collect();
     assert_eq!(end, vec![450_000, 40_000]);
+    assert_eq!(file["activeProfileIndex"], 0, "main is the busier thread");
+}
+
+#[test]
+fn speedscope_opens_on_the_busiest_thread_not_an_idle_main() {
+    let engine = Engine::new();
+    engine.ingest(ThreadRef { id: 0, name: "main" }, &profile(&[(&["(idle)"], 900), (&["main"], 10)]), &FoldOptions::default()).unwrap();
+    engine.ingest(ThreadRef { id: 2, name: "worker" }, &profile(&[(&["w"], 400)]), &FoldOptions::default()).unwrap();
+    let file: serde_json::Value = serde_json::from_slice(&render(&report_of(&engine, None), Format::Speedscope).unwrap()).unwrap();
+    let active = file["activeProfileIndex"].as_u64().unwrap() as usize;
+    assert!(file["profiles"][active]["name"].as_str().unwrap().starts_with("worker (thread 2"), "{}", file["profiles"][active]["name"]);
 }
 
 #[test]
@@ -150,4 +174,56 @@ fn collapsed_stacks_draw_as_a_flame_graph_with_inferno() {
     assert!(title("a (/app/main.js:98)").contains("(300 samples"), "{}", title("a (/app/main.js:98)"));
     assert!(title("main #0").contains("(450 samples"));
     assert!(title("worker #2").contains("(40 samples"));
+}
+
+/// Two anonymous functions and idle time: what each format makes of them.
+fn report_with_anonymous_functions_and_idle() -> Report {
+    let engine = Engine::new();
+    let mut flat = profile(&[(&["main", "anon1"], 30), (&["main", "anon2"], 20), (&["main", "anon3"], 5), (&["main", "anon4"], 5), (&["(idle)"], 50)]);
+    // Two on lines of their own, two sharing a line (as in minified code).
+    for (frame, column) in flat.frames.iter_mut().filter(|frame| frame.name.starts_with("anon")).zip(0..) {
+        if frame.name.ends_with('3') || frame.name.ends_with('4') {
+            (frame.line, frame.column) = (7, column);
+        }
+        frame.name.clear();
+    }
+    engine.ingest(ThreadRef { id: 0, name: "main" }, &flat, &FoldOptions::default()).unwrap();
+    report_of(&engine, None)
+}
+
+#[test]
+fn anonymous_functions_are_named_by_file_and_line_where_tools_merge_by_name() {
+    let report = report_with_anonymous_functions_and_idle();
+    let anonymous: Vec<&ReportFunction> = report.functions.iter().filter(|f| f.name == "(anonymous)").collect();
+    assert_eq!(anonymous.len(), 4, "the report keeps V8's name");
+    let anonymous: Vec<String> = anonymous
+        .iter()
+        .map(|f| if f.line == 8 { format!("(anonymous) main.js:8:{}", f.column) } else { format!("(anonymous) main.js:{}", f.line) })
+        .collect();
+    let mut proto = Vec::new();
+    flate2::read::GzDecoder::new(render(&report, Format::Pprof).unwrap().as_slice()).read_to_end(&mut proto).unwrap();
+    let pprof = String::from_utf8_lossy(&proto);
+    let speedscope = String::from_utf8(render(&report, Format::Speedscope).unwrap()).unwrap();
+    for name in &anonymous {
+        assert!(pprof.contains(name.as_str()), "pprof lacks {name}");
+        assert!(speedscope.contains(&format!("\"name\":\"{name}\"")), "speedscope lacks {name}");
+    }
+}
+
+#[test]
+fn idle_is_left_out_of_the_exports_that_aggregate_functions_and_kept_for_devtools() {
+    let report = report_with_anonymous_functions_and_idle();
+    for format in [Format::Collapsed, Format::Callgrind] {
+        let text = String::from_utf8(render(&report, format).unwrap()).unwrap();
+        assert!(!text.contains("(idle)"), "{format:?}: {text}");
+    }
+    let speedscope: serde_json::Value = serde_json::from_slice(&render(&report, Format::Speedscope).unwrap()).unwrap();
+    let idle = report.functions.iter().position(|f| f.name == "(idle)").unwrap();
+    let samples = speedscope["profiles"][0]["samples"].as_array().unwrap();
+    assert!(samples.iter().all(|path| !path.as_array().unwrap().contains(&serde_json::json!(idle))));
+    assert_eq!(speedscope["profiles"][0]["endValue"], 60_000);
+    let callgrind = String::from_utf8(render(&report, Format::Callgrind).unwrap()).unwrap();
+    assert!(callgrind.contains("summary: 60000 4"), "busy time only: {callgrind}");
+    let cpuprofile = String::from_utf8(render(&report, Format::Cpuprofile).unwrap()).unwrap();
+    assert!(cpuprofile.contains("\"functionName\":\"(idle)\""), "DevTools draws idle time itself");
 }

@@ -149,6 +149,67 @@ fn calls_continue_across_profiles_of_a_thread() {
     assert_eq!(second.func("b").ncall, 1);
 }
 
+/// V8 drops the frame that made a native call (a fast API call such as `Date.now()` in
+/// optimized code): `hashLoop`, called once, is seen as `main` alone now and then. Neither that
+/// nor a sample with no visible frame may count as `hashLoop` returning and being called again.
+#[test]
+fn a_stack_that_lost_its_top_frames_counts_no_call() {
+    let f = folded(&[
+        (&["main", "hashLoop"], 1),
+        (&["main"], 1),
+        (&["main", "hashLoop"], 1),
+        (&["node_timers"], 1),
+        (&["main", "hashLoop"], 1),
+        (&["main", "hashLoop", "inner"], 1),
+        (&["main"], 1),
+        (&["main", "hashLoop"], 1),
+    ]);
+    assert_eq!((f.func("main").ncall, f.func("hashLoop").ncall, f.func("inner").ncall), (1, 1, 1));
+    assert_eq!(f.edge("main", "hashLoop").ncall, 1);
+    // A stack that branches off elsewhere does prove a return.
+    let f = folded(&[(&["main", "hashLoop"], 1), (&["main"], 1), (&["main", "other"], 1), (&["main", "hashLoop"], 1), (&["(idle)"], 1), (&["main"], 1)]);
+    assert_eq!((f.func("main").ncall, f.func("hashLoop").ncall, f.func("other").ncall), (2, 2, 1));
+}
+
+#[test]
+fn a_prefix_at_the_start_of_a_profile_continues_the_previous_stack() {
+    let table = FunctionTable::default();
+    let options = FoldOptions::default();
+    let first = fold_with(&profile(&[(&["main", "a", "b"], 5)]), &[], &table, &options);
+    let second = fold_with(&profile(&[(&["main"], 5), (&["main", "a"], 5), (&["main", "a", "b"], 5)]), &first.delta.last_stack, &table, &options);
+    assert_eq!((second.func("main").ncall, second.func("a").ncall, second.func("b").ncall), (0, 0, 0));
+    let name = |id: &FuncId| table.get(*id).unwrap().name.clone();
+    assert_eq!(second.delta.last_stack.iter().map(name).collect::<Vec<_>>(), ["main", "a", "b"], "the anchor is handed on");
+}
+
+/// With builtins hidden, a sample whose stack shows nothing else (module loading, timer lists,
+/// a VM interruption with nothing before it) still took the thread's time: one row holds it.
+#[test]
+fn samples_with_no_visible_frame_are_the_builtins_row_and_times_add_up() {
+    let samples: &[(&[&str], i64)] = &[
+        (&["(program)"], 7),
+        (&["node_load"], 100),
+        (&["node_load", "work"], 50),
+        (&["(garbage collector)"], 3),
+        (&["node_timers"], 40),
+        (&["(idle)"], 200),
+        (&["(program)"], 5),
+    ];
+    let f = folded(samples);
+    assert_eq!(times(&f.func(crate::fold::BUILTINS_NAME)), (152, 152), "VM work after idle interrupted nothing");
+    assert_eq!(times(&f.func("(idle)")).1 * 1000, f.delta.totals.idle_ns, "the idle row is the idle time");
+    assert_eq!(f.func(crate::fold::BUILTINS_NAME).ncall, 0, "no call is counted for it");
+    assert_eq!(times(&f.func("work")), (53, 53), "GC after work interrupted work");
+    let self_ns: u64 = f.delta.funcs.iter().map(|(_, stats)| stats.tsub_ns).sum();
+    assert_eq!(self_ns, f.delta.totals.wall_ns, "self times, idle included, add up to the wall time");
+    assert!(f.delta.paths.iter().any(|path| path.parent == 0 && path.stats.tsub_ns == 152_000), "and it is a call path for the exports");
+
+    let options = FoldOptions { show_builtins: true, ..FoldOptions::default() };
+    let shown = fold_with(&profile(samples), &[], &FunctionTable::default(), &options);
+    assert!(!shown.funcs.contains_key(crate::fold::BUILTINS_NAME), "shown builtins have rows of their own");
+    assert!(!folded(&[(&["main"], 5)]).funcs.contains_key(crate::fold::BUILTINS_NAME));
+}
+
 #[test]
 fn idle_is_thread_time_not_a_function_time() {
     let f = folded(&[(&["work"], 300), (&["(idle)"], 700)]);
@@ -341,7 +402,9 @@ fn functions_the_budget_refuses_drop_their_samples() {
     assert_eq!(main.samples_total + delta.totals.dropped_samples, 400, "kept and dropped samples add up");
 }
 
-/// A reference fold that walks every stack of every sample: slow, obviously right.
+/// A reference fold that walks every stack of every sample: slow, obviously right. A call is
+/// counted when a stack leaves the anchor (the last stack that counted calls) other than by
+/// being a prefix of it.
 fn naive(flat: &FlatProfile) -> HashMap<String, (u64, u64, u64, u64)> {
     let mut stats: HashMap<String, (u64, u64, u64, u64)> = HashMap::new();
     let path = |node: u32| {
@@ -357,12 +420,13 @@ fn naive(flat: &FlatProfile) -> HashMap<String, (u64, u64, u64, u64)> {
     };
     let mut time = flat.start_time;
     let stamps: Vec<i64> = flat.time_deltas.iter().map(|d| { time += d; time }).collect();
-    let mut previous: Vec<u32> = vec![];
+    let mut anchor: Vec<u32> = vec![];
     for (k, &node) in flat.samples.iter().enumerate() {
         let next = stamps.get(k + 1).copied().unwrap_or(flat.end_time);
         let weight = (next - stamps[k] + if k == 0 { stamps[0] - flat.start_time } else { 0 }) as u64 * 1000;
         let nodes = path(node);
-        let shared = nodes.iter().zip(&previous).take_while(|(a, b)| a == b).count();
+        let is_prefix = anchor.starts_with(&nodes);
+        let shared = if is_prefix { nodes.len() } else { nodes.iter().zip(&anchor).take_while(|(a, b)| a == b).count() };
         let mut seen = vec![];
         for (depth, n) in nodes.iter().enumerate() {
             let name = flat.frames[flat.node_frame[*n as usize] as usize].name.clone();
@@ -379,7 +443,9 @@ fn naive(flat: &FlatProfile) -> HashMap<String, (u64, u64, u64, u64)> {
                 entry.3 += 1;
             }
         }
-        previous = nodes;
+        if !is_prefix {
+            anchor = nodes;
+        }
     }
     stats
 }
