@@ -1,7 +1,7 @@
 // Never harm the host: beside other tools (their output intact, nothing on stderr) and under
 // stress (no crash, no hang, no unhandled rejection).
 import test, { type ExecutionContext } from 'ava'
-import { execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -12,15 +12,39 @@ const FIXTURE = path.join(__dirname, 'workloads', 'host.js')
 
 interface Outcome {
   code: number | null
+  /** The scenario's last line: its findings, or its last step when it was killed. */
   stdout: string
   stderr: string
 }
 
-/** Runs a scenario in a process of its own, killed at the deadline. */
+/** A scenario that prints nothing for this long is hung; a slow one goes on printing its steps. */
+const SILENCE_MS = 60_000
+const RUN_CAP_MS = 480_000
+
+/** Runs a scenario in a process of its own, killed when it falls silent or at the cap. */
 function run(args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<Outcome> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...nodeArgs, FIXTURE, ...args], { env, timeout: 120_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr })
+    const child = spawn(process.execPath, [...nodeArgs, FIXTURE, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    let killedWhy = ''
+    const kill = (why: string): void => {
+      killedWhy = why
+      child.kill('SIGKILL')
+    }
+    let silence = setTimeout(() => kill(`silent for ${SILENCE_MS} ms`), SILENCE_MS)
+    const cap = setTimeout(() => kill(`still running after ${RUN_CAP_MS} ms`), RUN_CAP_MS)
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      clearTimeout(silence)
+      silence = setTimeout(() => kill(`silent for ${SILENCE_MS} ms`), SILENCE_MS)
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    child.on('close', (code) => {
+      clearTimeout(silence)
+      clearTimeout(cap)
+      const last = stdout.trimEnd().split('\n').at(-1) ?? ''
+      resolve({ code, stdout: last, stderr: killedWhy ? `killed, ${killedWhy}, after ${last}\n${stderr}` : stderr })
     })
   })
 }
@@ -86,6 +110,7 @@ for (const ending of ['naturally', 'by process.exit'] as const) {
 }
 
 test('stop() with exact counts while workers exit, are terminated and spin, twenty times: the process finishes, nothing unhandled, nothing on stderr', async (t) => {
+  t.timeout(RUN_CAP_MS + 10_000)
   const outcome = await run(['stop-while-workers-end'])
   t.is(outcome.code, 0, outcome.stderr)
   t.is(outcome.stderr, '')
@@ -94,6 +119,7 @@ test('stop() with exact counts while workers exit, are terminated and spin, twen
 })
 
 test('a start/stop storm: random calls from random threads while workers come, leave and are terminated, exact counts included: no hang, nothing unhandled, no rotation lost', async (t) => {
+  t.timeout(RUN_CAP_MS + 10_000)
   const seed = Math.floor(Math.random() * 1e9)
   const outcome = await run(['storm', '', '600', String(seed)])
   t.is(outcome.code, 0, `seed ${seed}: ${outcome.stderr}`)

@@ -26,6 +26,14 @@ export function spinWorker(ms: number): number {
 export const COUNTED_CALLS = 777
 export const SPIN_MS = 300
 
+/**
+ * One line per step on stdout, so the test can tell a scenario that a loaded machine slows down
+ * (it goes on printing) from one that hangs (it stops). The findings are the last line.
+ */
+function progress(step: string): void {
+  process.stdout.write(`${JSON.stringify({ progress: step })}\n`)
+}
+
 const exited = (worker: Worker): Promise<number> => new Promise((resolve) => worker.once('exit', resolve))
 
 const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
@@ -68,6 +76,7 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
       yappi.stop()
       await Promise.all([terminated, exited(leaving), exited(busy)])
       await yappi.snapshot()
+      progress(`round ${round}`)
     }
     return { rejections }
   },
@@ -127,6 +136,7 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
     for (let i = 0; i < 3; i++) hire()
     try {
       for (let call = 0; call < calls; call++) {
+        if (call % 20 === 0) progress(`call ${call}`)
         const dice = random()
         if (dice < 0.05 && servants.length < 6) hire()
         else if (dice < 0.08 && servants.length > 1) {
@@ -146,6 +156,7 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
         }
       }
     } finally {
+      progress('dismissing the servants')
       for (const worker of servants) {
         const answer = (await ask(worker, 'leave')) as { rejections?: number } | undefined
         rejections += answer?.rejections ?? 0
