@@ -216,7 +216,9 @@ test.serial('profile windows are bounded; a client that goes away frees its wind
 })
 
 test.serial('a slow or silent client never stalls profiling, and malformed requests never reach the application', async (t) => {
-  yappi.start({ threads: false, rotateIntervalMs: 50 })
+  // A loaded machine makes rotations dearer, and the budget would space them out: lift it, so
+  // that only a stalled profiler could keep them from coming every 50 ms.
+  yappi.start({ threads: false, rotateIntervalMs: 50, rotationBudget: 0.5 })
   await withServer({}, async (server) => {
     // Half a request line, never finished; a full request whose answer is never read.
     const slow = net.connect(server.port, '127.0.0.1')

@@ -6,15 +6,16 @@ import { ping, recurse } from './workloads/burn'
 /** A sample's weight may reach back to the profile's start, just before `begin`: one interval. */
 const EDGE_SECONDS = 0.001
 
-function profileWall(run: () => void): { stats: yappi.FuncStats; wall: number } {
+function profileWall(run: () => void): { stats: yappi.FuncStats; wall: number; gap: number } {
   yappi.clearStats()
   yappi.start({ intervalUs: 250 })
   const begin = process.hrtime.bigint()
   run()
   const wall = Number(process.hrtime.bigint() - begin) / 1e9
   const stats = yappi.getFuncStats()
+  const gap = yappi.getThreadStats().get(0)?.maxSampleGap ?? 0
   yappi.stop()
-  return { stats, wall }
+  return { stats, wall, gap }
 }
 
 test.serial('direct recursion counts total time once: ttot never exceeds the wall time', (t) => {
@@ -31,7 +32,7 @@ test.serial('direct recursion counts total time once: ttot never exceeds the wal
 })
 
 test.serial('mutual recursion counts total time once for both functions', (t) => {
-  const { stats, wall } = profileWall(() => {
+  const { stats, wall, gap } = profileWall(() => {
     for (let i = 0; i < 5; i++) ping(20, 3)
   })
   for (const name of ['ping', 'pong']) {
@@ -41,7 +42,12 @@ test.serial('mutual recursion counts total time once for both functions', (t) =>
   }
   const ping_ = stats.find('ping')!
   const pong_ = stats.find('pong')!
-  t.true(Math.abs(ping_.tsub - pong_.tsub) < 0.25 * ping_.tsub + 0.01, 'ping and pong spin alike')
+  // Each level spins 3 ms, in spinB under ping and spinC under pong (or in ping and pong
+  // themselves where V8 inlined the spin): the two sides hold half the run each, give or take
+  // a sample gap at each of the 200 changes of side, which average out but for a few.
+  const side = (fn: yappi.FuncStat, spin: string) => fn.tsub + (stats.find(spin)?.tsub ?? 0)
+  const [pingSide, pongSide] = [side(ping_, 'spinB'), side(pong_, 'spinC')]
+  t.true(Math.abs(pingSide - pongSide) < 0.25 * pingSide + 0.01 + 4 * gap, `ping and pong spin alike: ${pingSide} s and ${pongSide} s, gaps up to ${gap} s`)
   t.truthy(ping_.callees.find((callee) => callee.name === 'pong'))
   t.truthy(pong_.callees.find((callee) => callee.name === 'ping'))
 })
