@@ -8,6 +8,7 @@ import { gunzipSync } from 'node:zlib'
 import { Profile } from 'pprof-format'
 
 import * as yappi from '../index'
+import { sharePointsSlack } from './support/sampling'
 import { anonymousPair, mixedWorkload } from './workloads/burn'
 
 // One profile of a workload with a known split (A 60% incl. B 30%, C 10%, D 30% of its run),
@@ -17,8 +18,6 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yappi-exports-'))
 let burnFile = ''
 let stats: yappi.FuncStats
 let wallMs = 0
-// Points by which a share may differ from the known split: 5, plus the share of the run that no
-// on-time sample covered (a held-up sampler charges a whole gap to one function).
 let slackPoints = 5
 
 test.before(() => {
@@ -29,8 +28,7 @@ test.before(() => {
   stats = yappi.getFuncStats()
   const main = yappi.getThreadStats().get(0)!
   yappi.stop()
-  const covered = ((main.samples + main.profilerSamples) * 500) / 1000
-  slackPoints = 5 + (100 * Math.max(0, wallMs - covered)) / wallMs
+  slackPoints = sharePointsSlack(main, 500, wallMs / 1000)
   burnFile = stats.find('A')!.module
   stats.save(path.join(dir, 'profile.pb.gz'))
   stats.save(path.join(dir, 'callgrind.out.1'))

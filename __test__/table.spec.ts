@@ -92,7 +92,7 @@ test.serial('inclusive samples are printed beside self samples, and the legend s
   yappi.stop()
   const stats = yappi.getFuncStats({ name: /^(onlyCalls|spinA)$/ })
   const caller = stats.find('onlyCalls')!
-  t.true(caller.samplesTotal >= stats.find('spinA')!.samples && caller.samplesTotal > 10 * caller.samples, JSON.stringify(caller))
+  t.true(caller.samplesTotal >= stats.find('spinA')!.samples && caller.samplesTotal > 2 * caller.samples, JSON.stringify(caller))
   const table = stats.format()
   t.regex(table, /^samples: with the function on top of the stack \(its self time\); samplesTotal: anywhere on the stack$/m)
   t.regex(table, new RegExp(`^onlyCalls\\s.*\\s${caller.samples}\\s+${caller.samplesTotal}$`, 'm'))
