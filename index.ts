@@ -35,3 +35,6 @@ export {
   type ThreadStatsOptions,
 } from './src/stats'
 export type { Column, PrintOptions } from './src/table'
+
+import { registerInstance } from './src/attach/remote'
+registerInstance()

@@ -1,0 +1,84 @@
+// An HTTP server with a known split of time for the attach tests: `/hot` spins HOT_MS in
+// `hotRoute`, `/cold` spins COLD_MS in `coldRoute`, and a worker thread spins in `workerSpin`
+// now and then. The server measures each spin itself (`/truth`), so a test knows the true
+// split of whatever load it sent. It never loads yappi-node: `attach` brings it in. With
+// `--with-yappi` it loads yappi-node itself and runs its own profiler, to be joined.
+import * as http from 'node:http'
+import * as path from 'node:path'
+import { Worker, isMainThread } from 'node:worker_threads'
+
+export const HOT_MS = 6
+export const COLD_MS = 2
+
+const WORK_BETWEEN_READS = 1000
+let sink = 0
+let hotNs = 0
+let coldNs = 0
+
+// Each loop is written out in its function (see burn.ts): its self time is the function's own.
+function hotRoute(res: http.ServerResponse): void {
+  const start = process.hrtime()
+  for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= HOT_MS) {
+      hotNs += seconds * 1e9 + nanos
+      break
+    }
+  }
+  res.end('hot')
+}
+
+function coldRoute(res: http.ServerResponse): void {
+  const start = process.hrtime()
+  for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= COLD_MS) {
+      coldNs += seconds * 1e9 + nanos
+      break
+    }
+  }
+  res.end('cold')
+}
+
+function workerSpin(ms: number): void {
+  const start = process.hrtime()
+  for (;;) {
+    for (let k = 0; k < WORK_BETWEEN_READS; k++) sink = (sink + k * k) % 1_000_003
+    const [seconds, nanos] = process.hrtime(start)
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+  }
+}
+
+if (!isMainThread) {
+  // 5 ms of every 50: a second thread to profile that leaves the cores to the server.
+  setInterval(() => workerSpin(5), 50)
+} else {
+  const withYappi = process.argv.includes('--with-yappi')
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const yappi = withYappi ? (require(path.join(__dirname, '..', '..', 'index.js')) as typeof import('../../index')) : undefined
+  yappi?.start()
+  const worker = new Worker(__filename, { name: 'spinner' })
+  worker.unref()
+  const routes: Record<string, (res: http.ServerResponse) => void> = {
+    '/hot': hotRoute,
+    '/cold': coldRoute,
+    '/truth': (res) => res.end(JSON.stringify({ hotNs, coldNs })),
+    '/yappi': (res) => res.end(JSON.stringify({ running: yappi?.isRunning() ?? null, faults: yappi?.getFaults().faults.map((fault) => fault.message) ?? [] })),
+    '/inspector': (res) => res.end(JSON.stringify({ url: require('node:inspector').url() ?? null })),
+  }
+  const server = http.createServer((req, res) => {
+    const route = routes[req.url ?? '']
+    if (route) route(res)
+    else res.writeHead(404).end()
+  })
+  server.keepAliveTimeout = 60_000
+  server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as { port: number }
+    process.stdout.write(`listening ${port}\n`)
+  })
+  // Bounded: a server the test forgot cannot outlive it by much.
+  setTimeout(() => process.exit(0), 120_000).unref()
+  process.on('SIGTERM', () => process.exit(0))
+}
