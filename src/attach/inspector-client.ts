@@ -38,6 +38,7 @@ export class InspectorClient {
   #next = 1
   #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
   #gone = false
+  #events = new Map<string, () => void>()
 
   private constructor() {}
 
@@ -64,12 +65,13 @@ export class InspectorClient {
   }
 
   #receive(text: string): void {
-    let message: { id?: number; result?: unknown; error?: { message: string } }
+    let message: { id?: number; method?: string; result?: unknown; error?: { message: string } }
     try {
       message = JSON.parse(text)
     } catch {
       return
     }
+    if (message.method !== undefined) this.#events.get(message.method)?.()
     const waiter = message.id === undefined ? undefined : this.#pending.get(message.id)
     if (!waiter) return
     this.#pending.delete(message.id as number)
@@ -91,6 +93,11 @@ export class InspectorClient {
       })
       this.#socket.send(JSON.stringify({ id, method, params }))
     })
+  }
+
+  /** Calls `listener` on each notification `method` (one listener per method). */
+  on(method: string, listener: () => void): void {
+    this.#events.set(method, listener)
   }
 
   /** Evaluates `expression` in the target's main thread, awaiting a promise; returns its value by value. */

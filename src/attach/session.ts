@@ -157,6 +157,10 @@ export class Attachment {
   }
 
   async #begin(options: StartOptions): Promise<void> {
+    // A target that exits while a session is connected waits for it to disconnect (printing
+    // "Waiting for the debugger to disconnect..." otherwise): told so, we let it go at once.
+    this.#client.on('NodeRuntime.waitingForDisconnect', () => void this.#client.close())
+    await this.#client.call('NodeRuntime.notifyWhenWaitingForDisconnect', { enabled: true }, CALL_DEADLINE_MS)
     const pid = await this.#client.evaluate<number>('process.pid', CALL_DEADLINE_MS)
     if (pid !== this.target.pid) throw new AttachError(`the inspector on 127.0.0.1:${this.port} belongs to process ${pid}, not ${this.target.pid}`)
     this.begun = await this.call<Begun>(`begin(${JSON.stringify(options)})`)
