@@ -314,3 +314,61 @@ test('attach: targets older than the engines range are refused', (t) => {
   t.notThrows(() => checkVersion('v20.19.0'))
   t.notThrows(() => checkVersion('v26.0.0'))
 })
+
+function tmux(...args: string[]): string {
+  const result = spawnSync('tmux', args, { encoding: 'utf8', timeout: 10_000 })
+  if (result.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${result.stderr}`)
+  return result.stdout
+}
+
+test.serial('top in a terminal: the hot route leads the live view, keys change thread and sort, q detaches and restores the terminal', async (t) => {
+  if (spawnSync('tmux', ['-V']).status !== 0) {
+    t.log('no tmux on this machine')
+    t.pass()
+    return
+  }
+  const target = await startServer(t)
+  const load = loadOf(target, 90_000)
+  t.teardown(() => load.stop())
+  await waitFor('the first answers', 20_000, () => (load.answered() >= 10 ? true : undefined))
+  const session = `yappi-attach-${process.pid}-${Date.now()}`
+  const rcFile = path.join(dir, `${session}.rc`)
+  // The pane outlives top (sleep) so that what top leaves on the screen can be read.
+  tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '40', `${process.execPath} ${cli} top ${target.pid}; echo EXIT:$? > ${rcFile}; sleep 120`)
+  t.teardown(() => void spawnSync('tmux', ['kill-session', '-t', session]))
+  const screen = () => tmux('capture-pane', '-p', '-t', session)
+  const rowsOf = (text: string) => text.split('\n').slice(text.split('\n').findIndex((line) => line.includes('Function (file:line)')) + 1).filter((line) => line.trim())
+
+  // Two reads in: the view shows the last interval, where the hot route leads.
+  const first = await waitFor('the hot route on the screen', 60_000, () => {
+    const text = screen()
+    return /interval/.test(text) && rowsOf(text)[0]?.includes('hotRoute') && /attached [2-9]/.test(text) ? text : undefined
+  })
+  t.regex(first, new RegExp(`yappi-node top  process ${target.pid}`))
+  t.regex(first, /thread: all 2 merged/)
+  const percent = Number(rowsOf(first)[0].trim().split(/\s+/)[0])
+  t.true(percent > 20 && percent <= 100, `hotRoute at ${percent} % of the last interval`)
+
+  tmux('send-keys', '-t', session, 't')
+  await waitFor('the main thread view', 20_000, () => (/thread: main \(id 0\)/.test(screen()) ? true : undefined))
+  tmux('send-keys', '-t', session, 't')
+  const worker = await waitFor('the worker view with its function', 20_000, () => {
+    const text = screen()
+    return /thread: spinner \(id 1\)/.test(text) && rowsOf(text)[0]?.includes('workerSpin') ? text : undefined
+  })
+  t.notRegex(worker, /hotRoute/)
+  tmux('send-keys', '-t', session, '3')
+  await waitFor('the sort by self time since attached', 20_000, () => (/sort: self, since attached/.test(screen()) ? true : undefined))
+
+  tmux('send-keys', '-t', session, 'q')
+  const rc = await waitFor('top to exit', 30_000, () => (fs.existsSync(rcFile) ? fs.readFileSync(rcFile, 'utf8').trim() : undefined))
+  t.is(rc, 'EXIT:0')
+  const after = screen()
+  // The alternate screen is gone: the shell's screen is back, with our last words on it.
+  t.notRegex(after, /Function \(file:line\)/)
+  t.regex(after, /detached in \d+ ms; inspector open for \d+ ms/)
+  await load.stop()
+  t.deepEqual(load.failures, [])
+  t.false(await accepting(target.inspectorPort))
+  t.is(await get(target.port, '/cold'), 'cold')
+})
