@@ -149,17 +149,21 @@ test.serial('attach profiles a server under load: the hot route named at its sha
   // Some load before attaching: the routes are hot (optimized) when profiling begins.
   await waitFor('the first answers', 20_000, () => (load.answered() >= 20 ? true : undefined))
   const file = path.join(dir, 'server.json')
+  type Truth = { hotNs: number; coldNs: number }
+  const truthBefore = JSON.parse(await get(target.port, '/truth')) as Truth
   const cliRun = attach(t, [String(target.pid), '--duration', '3s', '-o', file])
   const answeredBefore = load.answered()
   t.is(await exitOf(cliRun, 90_000), 0, cliRun.stderr())
   const answeredDuring = load.answered() - answeredBefore
+  const truthAfter = JSON.parse(await get(target.port, '/truth')) as Truth
   await load.stop()
   t.deepEqual(load.failures, [])
   t.true(answeredDuring > 20, `the server answered ${answeredDuring} requests while attached`)
 
-  // The server's own measure of its spins is the known truth; the load alternates the routes.
-  const truth = JSON.parse(await get(target.port, '/truth')) as { hotNs: number; coldNs: number }
-  const known = truth.hotNs / (truth.hotNs + truth.coldNs)
+  // The server's own measure of its spins from just before attaching to just after detaching is
+  // the known truth (the load alternates the routes steadily, so those edges barely move it).
+  const hotNs = truthAfter.hotNs - truthBefore.hotNs
+  const known = hotNs / (hotNs + truthAfter.coldNs - truthBefore.coldNs)
   t.true(Math.abs(known - HOT_MS / (HOT_MS + COLD_MS)) < 0.05, `the spins took ${known} of their time in /hot`)
   const stats = yappi.load(file)
   const hot = stats.find('hotRoute')
@@ -169,7 +173,8 @@ test.serial('attach profiles a server under load: the hot route named at its sha
   const measured = hot!.tsub / (hot!.tsub + cold!.tsub)
   // A starved sampler (a loaded machine) spaces its samples wider than asked: each one then moves more time.
   const gapMs = (1000 * (hot!.tsub + cold!.tsub)) / (hot!.samples + cold!.samples)
-  const tolerance = 0.05 * Math.max(1, gapMs / 1)
+  // 5 points, widened only when the sampler gave less than two thirds of the samples asked for (1 ms interval).
+  const tolerance = 0.05 * Math.max(1, gapMs / 1.5)
   t.log(`hotRoute: ${(100 * measured).toFixed(1)} % of the routes' time measured, ${(100 * known).toFixed(1)} % known; mean sample gap ${gapMs.toFixed(2)} ms; tolerance ${(100 * tolerance).toFixed(1)} points`)
   t.log(cliRun.stderr().trim())
   t.true(Math.abs(measured - known) <= tolerance, `measured ${measured}, known ${known}`)
