@@ -207,6 +207,23 @@ test.serial('attach joins a target that runs its own yappi-node and leaves that 
   t.true(await accepting(target.inspectorPort))
 })
 
+test.serial('attach leaves the engine it loaded empty and stopped, so the next attach (other counts mode) reports only its own window', async (t) => {
+  const target = await startServer(t)
+  const load = loadOf(target, 60_000)
+  t.teardown(() => load.stop())
+  await waitFor('the first answers', 20_000, () => (load.answered() >= 10 ? true : undefined))
+  const exact = attach(t, [String(target.pid), '--duration', '1s', '--counts', 'exact', '--quiet'])
+  t.is(await exitOf(exact, 90_000), 0, exact.stderr())
+  t.deepEqual(JSON.parse(await get(target.port, '/engine')), { loaded: true, threads: 0, running: false })
+  const file = path.join(dir, 'second.json')
+  const second = attach(t, [String(target.pid), '--duration', '1s', '--quiet', '-o', file])
+  t.is(await exitOf(second, 90_000), 0, second.stderr())
+  t.notRegex(second.stderr(), /earlier run/)
+  t.truthy(yappi.load(file).find('hotRoute'))
+  await load.stop()
+  t.deepEqual(load.failures, [])
+})
+
 test.serial('attach to an ES module that never loaded yappi-node names its function', async (t) => {
   const inspectorPort = await freePort()
   const file = path.join(dir, 'target.mjs')

@@ -68,6 +68,11 @@ if (!isMainThread) {
     '/truth': () => JSON.stringify({ hotNs, coldNs }),
     '/yappi': () => JSON.stringify({ running: yappi?.isRunning() ?? null, faults: yappi?.getFaults().faults.map((fault) => fault.message) ?? [] }),
     '/inspector': () => JSON.stringify({ url: require('node:inspector').url() ?? null }),
+    // What an attach left in yappi-node's engine, if one loaded it: the threads it holds stats of.
+    '/engine': () => {
+      const loaded = require.cache[path.join(__dirname, '..', '..', 'index.js')]?.exports as typeof import('../../index') | undefined
+      return JSON.stringify({ loaded: loaded !== undefined, threads: loaded?.getThreadStats().toArray().length ?? 0, running: loaded?.isRunning() ?? false })
+    },
   }
   const server = http.createServer((req, res) => {
     const route = routes[req.url ?? '']

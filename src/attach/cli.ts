@@ -104,7 +104,8 @@ async function attachCommand(options: AttachOptions): Promise<number> {
     const { begun } = attachment
     say(
       `attached to process ${options.pid} (Node ${begun.nodeVersion}, inspector on 127.0.0.1:${attachment.port}${attachment.wasOpen ? ', already open' : ''})` +
-        `${begun.joined ? '; joined the profiler already running there' : ''}; profiling for ${options.durationMs / 1000} s, Ctrl-C to stop`,
+        `${begun.joined ? '; joined the profiler already running there' : ''}` +
+        `${begun.addsToEarlier ? "; the stats include the application's own from an earlier run" : ''}; profiling for ${options.durationMs / 1000} s, Ctrl-C to stop`,
     )
     const until = performance.now() + options.durationMs
     let last: string | undefined

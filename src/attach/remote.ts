@@ -1,5 +1,6 @@
 import { snapshot } from '../api'
 import { native } from '../native'
+import { decodeThreadStats } from '../stats'
 import { resolveOptions, type StartOptions } from '../options'
 import { startWithoutWaiting, stopWithoutWaiting } from '../sampling/local'
 
@@ -16,6 +17,8 @@ export const INSTANCE_KEY = 'yappi-node'
 export interface Begun {
   /** The target was already profiling (its own run): we read it and leave it running. */
   joined: boolean
+  /** Not running, but holding stats of an earlier run of the application's: ours add to them. */
+  addsToEarlier: boolean
   pid: number
   nodeVersion: string
   /** This instance's file: where the target loaded yappi-node from. */
@@ -31,9 +34,15 @@ export interface AttachSide {
   end(): Promise<string>
 }
 
-// Whether the run is an attaching client's (so its end stops it). Process-global through the
-// instance, like the rest of the state.
+// Whether the run is an attaching client's (so its end stops it), and whether the stats were
+// empty before it (so its end clears them: the application finds the engine as it left it).
+// Process-global through the instance, like the rest of the state.
 let ours = false
+let clearAtEnd = false
+
+function holdsStats(): boolean {
+  return decodeThreadStats(native.threadStats('global')).toArray().length > 0
+}
 
 async function read(): Promise<string> {
   const stats = await snapshot()
@@ -43,19 +52,22 @@ async function read(): Promise<string> {
 const side: AttachSide = {
   async begin(options) {
     const joined = native.isRunning()
+    const addsToEarlier = !joined && holdsStats()
     if (!joined) {
       await startWithoutWaiting(resolveOptions(options), 'tool')
       ours = true
+      clearAtEnd = !addsToEarlier
     }
-    return { joined, pid: process.pid, nodeVersion: process.version, file: __filename }
+    return { joined, addsToEarlier, pid: process.pid, nodeVersion: process.version, file: __filename }
   },
   read,
   async end() {
-    if (ours) {
-      ours = false
-      await stopWithoutWaiting('tool')
-    }
-    return read()
+    if (!ours) return read()
+    ours = false
+    await stopWithoutWaiting('tool')
+    const final = await read()
+    if (clearAtEnd) native.clearStats()
+    return final
   },
 }
 
