@@ -261,6 +261,22 @@ test.serial('attach: a target that exits while attached still leaves its partial
   t.regex(cliRun.stdout(), /hotRoute/)
 })
 
+test.serial('attach: Ctrl-C ends the profile early, cleanly: table printed, exit 0, inspector closed', async (t) => {
+  const target = await startServer(t)
+  const load = loadOf(target, 60_000)
+  t.teardown(() => load.stop())
+  await waitFor('the first answers', 20_000, () => (load.answered() >= 10 ? true : undefined))
+  const cliRun = attach(t, [String(target.pid), '--duration', '10m'])
+  await waitFor('the attachment', 60_000, () => (cliRun.stderr().includes('attached to process') ? true : undefined))
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  cliRun.process.kill('SIGINT')
+  t.is(await exitOf(cliRun, 30_000), 0, cliRun.stderr())
+  await load.stop()
+  t.regex(cliRun.stdout(), /hotRoute/)
+  t.false(await accepting(target.inspectorPort))
+  t.is(await get(target.port, '/cold'), 'cold')
+})
+
 test.serial('attach: wrong arguments exit 2', (t) => {
   for (const args of [[], ['abc'], ['0'], ['123', '--duration', 'soon'], ['123', '--clock', 'sundial'], ['123', 'extra']]) {
     const result = spawnSync(process.execPath, [cli, 'attach', ...args], { encoding: 'utf8', timeout: 30_000 })
