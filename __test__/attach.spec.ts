@@ -189,6 +189,9 @@ test.serial('attach profiles a server under load: the hot route named at its sha
   t.is(await get(target.port, '/hot'), 'hot')
   t.false(await accepting(target.inspectorPort))
   t.deepEqual(JSON.parse(await get(target.port, '/inspector')), { url: null })
+  t.deepEqual(JSON.parse(await get(target.port, '/engine')), { loaded: true, threads: 0, running: false })
+  t.is(target.child.process.exitCode, null)
+  t.notRegex(target.child.stderr(), /Waiting for the debugger|Error/)
 })
 
 test.serial('attach joins a target that runs its own yappi-node and leaves that run running; its open inspector stays open', async (t) => {
@@ -260,6 +263,9 @@ test.serial('attach: a target that exits while attached still leaves its partial
   await load.stop().catch(() => undefined)
   t.regex(cliRun.stderr(), /exited while attached/)
   t.regex(cliRun.stdout(), /hotRoute/)
+  // Told that it waits for us at exit, we let it go: it exits by itself, silently.
+  t.is(await exitOf(target.child, 20_000), 0)
+  t.notRegex(target.child.stderr(), /Waiting for the debugger/)
 })
 
 test.serial('attach: Ctrl-C ends the profile early, cleanly: table printed, exit 0, inspector closed', async (t) => {
