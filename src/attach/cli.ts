@@ -90,9 +90,14 @@ function interrupted(): { promise: Promise<void>; dispose(): void } {
 const ms = (from: number | undefined, to: number | undefined) => (from === undefined || to === undefined ? 'n/a' : `${Math.round(to - from)} ms`)
 
 function sayTimings(attachment: Attachment): void {
-  const { signalledAt, attachedAt, detachStartedAt, closedAt } = attachment.timings
+  const { signalledAt, openAt, attachedAt, detachStartedAt, closedAt } = attachment.timings
   if (attachment.wasOpen) say(`detached in ${ms(detachStartedAt, closedAt)}; the inspector was open before and stays open`)
-  else say(`detached in ${ms(detachStartedAt, closedAt)}; inspector open for ${ms(signalledAt, closedAt)} (attach took ${ms(signalledAt, attachedAt)}), now closed`)
+  else {
+    say(
+      `detached in ${ms(detachStartedAt, closedAt)}; inspector open for ${ms(signalledAt, closedAt)} ` +
+        `(it answered ${ms(signalledAt, openAt)} after the signal, profiling began ${ms(signalledAt, attachedAt)} after it), now closed`,
+    )
+  }
 }
 
 async function attachCommand(options: AttachOptions): Promise<number> {

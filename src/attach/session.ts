@@ -73,7 +73,6 @@ export class Attachment {
   #opened = false
   #detached = false
   begun!: Begun
-  version!: string
 
   private constructor(
     readonly target: TargetProcess,
@@ -122,9 +121,8 @@ export class Attachment {
     }
     timings.openAt = performance.now()
     const version = await inspectorJson<InspectorVersion>(port, '/json/version', PROBE_MS * 5).catch(() => undefined)
-    this.version = version?.Browser.replace(/^node\.js\//, '') ?? target.version ?? 'unknown'
     try {
-      if (version) checkVersion(this.version)
+      if (version) checkVersion(version.Browser.replace(/^node\.js\//, ''))
       this.#client = await InspectorClient.connect(port, PROBE_MS * 5)
     } catch (error) {
       if (this.#opened) await this.#closeInspectorFresh()
