@@ -7,6 +7,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 import * as yappi from '../index'
+import { InspectorClient } from '../src/attach/inspector-client'
 import { checkVersion } from '../src/attach/process'
 import { COLD_MS, HOT_MS } from './workloads/attach-split'
 
@@ -419,4 +420,19 @@ test.serial('top in a terminal: the hot route leads the live view, keys change t
   t.deepEqual(load.failures, [])
   t.false(await accepting(target.inspectorPort))
   t.is(await get(target.port, '/cold'), 'cold')
+})
+
+test.serial('the WebSocket client carries messages of every length encoding both ways (7-bit, 16-bit, 64-bit), UTF-8 intact', async (t) => {
+  const inspectorPort = await freePort()
+  const target = child(t, process.execPath, [`--inspect=127.0.0.1:${inspectorPort}`, '-e', "setInterval(() => {}, 1000); console.log('ready')"])
+  await waitFor('the target to start', 20_000, () => (target.stdout().includes('ready') ? true : undefined))
+  const client = await InspectorClient.connect(inspectorPort, 10_000)
+  t.teardown(() => client.close())
+  for (const length of [10, 70_000, 3_000_000]) {
+    const value = await client.evaluate<string>(`'é'.repeat(${length}) + '✓'`, 30_000)
+    t.is(value.length, length + 1)
+    t.true(value.startsWith('éé') && value.endsWith('✓'))
+  }
+  const sent = 'ü'.repeat(100_000)
+  t.is(await client.evaluate<number>(`'${sent}'.length`, 30_000), 100_000)
 })
