@@ -309,6 +309,13 @@ test.serial('attach: no such process, not a Node.js process, not ours to signal:
   t.is(sleeper.process.exitCode, null)
   t.is(sleeper.process.signalCode, null)
 
+  const randomPort = child(t, process.execPath, ['--inspect-port=0', '-e', "setInterval(() => {}, 1000); console.log('ready')"])
+  await waitFor('the target to start', 20_000, () => (randomPort.stdout().includes('ready') ? true : undefined))
+  const unknownPort = spawnSync(process.execPath, [cli, 'attach', String(randomPort.process.pid)], { encoding: 'utf8', timeout: 30_000 })
+  t.is(unknownPort.status, 1, unknownPort.stderr)
+  t.regex(unknownPort.stderr, /inspector on a random port/)
+  t.notRegex(randomPort.stderr(), /Debugger listening/)
+
   // Not ours: this test runs as root, so the attaching tool runs as nobody.
   if (process.getuid?.() === 0) {
     const target = await startServer(t)

@@ -133,5 +133,7 @@ export function inspectProcess(pid: number): TargetProcess {
     if (version !== undefined && !/^v\d+\.\d+\.\d+/.test(version)) throw new AttachError(`process ${pid} is not a Node.js process (${exe} --version says ${JSON.stringify(version.slice(0, 80))})`)
   }
   if (version) checkVersion(version)
-  return { pid, version, listening: () => listeningPorts(pid), inspectorPort: inspectorPortOf([...nodeOptions, ...args.slice(1)]) }
+  const inspectorPort = inspectorPortOf([...nodeOptions, ...args.slice(1)])
+  if (inspectorPort === 0) throw new AttachError(`process ${pid} has its inspector on a random port (--inspect=0 or --inspect-port=0): attach cannot tell which`)
+  return { pid, version, listening: () => listeningPorts(pid), inspectorPort }
 }
