@@ -35,3 +35,7 @@ export {
   type ThreadStatsOptions,
 } from './src/stats'
 export type { Column, PrintOptions } from './src/table'
+
+// Makes this copy the one `yappi-node attach` uses in this process (see src/attach/remote.ts).
+import { registerInstance } from './src/attach/remote'
+registerInstance()

@@ -98,3 +98,9 @@ export async function startWithoutWaiting(options: ResolvedOptions, by: Requeste
   }
   await requestAsync({ op: 'start', options, by }, START_DEADLINE_MS)
 }
+
+/** `stop()` for code the inspector runs in this thread (see {@link startWithoutWaiting}). */
+export async function stopWithoutWaiting(by: Requester = 'tool'): Promise<boolean> {
+  if (native.profilerThread() === null || !native.isRunning()) return false
+  return (await requestAsync({ op: 'stop', by }, STOP_DEADLINE_MS)) as boolean
+}
