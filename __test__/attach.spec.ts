@@ -165,8 +165,9 @@ test.serial('attach profiles a server under load: the hot route named at its sha
   // the known truth (the load alternates the routes steadily, so those edges barely move it).
   const hotNs = truthAfter.hotNs - truthBefore.hotNs
   const known = hotNs / (hotNs + truthAfter.coldNs - truthBefore.coldNs)
-  // Near the nominal split, not at it: a spin preempted past its end runs over (by ms on a loaded machine).
-  t.true(Math.abs(known - HOT_MS / (HOT_MS + COLD_MS)) < 0.1, `the spins took ${known} of their time in /hot`)
+  // Near the nominal split only on a quiet machine: a spin preempted past its end runs over, by
+  // ms on a loaded one, and the short cold spin the most. Its measure is the truth either way.
+  t.true(known > 0.5, `the spins took ${known} of their time in /hot (nominally ${HOT_MS / (HOT_MS + COLD_MS)})`)
   const stats = yappi.load(file)
   const hot = stats.find('hotRoute')
   const cold = stats.find('coldRoute')
