@@ -65,7 +65,7 @@ export function isRunning(): boolean {
   return native.isRunning()
 }
 
-/** Forgets all stats; a running profiler goes on from zero. */
+/** Forgets all stats and stalls; a running profiler goes on from zero. */
 export function clearStats(): void {
   native.clearStats()
 }

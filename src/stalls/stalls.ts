@@ -101,7 +101,8 @@ export class Stall {
         `${this.cut ? ' (cut: profiling ended during it)' : ''}`,
       `  ${this.samples} samples, edges within ${this.edgeGapMs.toFixed(1)} ms${this.profiles > 1 ? `, across ${this.profiles} profiles` : ''}`,
       '     self ms   share  function',
-      ...this.functions.map((f) => `  ${f.selfMs.toFixed(1).padStart(10)}  ${(f.share * 100).toFixed(1).padStart(5)} %  ${where(f)}`),
+      // Callers with no time of their own are on the heaviest path below.
+      ...this.functions.filter((f) => f.selfMs > 0).map((f) => `  ${f.selfMs.toFixed(1).padStart(10)}  ${(f.share * 100).toFixed(1).padStart(5)} %  ${where(f)}`),
       `  heaviest path: ${this.heaviestPath.map((f) => f.name).join(' > ') || '(none)'}`,
     ]
     return `${lines.join('\n')}\n`
