@@ -22,13 +22,17 @@ test.after.always(() => {
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
-/** Rounds of requests, from a child process: fast ones around one block and one wait each; the blocks' truths. */
-async function rounds(t: ExecutionContext, port: number, count: number, blockMs = BLOCK_MS): Promise<Truth[]> {
+/**
+ * Rounds of requests from a child process (fast ones around one block and one wait each), and
+ * when they began: spawning a process blocks this thread (for 250 ms on a loaded machine), so
+ * the child waits a moment and the measured stretch begins after the spawn.
+ */
+function rounds(t: ExecutionContext, port: number, count: number, blockMs = BLOCK_MS): { since: number; truths: Promise<Truth[]> } {
   const fast = Array.from({ length: 5 }, () => '/fast')
   const paths = Array.from({ length: count }, () => [...fast, `/block?ms=${blockMs}`, ...fast, '/wait?ms=200']).flat()
   const client = requestFromChild(port, paths)
   t.teardown(client.kill)
-  return client.done
+  return { since: Date.now(), truths: client.done }
 }
 
 /** Stalls of `thread` since `since`, once there are `count` of them (rotating every thread), or what there is at the deadline. */
@@ -43,12 +47,12 @@ async function stallsOf(thread: number, since: number, count: number): Promise<y
 }
 
 /**
- * Runs the paths once, under the profiler, before the measured stretch: V8's sampler cannot
- * name code in the moments it is being optimized on the stack, and charges those samples to the
- * caller, so a first call's stall shows up to 10 % in the route's closure instead.
+ * Runs the paths, under the profiler, before the measured stretch: in the first long blocks after
+ * start() V8's sampler loses the blocking function's frame for up to half of the block (it is
+ * being optimized on the stack) and charges its samples to the route's closure.
  */
 async function warmUp(port: number): Promise<void> {
-  for (const path of ['/fast', '/block?ms=60', '/fast', '/block?ms=60']) await get(port, path)
+  for (const path of ['/fast', `/block?ms=${BLOCK_MS}`, '/fast', `/block?ms=${BLOCK_MS}`]) await get(port, path)
   await new Promise((resolve) => setTimeout(resolve, 300))
 }
 
@@ -66,8 +70,12 @@ function checkStalls(t: ExecutionContext, stalls: yappi.Stalls, truths: Truth[])
     const tolerance = stall.edgeGapMs + 0.1 * truth.syncMs
     t.true(Math.abs(stall.durationMs - truth.syncMs) <= tolerance, `${stall.durationMs.toFixed(1)} ms vs ${truth.syncMs.toFixed(1)} ms blocked (±${tolerance.toFixed(1)})`)
     t.is(stall.functions[0]?.name, FUNCTION)
+    // V8 charges a sample to the caller now and then (its frame lost in a fast API call, or in
+    // code being optimized on the stack); on a loaded machine one such sample stands for the
+    // sampler's longest gap, which the stall measured.
     const share = (stall.functions[0]?.selfMs ?? 0) / stall.durationMs
-    t.true(share >= 0.9, `${FUNCTION} has ${(share * 100).toFixed(1)} % of the stall`)
+    const allowed = 0.9 - stall.maxGapMs / stall.durationMs
+    t.true(share >= allowed, `${FUNCTION} has ${(share * 100).toFixed(1)} % of the stall (at least ${(allowed * 100).toFixed(1)} %: 90 % less one ${stall.maxGapMs.toFixed(1)} ms sample)`)
     t.is(stall.heaviestPath.at(-1)?.name, FUNCTION, 'the heaviest path ends in it')
     t.is(stall.tag, BLOCK_TAG)
     t.is(stall.threadId, truth.threadId)
@@ -83,8 +91,8 @@ test.serial('stalls on the main thread: exactly the blocked requests, with their
   t.teardown(() => server.close())
   // Warm up the client and server paths (undici, the parser) before the measured stretch.
   await warmUp(server.port)
-  const since = Date.now()
-  const truths = await rounds(t, server.port, 3)
+  const { since, truths: running } = rounds(t, server.port, 3)
+  const truths = await running
   const stalls = await stallsOf(threadId, since, truths.length)
   checkStalls(t, stalls, truths)
   t.log(`profiles per stall: ${stalls.map((stall) => stall.profiles).join(', ')}`)
@@ -98,8 +106,8 @@ test.serial('stalls in a worker: the same, found on the worker thread', async (t
   const worker = await startStallingWorker(120_000)
   t.teardown(() => worker.stop())
   await warmUp(worker.port)
-  const since = Date.now()
-  const truths = await rounds(t, worker.port, 3)
+  const { since, truths: running } = rounds(t, worker.port, 3)
+  const truths = await running
   t.true(truths.every((truth) => truth.threadId === worker.threadId))
   const stalls = await stallsOf(worker.threadId, since, truths.length)
   checkStalls(t, stalls, truths)
@@ -113,7 +121,9 @@ test.serial('the ring keeps the newest stalls and counts the dropped; clearStats
   t.teardown(() => void yappi.stop())
   const server = await serveStalling()
   t.teardown(() => server.close())
-  const truths = await rounds(t, server.port, 4, 150)
+  await warmUp(server.port)
+  yappi.clearStats()
+  const truths = await rounds(t, server.port, 4, 150).truths
   const deadline = Date.now() + WAIT_FOR_STALLS_MS
   let stalls = yappi.getStalls()
   while (stalls.length + stalls.dropped < truths.length && Date.now() < deadline) {
@@ -146,7 +156,7 @@ test.serial('onStall calls back with each new stall; a throwing callback is a fa
     unsubscribe()
     unsubscribeThrowing()
   })
-  const [truth] = await rounds(t, server.port, 1)
+  const [truth] = await rounds(t, server.port, 1).truths
   const deadline = Date.now() + WAIT_FOR_STALLS_MS
   while (!seen.some((stall) => overlaps(stall, truth)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
   t.true(seen.some((stall) => overlaps(stall, truth) && stall.functions[0]?.name === FUNCTION), 'the callback saw the stall')
@@ -163,8 +173,9 @@ test.serial('a stall exports to every format, each read back by its tool', async
   t.teardown(() => void yappi.stop())
   const server = await serveStalling()
   t.teardown(() => server.close())
-  const since = Date.now()
-  const [truth] = await rounds(t, server.port, 1)
+  await warmUp(server.port)
+  const { since, truths } = rounds(t, server.port, 1)
+  const [truth] = await truths
   const stall = (await stallsOf(threadId, since, 1)).find((candidate) => overlaps(candidate, truth))
   yappi.stop()
   if (!stall) return t.fail('no stall recorded')
@@ -192,4 +203,60 @@ test.serial('a stall exports to every format, each read back by its tool', async
   const annotated = execFileSync('callgrind_annotate', ['--threshold=100', '--auto=no', callgrindFile], { encoding: 'utf8' })
   t.regex(annotated, new RegExp(FUNCTION))
   t.true(stall.format().includes(FUNCTION) && stall.format().includes(BLOCK_TAG), 'the printed form names the function and the tag')
+})
+
+test.serial('the HTTP endpoint serves stalls as JSON and text with the same filters, each one\'s profile, and 400 on bad parameters', async (t) => {
+  yappi.clearStats()
+  yappi.start({ rotateIntervalMs: 100 })
+  t.teardown(() => void yappi.stop())
+  const server = await serveStalling()
+  t.teardown(() => server.close())
+  const endpoint = await yappi.serve()
+  t.teardown(() => endpoint.close())
+  await warmUp(server.port)
+  const { since, truths } = rounds(t, server.port, 1)
+  const [truth] = await truths
+  const stall = (await stallsOf(threadId, since, 1)).find((candidate) => overlaps(candidate, truth))
+  if (!stall) return t.fail('no stall recorded')
+  const fetchApi = (query: string) => fetch(new URL(`api/${query}`, endpoint.url), { signal: AbortSignal.timeout(10_000) })
+
+  const json = (await (await fetchApi(`stalls?thread=${threadId}&since=${since}`)).json()) as { count: number; dropped: number; stalls: { id: number; tag: string; functions: { name: string }[] }[] }
+  t.true(json.stalls.some((entry) => entry.id === stall.id && entry.tag === BLOCK_TAG && entry.functions[0].name === FUNCTION))
+  t.is(json.count, json.stalls.length)
+  const none = (await (await fetchApi(`stalls?minMs=${Math.ceil(stall.durationMs) + 1000}`)).json()) as { count: number }
+  t.is(none.count, 0, 'minMs filters')
+  const later = (await (await fetchApi(`stalls?since=${Math.ceil(stall.start + stall.durationMs)}&thread=${threadId}`)).json()) as { stalls: { id: number }[] }
+  t.false(later.stalls.some((entry) => entry.id === stall.id), 'since filters')
+  const text = await (await fetchApi(`stalls?format=text&thread=${threadId}`)).text()
+  t.regex(text, new RegExp(`Stall ${stall.id}: .* on thread ${threadId} \\(main\\), tag "GET /block"`))
+  t.regex(text, new RegExp(FUNCTION))
+
+  const profile = await fetchApi(`stall/speedscope?id=${stall.id}`)
+  t.is(profile.status, 200)
+  t.true(((await profile.json()) as { shared: { frames: { name: string }[] } }).shared.frames.some((frame) => frame.name.startsWith(FUNCTION)))
+  for (const [query, name] of [
+    ['stalls?minMs=abc', 'minMs'],
+    ['stalls?since=-5', 'since'],
+    ['stalls?thread=main', 'thread'],
+    ['stalls?format=xml', 'format'],
+    ['stalls?limit=3', 'limit'],
+    ['stall/speedscope', 'id'],
+    ['stall/speedscope?id=x', 'id'],
+  ]) {
+    const answer = await fetchApi(query)
+    t.is(answer.status, 400, query)
+    t.regex(await answer.text(), new RegExp(`parameter ${name}`), query)
+  }
+  t.is((await fetchApi('stall/speedscope?id=999999999')).status, 404)
+  t.is((await fetchApi(`stall/svg?id=${stall.id}`)).status, 404)
+})
+
+test('bad stall options and filters are refused with a message naming them', (t) => {
+  t.throws(() => yappi.start({ stallThresholdMs: -1 }), { message: /stallThresholdMs must be a whole number/ })
+  t.throws(() => yappi.start({ maxStalls: 1.5 }), { message: /maxStalls must be a whole number/ })
+  t.throws(() => yappi.getStalls({ minDurationMs: -1 }), { message: /filter.minDurationMs/ })
+  t.throws(() => yappi.getStalls({ since: 'yesterday' as unknown as number }), { message: /filter.since/ })
+  t.throws(() => yappi.getStalls({ threadId: -1 }), { message: /filter.threadId/ })
+  t.throws(() => yappi.getStalls({ durationMs: 5 } as never), { message: /durationMs/ })
+  t.throws(() => yappi.onStall('not a function' as never), { message: /onStall needs a function/ })
 })

@@ -150,6 +150,8 @@ export async function startStallingWorker(maxMs: number): Promise<StallingWorker
 if (isMainThread && require.main === module && process.argv[2] === 'client') {
   const [port, paths] = [Number(process.argv[3]), JSON.parse(process.argv[4] ?? '[]') as string[]]
   void (async () => {
+    // The parent's spawn() has returned before this: its measured stretch begins then.
+    await new Promise((resolve) => setTimeout(resolve, 300))
     const truths: Truth[] = []
     for (const path of paths) truths.push(await get(port, path))
     process.stdout.write(JSON.stringify(truths.filter((_, at) => paths[at].startsWith('/block'))))

@@ -43,6 +43,7 @@ interface StallData {
   start: number
   durationMs: number
   edgeGapMs: number
+  maxGapMs: number
   samples: number
   tag: string | null
   profiles: number
@@ -65,6 +66,11 @@ export class Stall {
   readonly durationMs: number
   /** The longest sample gap at either edge: the true edges lie within this of the measured ones. */
   readonly edgeGapMs: number
+  /**
+   * The longest time one of its samples stood for (the sampler's gap, long on a loaded
+   * machine): how much time one sample V8 charged to another frame can move between functions.
+   */
+  readonly maxGapMs: number
   readonly samples: number
   /** The tag (see `withTag`) that ran longest in the stall, if any. */
   readonly tag: string | undefined
@@ -85,6 +91,7 @@ export class Stall {
     this.start = data.start
     this.durationMs = data.durationMs
     this.edgeGapMs = data.edgeGapMs
+    this.maxGapMs = data.maxGapMs
     this.samples = data.samples
     this.tag = data.tag ?? undefined
     this.profiles = data.profiles
@@ -99,7 +106,7 @@ export class Stall {
     const lines = [
       `Stall ${this.id}: ${this.durationMs.toFixed(1)} ms on thread ${this.threadId} (${this.threadName}), ${tag}, at ${new Date(this.start).toISOString()}` +
         `${this.cut ? ' (cut: profiling ended during it)' : ''}`,
-      `  ${this.samples} samples, edges within ${this.edgeGapMs.toFixed(1)} ms${this.profiles > 1 ? `, across ${this.profiles} profiles` : ''}`,
+      `  ${this.samples} samples (longest ${this.maxGapMs.toFixed(1)} ms), edges within ${this.edgeGapMs.toFixed(1)} ms${this.profiles > 1 ? `, across ${this.profiles} profiles` : ''}`,
       '     self ms   share  function',
       // Callers with no time of their own are on the heaviest path below.
       ...this.functions.filter((f) => f.selfMs > 0).map((f) => `  ${f.selfMs.toFixed(1).padStart(10)}  ${(f.share * 100).toFixed(1).padStart(5)} %  ${where(f)}`),

@@ -57,6 +57,9 @@ pub struct Stall {
     pub duration_ns: u64,
     /// The longest sample gap at either edge: how far the true edges may lie from the measured ones.
     pub edge_gap_ns: u64,
+    /// The longest time one of its samples stood for: how much time a sample V8 charged to the
+    /// wrong frame can move between its functions.
+    pub max_gap_ns: u64,
     pub samples: u64,
     pub tag: Option<String>,
     /// Profiles the stall spans (more than one when it straddled a rotation).
@@ -228,6 +231,7 @@ pub(crate) struct Found {
     pub start_us: i64,
     pub duration_ns: u64,
     pub edge_gap_ns: u64,
+    pub max_gap_ns: u64,
     pub samples: u64,
     pub tag: TagId,
     pub profiles: u32,
@@ -268,6 +272,7 @@ impl StallLog {
                 start_us: stall.start_us,
                 duration_ns: stall.duration_ns,
                 edge_gap_ns: stall.edge_gap_ns,
+                max_gap_ns: stall.max_gap_ns,
                 samples: stall.samples,
                 tag,
                 profiles: stall.profiles,
@@ -321,6 +326,7 @@ struct Open {
     start_us: i64,
     gap_before_us: i64,
     last_busy_us: i64,
+    max_gap_ns: u64,
     samples: u64,
     profiles: u32,
     nodes: Vec<StallNode>,
@@ -357,7 +363,7 @@ pub(crate) struct Samples<'a> {
 
 impl Open {
     fn new(start_us: i64, gap_before_us: i64) -> Open {
-        Open { start_us, gap_before_us, last_busy_us: start_us, samples: 0, profiles: 1, nodes: Vec::new(), index: HashMap::new(), index_charged: 0, tags: Vec::new() }
+        Open { start_us, gap_before_us, last_busy_us: start_us, max_gap_ns: 0, samples: 0, profiles: 1, nodes: Vec::new(), index: HashMap::new(), index_charged: 0, tags: Vec::new() }
     }
 
     fn intern(&mut self, parent: u32, func: FuncId, budget: &Budget) -> Result<u32, Refusal> {
@@ -397,6 +403,7 @@ impl Open {
             start_us: self.start_us,
             duration_ns: (end_us.saturating_sub(self.start_us).max(0) as u64).saturating_mul(1000),
             edge_gap_ns: (self.gap_before_us.max(gap_after_us).max(0) as u64).saturating_mul(1000),
+            max_gap_ns: self.max_gap_ns,
             samples: self.samples,
             tag,
             profiles: self.profiles,
@@ -547,6 +554,7 @@ fn scan(watch: &mut StallWatch, samples: &Samples<'_>, tree: &TreeView<'_>, tags
         open.last_busy_us = time;
         open.samples += 1;
         let weight = samples.wall_ns[k];
+        open.max_gap_ns = open.max_gap_ns.max(weight);
         open.tag(tag, weight)?;
         let node = samples.charged[k];
         if node != UNCHARGED && node != ROOT {
@@ -587,6 +595,7 @@ struct StallOut<'a> {
     start: f64,
     duration_ms: f64,
     edge_gap_ms: f64,
+    max_gap_ms: f64,
     samples: u64,
     tag: Option<&'a str>,
     profiles: u32,
@@ -638,6 +647,7 @@ pub fn to_json(log: &StallLog, functions: &FunctionTable, filter: &StallFilter, 
                     start: epoch_ms(stall.start_us),
                     duration_ms: stall.duration_ns as f64 / NS_PER_MS,
                     edge_gap_ms: stall.edge_gap_ns as f64 / NS_PER_MS,
+                    max_gap_ms: stall.max_gap_ns as f64 / NS_PER_MS,
                     samples: stall.samples,
                     tag: stall.tag.as_deref(),
                     profiles: stall.profiles,

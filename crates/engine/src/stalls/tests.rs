@@ -48,6 +48,7 @@ fn a_blocked_loop_is_one_stall_with_its_function_and_path() {
     let stall = &found[0];
     assert_eq!(stall.duration_ns, 303_000_000, "first busy sample to the next idle one");
     assert_eq!(stall.edge_gap_ns, 1_000_000);
+    assert_eq!(stall.max_gap_ns, 1_000_000);
     assert_eq!(stall.samples, 303);
     let functions = stall.functions();
     assert_eq!(name_of(&engine, functions[0].0), "block");
