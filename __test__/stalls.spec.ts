@@ -68,6 +68,10 @@ function checkStalls(t: ExecutionContext, stalls: yappi.Stalls, truths: Truth[])
     const stall = matching[0]
     if (!stall) continue
     const tolerance = stall.edgeGapMs + 0.1 * truth.syncMs
+    t.log(
+      `blocked ${truth.syncMs.toFixed(1)} ms → stall ${stall.durationMs.toFixed(1)} ms (edges ±${stall.edgeGapMs.toFixed(1)}, longest sample ${stall.maxGapMs.toFixed(1)} ms, ` +
+        `${FUNCTION} ${((100 * (stall.functions[0]?.selfMs ?? 0)) / stall.durationMs).toFixed(1)} %, ${stall.profiles} profiles)`,
+    )
     t.true(Math.abs(stall.durationMs - truth.syncMs) <= tolerance, `${stall.durationMs.toFixed(1)} ms vs ${truth.syncMs.toFixed(1)} ms blocked (±${tolerance.toFixed(1)})`)
     t.is(stall.functions[0]?.name, FUNCTION)
     // V8 charges a sample to the caller now and then (its frame lost in a fast API call, or in
