@@ -87,14 +87,27 @@ function checkStalls(t: ExecutionContext, stalls: yappi.Stalls, truths: Truth[])
   }
 }
 
-test.serial('stalls on the main thread: exactly the blocked requests, with their function, tag and duration', async (t) => {
+/** Cleared stats, a running profiler (rotating every 100 ms) and the server on this thread, warmed up; all undone in teardown. */
+async function profiledServer(t: ExecutionContext, options: yappi.StartOptions = {}): Promise<{ port: number }> {
   yappi.clearStats()
-  yappi.start({ rotateIntervalMs: 100 })
+  yappi.start({ rotateIntervalMs: 100, ...options })
   t.teardown(() => void yappi.stop())
   const server = await serveStalling()
   t.teardown(() => server.close())
-  // Warm up the client and server paths (undici, the parser) before the measured stretch.
+  // The client and server paths (undici, the parser) and the 300 ms block, before the measured stretch.
   await warmUp(server.port)
+  return server
+}
+
+/** One round against `port` and the main thread's stall over its block. */
+async function oneStall(t: ExecutionContext, port: number): Promise<yappi.Stall | undefined> {
+  const { since, truths } = rounds(t, port, 1)
+  const [truth] = await truths
+  return (await stallsOf(threadId, since, 1)).find((candidate) => overlaps(candidate, truth))
+}
+
+test.serial('stalls on the main thread: exactly the blocked requests, with their function, tag and duration', async (t) => {
+  const server = await profiledServer(t)
   const { since, truths: running } = rounds(t, server.port, 3)
   const truths = await running
   const stalls = await stallsOf(threadId, since, truths.length)
@@ -120,12 +133,7 @@ test.serial('stalls in a worker: the same, found on the worker thread', async (t
 })
 
 test.serial('the ring keeps the newest stalls and counts the dropped; clearStats() clears them', async (t) => {
-  yappi.clearStats()
-  yappi.start({ rotateIntervalMs: 100, maxStalls: 2 })
-  t.teardown(() => void yappi.stop())
-  const server = await serveStalling()
-  t.teardown(() => server.close())
-  await warmUp(server.port)
+  const server = await profiledServer(t, { maxStalls: 2 })
   yappi.clearStats()
   const truths = await rounds(t, server.port, 4, 150).truths
   const deadline = Date.now() + WAIT_FOR_STALLS_MS
@@ -145,12 +153,8 @@ test.serial('the ring keeps the newest stalls and counts the dropped; clearStats
 })
 
 test.serial('onStall calls back with each new stall; a throwing callback is a fault, not the application\'s error', async (t) => {
-  yappi.clearStats()
   yappi.clearFaults()
-  yappi.start({ rotateIntervalMs: 100 })
-  t.teardown(() => void yappi.stop())
-  const server = await serveStalling()
-  t.teardown(() => server.close())
+  const server = await profiledServer(t)
   const seen: yappi.Stall[] = []
   const unsubscribeThrowing = yappi.onStall(() => {
     throw new Error('a user callback that throws')
@@ -172,15 +176,8 @@ test.serial('onStall calls back with each new stall; a throwing callback is a fa
 })
 
 test.serial('a stall exports to every format, each read back by its tool', async (t) => {
-  yappi.clearStats()
-  yappi.start({ rotateIntervalMs: 100 })
-  t.teardown(() => void yappi.stop())
-  const server = await serveStalling()
-  t.teardown(() => server.close())
-  await warmUp(server.port)
-  const { since, truths } = rounds(t, server.port, 1)
-  const [truth] = await truths
-  const stall = (await stallsOf(threadId, since, 1)).find((candidate) => overlaps(candidate, truth))
+  const server = await profiledServer(t)
+  const stall = await oneStall(t, server.port)
   yappi.stop()
   if (!stall) return t.fail('no stall recorded')
   const selfMs = stall.functions[0].selfMs
@@ -210,17 +207,11 @@ test.serial('a stall exports to every format, each read back by its tool', async
 })
 
 test.serial('the HTTP endpoint serves stalls as JSON and text with the same filters, each one\'s profile, and 400 on bad parameters', async (t) => {
-  yappi.clearStats()
-  yappi.start({ rotateIntervalMs: 100 })
-  t.teardown(() => void yappi.stop())
-  const server = await serveStalling()
-  t.teardown(() => server.close())
+  const server = await profiledServer(t)
   const endpoint = await yappi.serve()
   t.teardown(() => endpoint.close())
-  await warmUp(server.port)
-  const { since, truths } = rounds(t, server.port, 1)
-  const [truth] = await truths
-  const stall = (await stallsOf(threadId, since, 1)).find((candidate) => overlaps(candidate, truth))
+  const since = Date.now()
+  const stall = await oneStall(t, server.port)
   if (!stall) return t.fail('no stall recorded')
   const fetchApi = (query: string) => fetch(new URL(`api/${query}`, endpoint.url), { signal: AbortSignal.timeout(10_000) })
 
