@@ -121,7 +121,7 @@ pub fn stalls(threads: Option<Vec<u32>>, min_duration_ms: f64, since_epoch_ms: O
 #[napi(catch_unwind)]
 pub fn export_stall(id: f64, format: String) -> Result<Option<Buffer>> {
     let format = Format::named(&format).ok_or_else(|| invalid(export::ExportError::UnknownFormat(format).to_string()))?;
-    let report = ENGINE.read(|view| view.session.stalls.get(id as u64).map(|stall| stall.report(view.functions(), view.clock())));
+    let report = ENGINE.read(|view| view.session.stalls.get(id as u64).map(|stall| Report::of_stall(&stall, view.functions(), view.clock())));
     match report {
         None => Ok(None),
         Some(report) => {

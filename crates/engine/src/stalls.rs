@@ -24,10 +24,8 @@ use hashbrown::HashMap;
 use serde::Serialize;
 
 use crate::budget::{Budget, Refusal};
-use crate::engine::Clock;
 use crate::functions::{FuncId, FunctionTable};
-use crate::report::{REPORT_FORMAT, REPORT_VERSION, Report, ReportFunction, ReportThread, kind_name};
-use crate::stats::{CallStats, ThreadTotals};
+
 use crate::tags::{NO_TAG, TagId, TagInput, TreeView};
 
 /// A sample charged to no node of the tree (the profiler's own work, a refused function): busy
@@ -74,19 +72,26 @@ impl Stall {
         self.nodes.capacity() * size_of::<StallNode>() + self.thread_name.capacity() + self.tag.as_ref().map_or(0, String::capacity)
     }
 
-    /// Inclusive time of each node (callers come first, so one backward pass sums subtrees).
-    fn inclusive_ns(&self) -> Vec<u64> {
-        let mut inclusive: Vec<u64> = self.nodes.iter().map(|node| node.self_ns).collect();
+    /// Inclusive time and samples of each node (callers come first, so one backward pass sums subtrees).
+    pub(crate) fn inclusive(&self) -> Vec<(u64, u64)> {
+        let mut inclusive: Vec<(u64, u64)> = self.nodes.iter().map(|node| (node.self_ns, node.samples)).collect();
         for at in (0..self.nodes.len()).rev() {
             if let Some(parent) = (self.nodes[at].parent as usize).checked_sub(1) {
-                inclusive[parent] = inclusive[parent].saturating_add(inclusive[at]);
+                let (ns, samples) = inclusive[at];
+                inclusive[parent].0 = inclusive[parent].0.saturating_add(ns);
+                inclusive[parent].1 += samples;
             }
         }
         inclusive
     }
 
+    /// The function that called node `at`, if it is not outermost.
+    pub(crate) fn caller_of(&self, at: usize) -> Option<FuncId> {
+        (self.nodes[at].parent as usize).checked_sub(1).map(|parent| self.nodes[parent].func)
+    }
+
     /// Whether an ancestor of node `at` runs `func` (recursion counts a function's time once).
-    fn has_ancestor_running(&self, at: usize, func: FuncId) -> bool {
+    pub(crate) fn has_ancestor_running(&self, at: usize, func: FuncId) -> bool {
         let mut up = self.nodes[at].parent as usize;
         while let Some(parent) = up.checked_sub(1) {
             if self.nodes[parent].func == func {
@@ -99,13 +104,13 @@ impl Stall {
 
     /// Functions by self time, largest first: (function, self ns, inclusive ns).
     pub fn functions(&self) -> Vec<(FuncId, u64, u64)> {
-        let inclusive = self.inclusive_ns();
+        let inclusive = self.inclusive();
         let mut by_func: HashMap<FuncId, (u64, u64)> = HashMap::new();
         for (at, node) in self.nodes.iter().enumerate() {
             let entry = by_func.entry(node.func).or_default();
             entry.0 = entry.0.saturating_add(node.self_ns);
             if !self.has_ancestor_running(at, node.func) {
-                entry.1 = entry.1.saturating_add(inclusive[at]);
+                entry.1 = entry.1.saturating_add(inclusive[at].0);
             }
         }
         let mut rows: Vec<_> = by_func.into_iter().map(|(func, (self_ns, incl))| (func, self_ns, incl)).collect();
@@ -115,89 +120,19 @@ impl Stall {
 
     /// The heaviest call path, outermost first: from the top, the callee with the most inclusive time.
     pub fn heaviest_path(&self) -> Vec<FuncId> {
-        let inclusive = self.inclusive_ns();
+        let inclusive = self.inclusive();
         let mut path = Vec::new();
         let mut at = 0u32;
         loop {
-            let next = (0..self.nodes.len()).filter(|&child| self.nodes[child].parent == at).max_by_key(|&child| inclusive[child]);
+            let next = (0..self.nodes.len()).filter(|&child| self.nodes[child].parent == at).max_by_key(|&child| inclusive[child].0);
             match next {
-                Some(child) if inclusive[child] > 0 => {
+                Some(child) if inclusive[child].0 > 0 => {
                     path.push(self.nodes[child].func);
                     at = child as u32 + 1;
                 }
                 _ => return path,
             }
         }
-    }
-
-    /// The stall as a one-thread report, so every export format renders it (its flame graph).
-    pub fn report(&self, functions: &FunctionTable, clock: Option<Clock>) -> Result<Report, Refusal> {
-        let mut dense: HashMap<FuncId, u32> = HashMap::new();
-        let mut report_functions = Vec::new();
-        let mut index_of = |func: FuncId, out: &mut Vec<ReportFunction>| -> Result<u32, Refusal> {
-            if let Some(&at) = dense.get(&func) {
-                return Ok(at);
-            }
-            let desc = functions.get(func).ok_or(Refusal::OverBudget)?;
-            out.try_reserve(1)?;
-            out.push(ReportFunction { name: desc.name.clone(), module: desc.module.clone(), line: desc.line, column: desc.column, kind: kind_name(desc.kind).to_owned() });
-            let at = dense.len() as u32;
-            dense.insert(func, at);
-            Ok(at)
-        };
-        let inclusive = self.inclusive_ns();
-        let inclusive_samples = {
-            let mut samples: Vec<u64> = self.nodes.iter().map(|node| node.samples).collect();
-            for at in (0..self.nodes.len()).rev() {
-                if let Some(parent) = (self.nodes[at].parent as usize).checked_sub(1) {
-                    samples[parent] += samples[at];
-                }
-            }
-            samples
-        };
-        let mut stacks = Vec::new();
-        stacks.try_reserve_exact(self.nodes.len())?;
-        let mut funcs: HashMap<u32, CallStats> = HashMap::new();
-        let mut edges: HashMap<(u32, u32), CallStats> = HashMap::new();
-        for (at, node) in self.nodes.iter().enumerate() {
-            let func = index_of(node.func, &mut report_functions)?;
-            let stats = CallStats {
-                ncall: 0,
-                nactual: 0,
-                ttot_ns: inclusive[at],
-                tsub_ns: node.self_ns,
-                samples: node.samples,
-                samples_total: inclusive_samples[at],
-            };
-            stacks.push((node.parent, func, stats));
-            let outermost = !self.has_ancestor_running(at, node.func);
-            let row = funcs.entry(func).or_default();
-            row.tsub_ns += stats.tsub_ns;
-            row.samples += stats.samples;
-            if outermost {
-                row.ttot_ns += stats.ttot_ns;
-                row.samples_total += stats.samples_total;
-            }
-            if let Some(parent) = (node.parent as usize).checked_sub(1) {
-                let caller = index_of(self.nodes[parent].func, &mut report_functions)?;
-                let edge = edges.entry((caller, func)).or_default();
-                edge.tsub_ns += stats.tsub_ns;
-                edge.samples += stats.samples;
-                if outermost {
-                    edge.ttot_ns += stats.ttot_ns;
-                    edge.samples_total += stats.samples_total;
-                }
-            }
-        }
-        let mut funcs: Vec<(u32, CallStats)> = funcs.into_iter().collect();
-        funcs.sort_unstable_by_key(|(func, _)| *func);
-        let mut edges: Vec<(u32, u32, CallStats)> = edges.into_iter().map(|((a, b), stats)| (a, b, stats)).collect();
-        edges.sort_unstable_by_key(|(a, b, _)| (*a, *b));
-        let totals = ThreadTotals { wall_ns: self.duration_ns, cpu_estimated_ns: self.duration_ns, cpu_ns: self.duration_ns, samples: self.samples, profiles: 1, ..ThreadTotals::default() };
-        let name = format!("{} stall {}", self.thread_name, self.id);
-        let thread = ReportThread { id: self.thread, name, totals, funcs, edges, stacks };
-        let clock = clock.unwrap_or(Clock::Wall).name().to_owned();
-        Ok(Report { format: REPORT_FORMAT.to_owned(), version: REPORT_VERSION, clock, functions: report_functions, threads: vec![thread] })
     }
 }
 

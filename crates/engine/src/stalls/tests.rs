@@ -152,7 +152,7 @@ fn a_stall_renders_in_every_export_format() {
     let engine = engine(100, 10);
     ingest(&engine, 0, &run(&[(IDLE, 5), (&["main", "handler"], 10), (BLOCK, 290), (IDLE, 5)]));
     let (found, _) = stalls(&engine);
-    let report = engine.read(|view| found[0].report(view.functions(), view.clock())).unwrap();
+    let report = engine.read(|view| crate::report::Report::of_stall(&found[0], view.functions(), view.clock())).unwrap();
     let collapsed = String::from_utf8(render(&report, Format::Collapsed).unwrap()).unwrap();
     assert!(collapsed.contains(";block (/app/main.js:524) 290000\n"), "the stall's flame graph, in µs: {collapsed}");
     for format in [Format::Pprof, Format::Callgrind, Format::Cpuprofile, Format::Speedscope, Format::Json] {
@@ -174,4 +174,23 @@ fn stall_memory_is_charged_and_given_back() {
         ingest(&engine, 0, &run(&[(IDLE, 5), (BLOCK, 120), (IDLE, 5)]));
     }
     assert_eq!(used(), settled, "each stall pushed out gives its bytes back");
+}
+
+#[test]
+fn forgetting_a_thread_forgets_its_open_stall() {
+    let engine = engine(100, 10);
+    ingest(&engine, 0, &run(&[(IDLE, 5), (BLOCK, 90)]));
+    engine.forget_thread(0);
+    // Without the forget, the 90 ms before would join these 50 ms into one 140 ms stall.
+    assert_eq!(ingest(&engine, 0, &run(&[(BLOCK, 50), (IDLE, 5)])), 0);
+    assert!(stalls(&engine).0.is_empty());
+}
+
+#[test]
+fn a_stall_without_a_threshold_or_ring_is_not_recorded() {
+    let off = engine(0, 10);
+    assert_eq!(ingest(&off, 0, &run(&[(IDLE, 5), (BLOCK, 300), (IDLE, 5)])), 0);
+    let no_room = engine(100, 0);
+    assert_eq!(ingest(&no_room, 0, &run(&[(IDLE, 5), (BLOCK, 300), (IDLE, 5)])), 0);
+    assert_eq!(stalls(&no_room).1, 1, "counted as dropped");
 }
