@@ -40,6 +40,34 @@ export interface Truth {
 
 const now = (): number => performance.timeOrigin + performance.now()
 
+/** A stretch in which this thread's loop ran no timer: from the last tick before it to the first after, epoch ms. */
+export interface LoopGap {
+  start: number
+  end: number
+}
+
+const TICK_MS = 10
+/** Gaps this long or longer are kept: well below any threshold the tests use. */
+const GAP_MS = 50
+const gaps: LoopGap[] = []
+
+/**
+ * The loop's own account of when it stood still, independent of the profiler: a 10 ms timer
+ * that notes every gap between its ticks of 50 ms or more. On a loaded machine a thread is
+ * descheduled now and then in the middle of a fast request, and its loop then truly does not
+ * turn; this is how the tests tell such stalls from false ones.
+ */
+function watchLoop(): () => void {
+  let last = now()
+  const timer = setInterval(() => {
+    const tick = now()
+    if (tick - last >= GAP_MS && gaps.length < 10_000) gaps.push({ start: last, end: tick })
+    last = tick
+  }, TICK_MS)
+  timer.unref()
+  return () => clearInterval(timer)
+}
+
 function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   const start = now()
   const url = new URL(req.url ?? '/', 'http://x')
@@ -52,6 +80,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     blockInKnownFunction(ms)
     answer()
   })
+  if (url.pathname === '/gaps') return void res.end(JSON.stringify(gaps))
   if (url.pathname === '/wait') {
     // A loop that only awaits: many short turns, each far below any threshold.
     return void yappi.withTag(WAIT_TAG, async () => {
@@ -69,18 +98,26 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
 export function serveStalling(): Promise<{ port: number; close: () => Promise<void> }> {
   const server = http.createServer(handle)
   server.keepAliveTimeout = 100
+  const unwatch = watchLoop()
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () =>
       resolve({
         port: (server.address() as AddressInfo).port,
         close: () => new Promise<void>((done) => {
+          unwatch()
           server.closeAllConnections()
           server.close(() => done())
         }),
       }),
     )
   })
+}
+
+/** The loop gaps the thread serving `port` noted. */
+export async function loopGaps(port: number): Promise<LoopGap[]> {
+  const response = await fetch(`http://127.0.0.1:${port}/gaps`, { signal: AbortSignal.timeout(10_000) })
+  return (await response.json()) as LoopGap[]
 }
 
 /** GETs `path` from a loopback port; fails after `deadlineMs`. */
