@@ -11,9 +11,13 @@ import { STALLS_CHANNEL } from './announce'
 
 /** A function in a stall: its time in the stall alone. */
 export interface StallFunction {
+  /** The function's name, as in the stats. */
   name: string
+  /** Its file (a path, a URL, or empty for `(builtins)`). */
   module: string
+  /** 1-based line and column of the function in its file. */
   line: number
+  /** 1-based column (see `line`). */
   column: number
   /** Self time in the stall, ms. */
   selfMs: number
@@ -59,10 +63,13 @@ interface StallData {
 export class Stall {
   /** Unique in the process; later stalls have larger ids. */
   readonly id: number
+  /** The thread whose loop stood still (main is 0). */
   readonly threadId: number
+  /** Its name: `main`, or the worker's `name` option. */
   readonly threadName: string
   /** When the stall began (its first busy sample), epoch ms. */
   readonly start: number
+  /** From its first busy sample to the next idle one, ms. */
   readonly durationMs: number
   /** The longest sample gap at either edge: the true edges lie within this of the measured ones. */
   readonly edgeGapMs: number
@@ -71,6 +78,7 @@ export class Stall {
    * machine): how much time one sample V8 charged to another frame can move between functions.
    */
   readonly maxGapMs: number
+  /** Samples taken in it. */
   readonly samples: number
   /** The tag (see `withTag`) that ran longest in the stall, if any. */
   readonly tag: string | undefined
@@ -115,6 +123,7 @@ export class Stall {
     return `${lines.join('\n')}\n`
   }
 
+  /** {@link format}. */
   toString(): string {
     return this.format()
   }
@@ -155,7 +164,10 @@ function where(f: StallFunction): string {
 }
 
 /** Stalls and how many were dropped (pushed out of the ring, or refused by the memory budget). */
-export type Stalls = Stall[] & { dropped: number }
+export type Stalls = Stall[] & {
+  /** Stalls no longer held: pushed out by newer ones (`maxStalls`) or refused by the memory budget. */
+  dropped: number
+}
 
 interface ResolvedStallFilter {
   threads: number[] | undefined
