@@ -69,6 +69,8 @@ export interface BindingIngestOutcome {
   foldNs: number
   /** Source maps found for the profile's scripts that could not be used: one message each. */
   sourceMapProblems: Array<string>
+  /** Stalls the fold recorded. */
+  stalls: number
 }
 
 export interface BindingMemUsage {
@@ -118,6 +120,9 @@ export declare function coverageDisturbed(threadId: number): void
 export declare function dropStats(scope: string): void
 
 export declare function end(): boolean
+
+/** Stall `id` rendered in an export format (its own flame graph), or null when it is no longer held. */
+export declare function exportStall(id: number, format: string): Buffer | null
 
 /** The stats of `scope` (the selected threads) rendered in an export format. */
 export declare function exportStats(scope: string, threads: Array<number> | undefined | null, format: string): Buffer
@@ -208,6 +213,9 @@ export declare function recordTags(threadId: number, names: Array<string>, tags:
 /** The profiler thread says it takes requests (its thread id) or that it is gone (null). */
 export declare function setProfilerThread(threadId?: number | undefined | null): void
 
+/** The stalls recorded (see `stalls::to_json`), as JSON. */
+export declare function stalls(threads: Array<number> | undefined | null, minDurationMs: number, sinceEpochMs: number | undefined | null, top: number): string
+
 /** Function stats of `start()` counting only samples taken under `tag`. */
 export declare function tagFuncStats(threads: Array<number> | undefined | null, tag: string): BindingEncoded
 
@@ -218,3 +226,6 @@ export declare function tagStats(threads?: Array<number> | undefined | null): Bi
 export declare function threadCpuTimeNs(): number
 
 export declare function threadStats(scope: string): BindingEncoded
+
+/** Records stalls of the event loops of `threshold_ms` and longer (0: none), keeping the newest `capacity`. */
+export declare function watchStalls(thresholdMs: number, capacity: number): void

@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 export { start, stop, isRunning, clearStats, getFuncStats, getThreadStats, getTagStats, snapshot, load } from './src/api'
+export { getStalls, onStall, Stall, type Stalls, type StallFilter, type StallFunction } from './src/stalls/stalls'
 export { type SaveFormat, type ExportOptions } from './src/saved'
 export { setTagCallback, withTag, currentTag, type Tag } from './src/tags'
 export { profile, type ProfileOptions } from './src/profile'

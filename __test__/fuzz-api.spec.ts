@@ -266,11 +266,13 @@ function optionsValid(entries: Record<string, unknown>, keys: readonly string[])
     oneOf(v.threads, true, false) &&
     (v.rotateIntervalMs === undefined || isWhole(v.rotateIntervalMs, 10, 3.6e6)) &&
     (v.maxMemoryBytes === undefined || isWhole(v.maxMemoryBytes, 65536, Number.MAX_SAFE_INTEGER)) &&
-    oneOf(v.counts, 'estimated', 'exact')
+    oneOf(v.counts, 'estimated', 'exact') &&
+    (v.stallThresholdMs === undefined || isWhole(v.stallThresholdMs, 0, 3.6e6)) &&
+    (v.maxStalls === undefined || isWhole(v.maxStalls, 0, 1e5))
   )
 }
 
-const START_KEYS = ['clock', 'intervalUs', 'builtins', 'rotateIntervalMs', 'maxMemoryBytes', 'threads', 'counts']
+const START_KEYS = ['clock', 'intervalUs', 'builtins', 'rotateIntervalMs', 'maxMemoryBytes', 'threads', 'counts', 'stallThresholdMs', 'maxStalls']
 const PROFILE_KEYS = ['clock', 'intervalUs', 'builtins']
 
 const built = (v: unknown): Built => open(v) as Built
@@ -391,6 +393,25 @@ test.serial('getFuncStats(), stats.filter() and getTagStats(): any filter; RegEx
       const { arg, entries: v } = built(filter)
       const valid = v !== undefined && Object.keys(v).every((key) => key === 'threadId') && isThreads(v.threadId)
       check(valid ? WORKS : REFUSED, () => yappi.getTagStats(arg as { threadId: number }), 'getTagStats')
+    }),
+    100,
+  )
+  const stallKeys = ['threadId', 'minDurationMs', 'since']
+  const isTime = (v: unknown): boolean => v === undefined || (typeof v === 'number' && Number.isFinite(v)) || (v instanceof Date && Number.isFinite(v.getTime()))
+  run(
+    t,
+    'getStalls',
+    fc.property(argument(stallKeys, entriesOf(stallKeys, { threadId: filters.threadId })), (filter) => {
+      const { arg, entries: v } = built(filter)
+      // As README states: thread ids, a duration of 0 ms or more, a time (epoch ms or a Date).
+      const valid =
+        v !== undefined &&
+        Object.keys(v).every((key) => stallKeys.includes(key)) &&
+        isThreads(v.threadId) &&
+        (v.minDurationMs === undefined || (typeof v.minDurationMs === 'number' && Number.isFinite(v.minDurationMs) && v.minDurationMs >= 0)) &&
+        isTime(v.since)
+      const stalls = check(valid ? WORKS : REFUSED, () => yappi.getStalls(arg as yappi.StallFilter), 'getStalls') as yappi.Stalls | undefined
+      if (stalls && !Array.isArray(stalls)) throw new Error('getStalls did not return an array')
     }),
     100,
   )

@@ -7,7 +7,7 @@ import type { Page } from 'playwright-core'
 
 import * as yappi from '../index'
 import { launchBrowser, type Browser } from './support/browser'
-import { D } from './workloads/burn'
+import { D, spinC } from './workloads/burn'
 import { MARKUP_NAME, startServingWorker, type ServingWorker } from './workloads/serving'
 
 // The live page in headless Chromium while a worker runs hot/cold/markup-named functions
@@ -190,4 +190,22 @@ test.serial('the flame graph renders the busiest thread from our speedscope expo
     fs.mkdirSync(path.dirname(process.env.YAPPI_PAGE_SCREENSHOT), { recursive: true })
     await page.screenshot({ path: process.env.YAPPI_PAGE_SCREENSHOT })
   }
+})
+
+test.serial('the stall list shows a blocked main thread, and a click draws that stall alone', async (t) => {
+  // 250 ms of spinC on the main thread, which otherwise runs 27 ms at a time (below the 100 ms threshold).
+  yappi.withTag('blocked', () => spinC(250))
+  const row = page.locator('#stalls tbody tr', { hasText: 'spinC' }).first()
+  await row.waitFor({ timeout: WAIT_MS })
+  const cells = await row.locator('td').allTextContents()
+  t.log(cells.join(' | '))
+  t.regex(cells[1], /#0$/, 'on the main thread')
+  t.true(Number(cells[2]) >= 240, `${cells[2]} ms`)
+  t.is(cells[3], 'blocked', 'its tag')
+  const id = await row.getAttribute('data-stall')
+  await row.click()
+  t.is(await page.textContent('#flame-of'), `of stall ${id}`)
+  // speedscope names the profile in its toolbar: the stall's is "<thread> stall <id> (thread 0, wall clock)".
+  await page.frameLocator('#flame').locator(`text=stall ${id} (thread 0`).first().waitFor({ timeout: WAIT_MS })
+  t.deepEqual(pageErrors, [], 'no script errors on the page or in speedscope')
 })

@@ -50,7 +50,7 @@ test.serial('every option of start() is checked, and the error names it', (t) =>
 test.serial('unknown option names and non-object options are refused', (t) => {
   t.throws(() => yappi.start({ interval: 5 } as yappi.StartOptions), {
     instanceOf: yappi.YappiError,
-    message: /^unknown option "interval"; known options: clock, intervalUs, builtins, rotateIntervalMs, rotationBudget, maxRotateIntervalMs, deoptimize, maxMemoryBytes, threads, counts$/,
+    message: /^unknown option "interval"; known options: clock, intervalUs, builtins, rotateIntervalMs, rotationBudget, maxRotateIntervalMs, deoptimize, maxMemoryBytes, threads, counts, stallThresholdMs, maxStalls$/,
   })
   for (const options of ['fast', 42, null, [1]]) {
     t.throws(() => yappi.start(options as yappi.StartOptions), { instanceOf: yappi.YappiError, message: /^options must be an object/ })

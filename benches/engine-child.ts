@@ -87,8 +87,17 @@ export interface LongRunResult {
   checkpoints: { rotation: number; usedBytes: number; rssBytes: number; functions: number; edges: number }[]
 }
 
+/** What stall detection adds to a fold: thread CPU ms with it off and on, and the median of paired ratios. */
+export interface StallCostResult {
+  samples: number
+  offCpuMs: number
+  onCpuMs: number
+  ratio: number
+}
+
 export interface EngineResults {
   folds: FoldResult[]
+  stalls: StallCostResult
   snapshots: SnapshotResult[]
   rotation: RotationResult
   realRotations: RealRotationResult[]
@@ -117,6 +126,36 @@ function foldSynthetic(size: Size): FoldResult {
   const profile = syntheticProfile(nodes, samples, 2_000)
   const times = ingestTimes(size === 'quick' ? 5 : 15, () => native.ingestFlat('profile', THREAD, profile, FOLD_OPTIONS))
   return foldResult('synthetic: 10k-node tree, 2k functions, 1M samples', nodes, samples, times)
+}
+
+/**
+ * The synthetic profile folded into the process engine with stall detection off and on,
+ * alternately. It has no idle sample, so with detection on every sample belongs to one open
+ * stall and is charged to its tree: detection's worst case. The thread is forgotten before each
+ * fold, so every fold sees all samples (a repeated profile's samples would count as seen).
+ */
+function stallDetectionCost(size: Size): StallCostResult {
+  const samples = 1_000_000
+  const profile = syntheticProfile(10_000, samples, 2_000)
+  const thread: BindingThread = { id: 9998, name: 'bench stalls' }
+  const fold = (thresholdMs: number): number => {
+    native.watchStalls(thresholdMs, 100)
+    native.forgetThread('global', thread.id)
+    return timeBoth(1, () => native.ingestFlat('global', thread, profile, FOLD_OPTIONS)).cpu[0]
+  }
+  fold(0)
+  fold(1)
+  const off: number[] = []
+  const on: number[] = []
+  const ratios: number[] = []
+  for (let rep = 0; rep < (size === 'quick' ? 7 : 21); rep++) {
+    off.push(fold(0))
+    on.push(fold(1))
+    ratios.push(on[on.length - 1] / off[off.length - 1])
+  }
+  native.watchStalls(0, 0)
+  native.forgetThread('global', thread.id)
+  return { samples, offCpuMs: median(off), onCpuMs: median(on), ratio: median(ratios) }
 }
 
 function foldReal(size: Size, file: string): FoldResult[] {
@@ -280,6 +319,7 @@ async function longRun(size: Size): Promise<LongRunResult> {
 
 async function measureEngine(size: Size, cpuprofile: string | undefined): Promise<EngineResults> {
   const folds = [foldSynthetic(size), ...(cpuprofile ? foldReal(size, cpuprofile) : [])]
+  const stalls = stallDetectionCost(size)
   const realRotations = [await realRotation(size, 'tsc'), await realRotation(size, 'acorn')]
 
   // 500 chains × 200 functions = 100k distinct functions; the first 50 chains are the 10k.
@@ -296,7 +336,7 @@ async function measureEngine(size: Size, cpuprofile: string | undefined): Promis
   yappi.stop()
 
   const rotation = rotationCost(size, 100_000, heads)
-  return { folds, snapshots, rotation, realRotations, memory }
+  return { folds, stalls, snapshots, rotation, realRotations, memory }
 }
 
 const [section, sizeArg, cpuprofile] = process.argv.slice(2)

@@ -250,6 +250,9 @@ function engineSection(engine: EngineResults): string {
       ]),
     ),
     '',
+    `Stall detection (\`stallThresholdMs\`) in the fold, its worst case (the synthetic profile without an idle sample: one stall through all ${engine.stalls.samples} samples): ` +
+      `${fixed(engine.stalls.offCpuMs, 1)} ms off, ${fixed(engine.stalls.onCpuMs, 1)} ms on, ratio ${fixed(engine.stalls.ratio, 3)} (median of paired folds, thread CPU time).`,
+    '',
     '### Snapshot latency of getFuncStats()',
     '',
     'Functions generated with `new Function` (chains of 200 distinct functions, each chain sampled at 100 µs); ' +

@@ -65,7 +65,7 @@ export function isRunning(): boolean {
   return native.isRunning()
 }
 
-/** Forgets all stats; a running profiler goes on from zero. */
+/** Forgets all stats and stalls; a running profiler goes on from zero. */
 export function clearStats(): void {
   native.clearStats()
 }
@@ -74,7 +74,7 @@ export function clearStats(): void {
  * Folds what this thread sampled so far, so that a synchronous read includes it. Its cost is
  * accounted inside: the thread ending its profile as `rotation`, waiting for the fold as `read`.
  */
-function refreshHere(maxAgeMs = 0): void {
+export function refreshHere(maxAgeMs = 0): void {
   try {
     if (!refreshThisThread(maxAgeMs)) recordFault('read', new YappiError('this thread\'s last profile was not folded in time: the stats read are older'))
   } catch (error) {

@@ -60,6 +60,13 @@ export interface StartOptions {
    * times slower (see README, "Exact call counts"). Refused when `NODE_V8_COVERAGE` is set.
    */
   counts?: CountsMode
+  /**
+   * A stall is a stretch in which a thread's event loop did not turn for at least this many
+   * milliseconds (main and every worker); see {@link getStalls}. Default 100; 0 records none.
+   */
+  stallThresholdMs?: number
+  /** How many stalls are kept, the newest; older ones are dropped and counted. Default 100. */
+  maxStalls?: number
 }
 
 /** How call counts are obtained: estimated from samples, or counted exactly (see {@link StartOptions.counts}). */
@@ -76,6 +83,8 @@ export interface ResolvedOptions {
   maxMemoryBytes: number
   threads: boolean
   counts: CountsMode
+  stallThresholdMs: number
+  maxStalls: number
 }
 
 export const DEFAULTS: ResolvedOptions = {
@@ -89,6 +98,8 @@ export const DEFAULTS: ResolvedOptions = {
   maxMemoryBytes: 256 * 1024 * 1024,
   threads: true,
   counts: 'estimated',
+  stallThresholdMs: 100,
+  maxStalls: 100,
 }
 
 const CLOCKS: readonly ClockType[] = ['wall', 'cpu']
@@ -146,5 +157,9 @@ export function resolveOptions(options: unknown, allowed: readonly string[] = Ob
     if (given.counts === 'exact') checkExactCountsAllowed()
     resolved.counts = given.counts
   }
+  if (given.stallThresholdMs !== undefined) {
+    resolved.stallThresholdMs = wholeNumber('stallThresholdMs', given.stallThresholdMs, 0, 3_600_000, 'milliseconds')
+  }
+  if (given.maxStalls !== undefined) resolved.maxStalls = wholeNumber('maxStalls', given.maxStalls, 0, 100_000, 'stalls')
   return resolved
 }

@@ -131,7 +131,7 @@ function resolveLimit(limit: unknown): number {
   return limit
 }
 
-function resolveOutput(out: unknown): TableOutput {
+export function resolveOutput(out: unknown): TableOutput {
   if (out === undefined) return (text) => process.stdout.write(text)
   const write = readOrRefuse('out', () => (out !== null && (typeof out === 'object' || typeof out === 'function') ? (out as { write?: unknown }).write : undefined))
   if (typeof write !== 'function') throw new YappiError(`out must be an object with a write(text) method, like a stream, not ${describe(out)}`)

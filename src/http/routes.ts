@@ -9,6 +9,7 @@ import { getOverhead } from '../overhead'
 import { refreshEverywhere } from '../sampling/local'
 import { SAVE_FORMATS, exportBuffer, type SaveFormat } from '../saved'
 import { resolveSort, type FuncStat } from '../stats'
+import { getStalls } from '../stalls/stalls'
 import { bad, type Params } from './params'
 import { HttpError, sendDownload, sendJson, sendText } from './reply'
 
@@ -102,6 +103,31 @@ async function serveExport(format: string, params: Params, res: ServerResponse):
   sendDownload(res, data, file, download.type)
 }
 
+/** Stalls with the filters of `getStalls()`: `thread`, `minMs` (minimum duration), `since` (epoch ms). */
+function serveStalls(params: Params, res: ServerResponse): void {
+  params.only(['thread', 'minMs', 'since', 'format'])
+  const format = params.oneOf('format', ['json', 'text'], 'json')
+  const minDurationMs = params.whole('minMs', 0, 3_600_000, 0)
+  const since = params.string('since') === undefined ? undefined : params.whole('since', 0, Number.MAX_SAFE_INTEGER, 0)
+  const stalls = getStalls({ threadId: params.threads('thread'), minDurationMs, since })
+  if (format === 'text') return sendText(res, 200, stalls.length === 0 ? 'no stalls\n' : stalls.map((stall) => stall.format()).join('\n'))
+  sendJson(res, { dropped: stalls.dropped, count: stalls.length, stalls })
+}
+
+/** One stall's own profile (its flame graph) in an export format: `api/stall/<format>?id=`. */
+function serveStallExport(format: string, params: Params, res: ServerResponse): void {
+  if (!(SAVE_FORMATS as readonly string[]).includes(format)) {
+    throw new HttpError(404, `no export format ${JSON.stringify(format)}; formats: ${SAVE_FORMATS.join(', ')}`)
+  }
+  params.only(['id'])
+  if (params.string('id') === undefined) throw bad('id', 'is required: the id of a stall from api/stalls')
+  const id = params.whole('id', 1, Number.MAX_SAFE_INTEGER, 1)
+  const stall = getStalls().find((candidate) => candidate.id === id)
+  if (!stall) throw new HttpError(404, `no stall with id ${id} (the ring holds the newest; clearing the stats clears them)`)
+  const download = DOWNLOAD[format as SaveFormat]
+  sendDownload(res, stall.toBuffer(format as SaveFormat), `stall-${id}.${download.file.replace(/^[^.]*\./, '')}`, download.type)
+}
+
 /** `start` options from query parameters, typed as `start()` takes them; `start()` checks the rest. */
 function startOptions(params: Params): Record<string, unknown> {
   const names = Object.keys(DEFAULTS)
@@ -143,6 +169,7 @@ export const CONTROL_ACTIONS = ['start', 'stop', 'clear']
 export async function serveApi(route: string, params: Params, res: ServerResponse): Promise<void> {
   if (CONTROL_ACTIONS.includes(route)) return control(route, params, res)
   if (route.startsWith('export/')) return serveExport(route.slice('export/'.length), params, res)
+  if (route.startsWith('stall/')) return serveStallExport(route.slice('stall/'.length), params, res)
   switch (route) {
     case 'stats':
       return serveStats(params, res)
@@ -150,6 +177,8 @@ export async function serveApi(route: string, params: Params, res: ServerRespons
       return serveFunction(params, res)
     case 'threads':
       return serveThreads(params, res)
+    case 'stalls':
+      return serveStalls(params, res)
     case 'tags':
       params.only(['thread'])
       return sendJson(res, { tags: getTagStats({ threadId: params.threads('thread') }) })
@@ -166,6 +195,6 @@ export async function serveApi(route: string, params: Params, res: ServerRespons
       params.only([])
       return sendJson(res, { running: isRunning(), clock: getThreadStats().clock, pid: process.pid, node: process.version })
     default:
-      throw new HttpError(404, `no path api/${route}; paths: api/stats, api/function, api/threads, api/tags, api/memory, api/overhead, api/faults, api/status, api/export/<format>, and POST api/start, api/stop, api/clear`)
+      throw new HttpError(404, `no path api/${route}; paths: api/stats, api/function, api/threads, api/stalls, api/stall/<format>, api/tags, api/memory, api/overhead, api/faults, api/status, api/export/<format>, and POST api/start, api/stop, api/clear`)
   }
 }

@@ -231,6 +231,7 @@ class Hub implements Host {
       return
     }
     native.begin(options.clock, options.maxMemoryBytes, from, options.threads, options.counts === 'exact')
+    native.watchStalls(options.stallThresholdMs, options.maxStalls)
     native.overheadReset()
     native.overheadBegin(this.profilerThread)
     this.#cpuAtStart = ownCpuNs()

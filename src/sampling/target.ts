@@ -9,6 +9,7 @@ import { COVERAGE_PARAMS, checkCanary } from './coverage'
 import type { Requester } from './control'
 import type { Injection } from './injection'
 import { evaluatedValue, InspectorError, isGone } from './link'
+import { announceStalls } from '../stalls/announce'
 import { withDeadline } from './wait'
 
 /** One profiling run: from a `start()` to its `stop()`. */
@@ -330,10 +331,11 @@ export class Target {
   }
 
   /** Folds profile `seq` on this (the profiler) thread; a failure loses that profile only. */
-  #fold(seq: number, ingest: () => { foldNs: number; sourceMapProblems: string[] }): void {
+  #fold(seq: number, ingest: () => { foldNs: number; sourceMapProblems: string[]; stalls: number }): void {
     try {
       const outcome = measuredIngest(this.#host.profilerThread.id, ingest)
       for (const problem of outcome.sourceMapProblems) recordFault('sourcemap', new Error(problem), this.thread.id)
+      if (outcome.stalls > 0) announceStalls()
     } catch (error) {
       native.foldSkipped(this.thread.id, seq)
       recordFault('fold', error, this.thread.id)

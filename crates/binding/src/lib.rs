@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use yappi_engine::export::{self, Format};
 use yappi_engine::report::Report;
+use yappi_engine::stalls::{self, StallFilter};
 use yappi_engine::window::Mark;
 
 use yappi_engine::faults::FaultLog;
@@ -99,6 +100,35 @@ pub fn begin(clock: String, max_memory_bytes: f64, owner_thread: u32, all_thread
         ENGINE.end();
         failure(error)
     })
+}
+
+/// Records stalls of the event loops of `threshold_ms` and longer (0: none), keeping the newest `capacity`.
+#[napi(catch_unwind)]
+pub fn watch_stalls(threshold_ms: f64, capacity: u32) {
+    ENGINE.watch_stalls((threshold_ms.max(0.0) * 1e6) as u64, capacity as usize);
+}
+
+/// The stalls recorded (see `stalls::to_json`), as JSON.
+#[napi(catch_unwind)]
+pub fn stalls(threads: Option<Vec<u32>>, min_duration_ms: f64, since_epoch_ms: Option<f64>, top: u32) -> Result<String> {
+    let filter = StallFilter { threads, min_duration_ns: (min_duration_ms.max(0.0) * 1e6) as u64, since_epoch_ms };
+    ENGINE
+        .read(|view| stalls::to_json(&view.session.stalls, view.functions(), &filter, top as usize))
+        .map_err(|_| failure("out of memory reading stalls"))
+}
+
+/// Stall `id` rendered in an export format (its own flame graph), or null when it is no longer held.
+#[napi(catch_unwind)]
+pub fn export_stall(id: f64, format: String) -> Result<Option<Buffer>> {
+    let format = Format::named(&format).ok_or_else(|| invalid(export::ExportError::UnknownFormat(format).to_string()))?;
+    let report = ENGINE.read(|view| view.session.stalls.get(id as u64).map(|stall| Report::of_stall(&stall, view.functions(), view.clock())));
+    match report {
+        None => Ok(None),
+        Some(report) => {
+            let report = report.map_err(|_| failure("out of memory exporting a stall"))?;
+            export::render(&report, format).map(|bytes| Some(Buffer::from(bytes))).map_err(failure)
+        }
+    }
 }
 
 #[napi(object)]
@@ -222,6 +252,8 @@ pub struct BindingIngestOutcome {
     pub fold_ns: f64,
     /// Source maps found for the profile's scripts that could not be used: one message each.
     pub source_map_problems: Vec<String>,
+    /// Stalls the fold recorded.
+    pub stalls: f64,
 }
 
 fn copy<T: Copy>(values: &[T]) -> Result<Vec<T>> {
@@ -244,6 +276,7 @@ fn outcome_of(outcome: IngestOutcome) -> BindingIngestOutcome {
         dropped_samples: outcome.dropped_samples as f64,
         fold_ns: outcome.fold_ns as f64,
         source_map_problems: outcome.source_map_problems,
+        stalls: outcome.stalls as f64,
     }
 }
 

@@ -21,6 +21,7 @@ use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{FlatProfile, ProfileError};
 use crate::report::{Report, ReportError};
 use crate::stacks::{StackTable, intern_paths};
+use crate::stalls::{StallLog, StallWatch};
 use crate::stats::{ThreadSnapshot, ThreadTotals, merge_sorted};
 use crate::tags::{TagLog, TagStats};
 
@@ -104,6 +105,7 @@ pub struct ThreadShard {
 #[derive(Default)]
 struct WriterState {
     last_stack: Vec<FuncId>,
+    stalls: StallWatch,
 }
 
 impl ThreadShard {
@@ -149,6 +151,8 @@ pub struct Session {
     pub tags: TagLog,
     /// Exact call counts, in `counts: 'exact'` mode.
     pub coverage: Coverage,
+    /// Stalls of the threads' event loops.
+    pub stalls: StallLog,
 }
 
 impl Session {
@@ -164,6 +168,7 @@ impl Session {
             unattributed_drops: AtomicU64::new(0),
             tags: TagLog::default(),
             coverage: Coverage::default(),
+            stalls: StallLog::default(),
         }
     }
 
@@ -225,6 +230,8 @@ pub struct IngestOutcome {
     pub fold_ns: u64,
     /// Source maps found for the profile's scripts that could not be used, one message each.
     pub source_map_problems: Vec<String>,
+    /// Stalls recorded by this fold.
+    pub stalls: u64,
 }
 
 pub struct Engine {
@@ -232,6 +239,12 @@ pub struct Engine {
     control: Mutex<Control>,
     /// The budget of new sessions; apart from `control` so creating a session never locks it.
     max_memory_bytes: AtomicUsize,
+    /// Stalls shorter than this are not recorded; 0: none are.
+    stall_threshold_ns: AtomicU64,
+    stall_capacity: AtomicUsize,
+    /// Counts `begin`s, so a stall still open when a thread's last run ended is not joined
+    /// with the next run's samples.
+    run: AtomicU64,
 }
 
 impl Default for Engine {
@@ -246,6 +259,9 @@ impl Engine {
             session: Atomic::null(),
             control: Mutex::new(Control { running: false, owner: None }),
             max_memory_bytes: AtomicUsize::new(DEFAULT_MAX_MEMORY_BYTES),
+            stall_threshold_ns: AtomicU64::new(0),
+            stall_capacity: AtomicUsize::new(0),
+            run: AtomicU64::new(0),
         }
     }
 
@@ -280,7 +296,14 @@ impl Engine {
         self.max_memory_bytes.store(max_memory_bytes, Ordering::Relaxed);
         control.running = true;
         control.owner = Some(owner);
+        self.run.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Records stalls of `threshold_ns` and longer from now on (0: none), keeping the newest `capacity`.
+    pub fn watch_stalls(&self, threshold_ns: u64, capacity: usize) {
+        self.stall_threshold_ns.store(threshold_ns, Ordering::Relaxed);
+        self.stall_capacity.store(capacity, Ordering::Relaxed);
     }
 
     /// Marks the profiler stopped; false if it was not running.
@@ -323,6 +346,7 @@ impl Engine {
         let Some(shard) = session.threads().find(|shard| shard.id == id) else { return };
         let mut writer = lock(&shard.writer);
         writer.last_stack = Vec::new();
+        writer.stalls.reset(&session.budget);
         shard.last_end_us.store(i64::MIN, Ordering::Relaxed);
         session.tags.forget(id, &session.budget);
         let old = shard.published.swap(Shared::null(), Ordering::AcqRel, &guard);
@@ -360,17 +384,38 @@ impl Engine {
         let not_before_us = shard.last_end_us();
         shard.last_end_us.fetch_max(profile.end_time, Ordering::Relaxed);
         let tag_input = session.tags.take(thread.id, profile.end_time, &session.budget);
+        let mut found = Vec::new();
+        let watch = &mut writer.stalls;
+        watch.threshold_ns = self.stall_threshold_ns.load(Ordering::Relaxed);
+        let run = self.run.load(Ordering::Relaxed);
+        if watch.run != run {
+            found.extend(watch.new_run(run, &session.budget));
+        }
+        let mut watch = std::mem::take(&mut writer.stalls);
         let continuation = Continuation { stack: &writer.last_stack, not_before_us };
-        let folded = fold_tagged(profile, continuation, &session.functions, &session.budget, options, tag_input.as_ref());
+        let folded = fold_tagged(profile, continuation, &session.functions, &session.budget, options, tag_input.as_ref(), Some(&mut watch));
         if let Some(input) = &tag_input {
             session.budget.forget(&input.switches);
         }
-        let delta = match folded {
+        session.stalls.count_dropped(std::mem::take(&mut watch.refused));
+        writer.stalls = watch;
+        let record = |found: Vec<_>| {
+            let capacity = self.stall_capacity.load(Ordering::Relaxed);
+            let tag_name = |tag| session.tags.table.name(tag).map(str::to_owned);
+            session.stalls.record((thread.id, &shard.name), found, tag_name, capacity, &session.budget)
+        };
+        let mut delta = match folded {
             Ok(delta) => delta,
-            Err(ProfileError::Refused(_)) => return Ok(drop_whole(shard, profile.samples.len() as u64, &guard)),
+            Err(ProfileError::Refused(_)) => {
+                let stalls = record(found);
+                return Ok(IngestOutcome { stalls, ..drop_whole(shard, profile.samples.len() as u64, &guard) });
+            }
             Err(error) => return Err(error.into()),
         };
-        Ok(merge_delta(session, shard, &mut writer, delta, &guard).unwrap_or_else(|dropped| dropped))
+        found.append(&mut delta.stalls);
+        let stalls = record(found);
+        let outcome = merge_delta(session, shard, &mut writer, delta, &guard).unwrap_or_else(|dropped| dropped);
+        Ok(IngestOutcome { stalls, ..outcome })
     }
 
     /// Parses a profile that came as text and folds it. A profile that cannot be parsed for want
@@ -429,6 +474,7 @@ impl Engine {
                 last_stack: std::mem::take(&mut writer.last_stack),
                 paths: Report::paths(thread, &func_ids, budget)?,
                 tags: None,
+                stalls: Vec::new(),
             };
             merge_delta(session, shard, &mut writer, delta, &guard).map_err(|_| ReportError::Refused(Refusal::OverBudget))?;
         }
@@ -502,7 +548,7 @@ fn merge_delta(
     guard: &Guard,
 ) -> Result<IngestOutcome, IngestOutcome> {
     let outcome = IngestOutcome { samples: delta.totals.samples, dropped_samples: delta.totals.dropped_samples, ..IngestOutcome::default() };
-    let ProfileDelta { totals, funcs, edges, last_stack, paths, tags } = delta;
+    let ProfileDelta { totals, funcs, edges, last_stack, paths, tags, .. } = delta;
     let previous = shard.snapshot(guard);
     let empty = ThreadSnapshot::default();
     let base = previous.unwrap_or(&empty);

@@ -24,6 +24,7 @@ use crate::function::{Classifier, FuncKey, FuncKind, OwnCode, frame_key};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{Children, FlatProfile, NO_PARENT, ProfileError};
 use crate::sourcemap::SourceMaps;
+use crate::stalls::{Found, Samples as StallSamples, StallWatch, UNCHARGED, detect};
 use crate::stacks::PathStat;
 use crate::stats::{CallStats, EdgeKey, StatsTable, ThreadTotals};
 use crate::tags::{SampleWeights, TagInput, TagStats, Traced, TreeView, fold_tags};
@@ -61,6 +62,8 @@ pub struct ProfileDelta {
     pub paths: Vec<PathStat>,
     /// Per-tag stats, when the thread recorded tags.
     pub tags: Option<TagStats>,
+    /// Stalls that ended in this profile (see `stalls.rs`).
+    pub(crate) stalls: Vec<Found>,
 }
 
 const ROOT: u32 = 0;
@@ -409,10 +412,11 @@ pub fn fold(
     budget: &Budget,
     options: &FoldOptions,
 ) -> Result<ProfileDelta, ProfileError> {
-    fold_tagged(profile, Continuation { stack: previous_stack, not_before_us: None }, functions, budget, options, None)
+    fold_tagged(profile, Continuation { stack: previous_stack, not_before_us: None }, functions, budget, options, None, None)
 }
 
-/// [`fold`] after `continuation`, and with `tags` also per-tag stats of the same samples.
+/// [`fold`] after `continuation`, and with `tags` also per-tag stats of the same samples; with
+/// `stalls` (a threshold set), the stalls of the thread's loop too.
 pub fn fold_tagged(
     profile: &FlatProfile,
     continuation: Continuation<'_>,
@@ -420,7 +424,9 @@ pub fn fold_tagged(
     budget: &Budget,
     options: &FoldOptions,
     tags: Option<&TagInput>,
+    stalls: Option<&mut StallWatch>,
 ) -> Result<ProfileDelta, ProfileError> {
+    let stalls = stalls.filter(|watch| watch.threshold_ns > 0);
     let previous_stack = continuation.stack;
     profile.validate()?;
     let headroom = scratch_estimate(profile);
@@ -448,6 +454,7 @@ pub fn fold_tagged(
     let mut previous_idle = false;
     let mut anchor = Anchor::PreviousProfile;
     let mut traced: Scratch<'_, PendingTrace> = Scratch::empty(budget);
+    let mut charged = Scratch::filled(budget, if stalls.is_some() { profile.samples.len() } else { 0 }, UNCHARGED)?;
     for (k, &node) in profile.samples.iter().enumerate() {
         if weights.repeated.vec[k] {
             continue;
@@ -501,6 +508,9 @@ pub fn fold_tagged(
         }
         self_ns.vec[effective as usize] = self_ns.vec[effective as usize].saturating_add(weight);
         self_samples.vec[effective as usize] += 1;
+        if let Some(slot) = charged.vec.get_mut(k) {
+            *slot = effective;
+        }
         if weights.interruption.vec[k] {
             if tags.is_some() {
                 traced.push(PendingTrace { sample: k as u32, node: effective, stop: None, charged_to_previous })?;
@@ -574,7 +584,21 @@ pub fn fold_tagged(
         Anchor::Node(node) => stack_of(&tree, node, budget)?,
         Anchor::PreviousProfile => copy_stack(previous_stack, budget)?,
     };
-    Ok(ProfileDelta { totals, funcs, edges, last_stack, paths, tags: tag_stats })
+    let found = match stalls {
+        Some(watch) => {
+            let samples = StallSamples {
+                times_us: &weights.times_us.vec,
+                wall_ns: &weights.wall_ns.vec,
+                idle: &weights.idle.vec,
+                repeated: &weights.repeated.vec,
+                charged: &charged.vec,
+                start_us: profile.start_time,
+            };
+            detect(watch, &samples, &TreeView { parent: &tree.parent.vec, func: &tree.func.vec }, tags, budget)
+        }
+        None => Vec::new(),
+    };
+    Ok(ProfileDelta { totals, funcs, edges, last_stack, paths, tags: tag_stats, stalls: found })
 }
 
 /// The deepest stack that the calls counted so far may still be running on.

@@ -21,6 +21,7 @@ pub mod report;
 pub mod rendezvous;
 pub mod sourcemap;
 pub mod stacks;
+pub mod stalls;
 pub mod stats;
 pub mod tags;
 pub mod v8json;

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::budget::{Budget, Refusal};
 use crate::engine::{Clock, SessionView, ThreadShard};
 use crate::function::{FuncKey, FuncKind};
-use crate::functions::FuncId;
+use crate::functions::{FuncId, FunctionTable};
 use crate::query::StatsFilter;
 use crate::stacks::{PathStat, ROOT_STACK, StackId};
+use crate::stalls::Stall;
 use crate::stats::{CallStats, StatsTable, ThreadSnapshot, ThreadTotals, sort_and_sum};
 use crate::window::Mark;
 
@@ -215,6 +216,60 @@ impl Report {
         }
         let clock = view.clock().unwrap_or(Clock::Wall).name().to_owned();
         Ok(Report { format: REPORT_FORMAT.to_owned(), version: REPORT_VERSION, clock, functions, threads })
+    }
+
+    /// A stall as a one-thread report, so every export format renders it (its flame graph).
+    pub fn of_stall(stall: &Stall, functions: &FunctionTable, clock: Option<Clock>) -> Result<Report, Refusal> {
+        let mut dense: HashMap<FuncId, u32> = HashMap::new();
+        let mut report_functions = Vec::new();
+        let mut index_of = |func: FuncId, out: &mut Vec<ReportFunction>| -> Result<u32, Refusal> {
+            if let Some(&at) = dense.get(&func) {
+                return Ok(at);
+            }
+            let desc = functions.get(func).ok_or(Refusal::OverBudget)?;
+            out.try_reserve(1)?;
+            out.push(ReportFunction { name: desc.name.clone(), module: desc.module.clone(), line: desc.line, column: desc.column, kind: kind_name(desc.kind).to_owned() });
+            let at = dense.len() as u32;
+            dense.insert(func, at);
+            Ok(at)
+        };
+        let mut stacks = Vec::new();
+        stacks.try_reserve_exact(stall.nodes.len())?;
+        let mut funcs: HashMap<u32, CallStats> = HashMap::new();
+        let mut edges: HashMap<(u32, u32), CallStats> = HashMap::new();
+        for (at, (node, (ttot_ns, samples_total))) in stall.nodes.iter().zip(stall.inclusive()).enumerate() {
+            let func = index_of(node.func, &mut report_functions)?;
+            // A stall's tree holds time only: no call is counted.
+            let stats = CallStats { ncall: 0, nactual: 0, ttot_ns, tsub_ns: node.self_ns, samples: node.samples, samples_total };
+            stacks.push((node.parent, func, stats));
+            let outermost = !stall.has_ancestor_running(at, node.func);
+            let row = funcs.entry(func).or_default();
+            row.tsub_ns += stats.tsub_ns;
+            row.samples += stats.samples;
+            if outermost {
+                row.ttot_ns += stats.ttot_ns;
+                row.samples_total += stats.samples_total;
+            }
+            if let Some(caller) = stall.caller_of(at) {
+                let caller = index_of(caller, &mut report_functions)?;
+                let edge = edges.entry((caller, func)).or_default();
+                edge.tsub_ns += stats.tsub_ns;
+                edge.samples += stats.samples;
+                if outermost {
+                    edge.ttot_ns += stats.ttot_ns;
+                    edge.samples_total += stats.samples_total;
+                }
+            }
+        }
+        let mut funcs: Vec<(u32, CallStats)> = funcs.into_iter().collect();
+        funcs.sort_unstable_by_key(|(func, _)| *func);
+        let mut edges: Vec<(u32, u32, CallStats)> = edges.into_iter().map(|((a, b), stats)| (a, b, stats)).collect();
+        edges.sort_unstable_by_key(|(a, b, _)| (*a, *b));
+        let totals = ThreadTotals { wall_ns: stall.duration_ns, cpu_estimated_ns: stall.duration_ns, cpu_ns: stall.duration_ns, samples: stall.samples, profiles: 1, ..ThreadTotals::default() };
+        let name = format!("{} stall {}", stall.thread_name, stall.id);
+        let thread = ReportThread { id: stall.thread, name, totals, funcs, edges, stacks };
+        let clock = clock.unwrap_or(Clock::Wall).name().to_owned();
+        Ok(Report { format: REPORT_FORMAT.to_owned(), version: REPORT_VERSION, clock, functions: report_functions, threads: vec![thread] })
     }
 
     pub fn to_json(&self) -> Result<Vec<u8>, ReportError> {

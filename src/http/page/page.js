@@ -191,8 +191,31 @@ function renderDownloads() {
   )
 }
 
-function loadFlame() {
-  const profile = new URL(apiUrl('export/speedscope', { thread: state.thread }), location.href).href
+function renderStalls({ stalls, dropped }) {
+  const newest = [...stalls].reverse()
+  const rows = newest.map((stall) => ({
+    id: stall.id,
+    cells: [
+      new Date(stall.start).toLocaleTimeString(),
+      `${stall.threadName} #${stall.threadId}`,
+      stall.durationMs.toFixed(1),
+      stall.tag ?? '',
+      stall.functions[0] ? `${stall.functions[0].name} ${where(stall.functions[0])}` : '',
+      stall.functions[0] ? `${(stall.functions[0].share * 100).toFixed(1)} %` : '',
+    ],
+  }))
+  $('stalls').replaceChildren(...tableParts(['when', 'thread', 'ms', 'tag', 'top function', 'share'], rows, (id) => loadFlame(id)))
+  for (const [at, tr] of [...$('stalls').tBodies[0].rows].entries()) {
+    if (newest[at]) tr.dataset.stall = String(newest[at].id)
+  }
+  $('stalls-note').textContent = `(${stalls.length} held${dropped ? `, ${dropped} dropped` : ''}; event loop blocked; click one for its flame graph)`
+}
+
+/** Draws the flame graph of the selected thread, or of stall `stall` alone. */
+function loadFlame(stall) {
+  const path = stall === undefined ? apiUrl('export/speedscope', { thread: state.thread }) : apiUrl('stall/speedscope', { id: stall })
+  $('flame-of').textContent = stall === undefined ? '' : `of stall ${stall}`
+  const profile = new URL(path, location.href).href
   const hash = new URLSearchParams({ profileURL: profile, view: 'left-heavy' })
   // A new query makes the frame load again: speedscope reads its hash only when it starts.
   $('flame').src = `assets/speedscope/index.html?load=${++state.flameLoads}#${hash}`
@@ -205,16 +228,18 @@ function showError(error) {
 
 async function refresh() {
   try {
-    const [stats, threads, tags, memory, overhead, status] = await Promise.all([
+    const [stats, threads, tags, memory, overhead, status, stalls] = await Promise.all([
       api('stats', { sort: state.sort, order: state.order, limit: state.limit, ...selection() }),
       api('threads'),
       api('tags', { thread: state.thread }),
       api('memory'),
       api('overhead'),
       api('status'),
+      api('stalls', { thread: state.thread }),
     ])
     renderStats(stats)
     renderThreads(threads)
+    renderStalls(stalls)
     fillPicker($('tag'), tags.tags.map((tag) => [tag.tag, tag.tag]))
     renderMemory(memory)
     renderOverhead(overhead)
@@ -257,7 +282,7 @@ $('thread').addEventListener('change', () => {
 $('tag').addEventListener('change', onPick)
 $('limit').addEventListener('change', onPick)
 $('refresh').addEventListener('change', schedule)
-$('flame-reload').addEventListener('click', loadFlame)
+$('flame-reload').addEventListener('click', () => loadFlame())
 if (TOKEN) {
   $('controls').hidden = false
   for (const button of $('controls').querySelectorAll('button')) {

@@ -268,7 +268,7 @@ fn samples_already_in_the_previous_profile_are_not_counted_again() {
     let mut flat = profile(&[(&["a"], 10), (&["a"], 10), (&["b"], 10), (&["b"], 10)]);
     // Samples at 1000, 1010, 1020, 1030; the previous profile ended at 1010.
     let continuation = Continuation { stack: &[], not_before_us: Some(1_010) };
-    let delta = fold_tagged(&flat, continuation, &table, &budget, &FoldOptions::default(), None).unwrap();
+    let delta = fold_tagged(&flat, continuation, &table, &budget, &FoldOptions::default(), None, None).unwrap();
     let by_name = |name: &str| delta.funcs.iter().find(|(id, _)| table.get(*id).unwrap().name == name).map(|(_, s)| *s).unwrap_or_default();
     assert_eq!(by_name("a").ttot_ns, 0, "both samples of a were before the previous end");
     assert_eq!(by_name("b").ttot_ns, 30_000, "b's first sample also covers the gap from the previous end");
@@ -276,7 +276,7 @@ fn samples_already_in_the_previous_profile_are_not_counted_again() {
     flat.start_time = 2_000;
     flat.end_time = 2_040;
     let later = Continuation { stack: &[], not_before_us: Some(1_040) };
-    assert_eq!(fold_tagged(&flat, later, &table, &budget, &FoldOptions::default(), None).unwrap().totals.wall_ns, 40_000);
+    assert_eq!(fold_tagged(&flat, later, &table, &budget, &FoldOptions::default(), None, None).unwrap().totals.wall_ns, 40_000);
 }
 
 #[test]
@@ -346,7 +346,7 @@ fn tags_split_the_samples_by_the_switch_active_at_each_idle_ones_excepted() {
     let table = FunctionTable::default();
     let budget = Budget::new(usize::MAX);
     let input = TagInput { switches: vec![(1005, 1), (1050, 2)], carried: NO_TAG };
-    let delta = fold_tagged(&flat, Continuation::default(), &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
+    let delta = fold_tagged(&flat, Continuation::default(), &table, &budget, &FoldOptions::default(), Some(&input), None).unwrap();
     let one = tagged(&delta, &table, 1);
     assert_eq!(one["main"], (0, 50, 0), "main was entered before tag 1 began");
     assert_eq!(one["a"], (1, 50, 20));
@@ -370,7 +370,7 @@ fn tagged_recursion_counts_once_and_edges_follow_the_untagged_rules() {
     let table = FunctionTable::default();
     let budget = Budget::new(usize::MAX);
     let input = TagInput { switches: vec![], carried: 7 };
-    let delta = fold_tagged(&flat, Continuation::default(), &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
+    let delta = fold_tagged(&flat, Continuation::default(), &table, &budget, &FoldOptions::default(), Some(&input), None).unwrap();
     let plain = fold(&flat, &[], &table, &budget, &FoldOptions::default()).unwrap();
     // Every sample is under tag 7, so its stats are the untagged ones.
     let tags = delta.tags.as_ref().unwrap();
@@ -379,7 +379,7 @@ fn tagged_recursion_counts_once_and_edges_follow_the_untagged_rules() {
     assert_eq!(funcs, plain.funcs);
     assert_eq!(edges, plain.edges);
     let retained = budget.used();
-    fold_tagged(&flat, Continuation::default(), &table, &budget, &FoldOptions::default(), Some(&input)).unwrap();
+    fold_tagged(&flat, Continuation::default(), &table, &budget, &FoldOptions::default(), Some(&input), None).unwrap();
     assert_eq!(budget.used(), retained, "a tagged fold returns its scratch");
 }
 
