@@ -208,8 +208,45 @@ const fastify: Workload = {
 
 export const WORKLOADS: readonly Workload[] = [tsc, acorn, markdown, nodeHttp, fastify]
 
+/** @babel/parser parsing the TypeScript compiler's command-line bundle. */
+const babel: Workload = {
+  name: 'babel',
+  what: '@babel/parser parse of typescript/lib/_tsc.js (6 MB of JavaScript)',
+  cpuBound: true,
+  runs: { quick: 1, full: 2 },
+  async open() {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { parse } = require('@babel/parser') as typeof import('@babel/parser')
+    const source = fs.readFileSync(require.resolve('typescript/lib/_tsc.js'), 'utf8')
+    return synchronous(() => {
+      const ast = parse(source, { sourceType: 'script' })
+      if (ast.program.body.length === 0) throw new Error('babel workload: empty AST')
+    })
+  },
+}
+
+/** A JSON round trip of a generated document of a few MB: V8's serializer and parser, and the garbage. */
+const json: Workload = {
+  name: 'json',
+  what: 'JSON.stringify + JSON.parse of a generated 2 MB document, 20 times',
+  cpuBound: true,
+  runs: { quick: 2, full: 4 },
+  async open() {
+    const random = seededRandom(11)
+    const document = Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: `item-${i}`, score: random(), tags: [`t${i % 13}`, `u${i % 7}`], nested: { a: i % 3, b: [i, i + 1] } }))
+    return synchronous(() => {
+      let total = 0
+      for (let i = 0; i < 20; i++) total += (JSON.parse(JSON.stringify(document)) as unknown[]).length
+      if (total !== 20 * document.length) throw new Error('json workload: lost rows')
+    })
+  },
+}
+
+/** Workloads of the thread benches (benches/busy-workers.ts), not of the overhead table. */
+export const THREAD_WORKLOADS: readonly Workload[] = [babel, json]
+
 export function workloadNamed(name: string): Workload {
-  const found = WORKLOADS.find((w) => w.name === name)
+  const found = [...WORKLOADS, ...THREAD_WORKLOADS].find((w) => w.name === name)
   if (!found) throw new Error(`unknown workload ${name}; known: ${WORKLOADS.map((w) => w.name).join(', ')}`)
   return found
 }
