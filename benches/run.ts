@@ -15,7 +15,7 @@ import { measureOverhead, runChild, type OverheadResults } from './overhead'
 import { CONFIGS, configNamed } from './profilers'
 import { measureReadCost, readChecks, readSection } from './read-cost'
 import { renderReport } from './report'
-import { measureSamplingCost, samplingCostSection } from './sampling-cost'
+import { measureSamplingCost, samplingCostSection, type SamplingCost } from './sampling-cost'
 import { loadAverage, sectionsOf, withSection } from './sections'
 import { DEOPT_MODES, SERVER_MODES, deoptSection, measureServer, serverChecks, serverSection } from './server'
 import { REPO_ROOT, WORKLOADS, type Size } from './workloads'
@@ -31,7 +31,8 @@ type Focused = (args: Args) => Promise<{ markdown: string; checks: Check[] }>
 
 const FOCUSED: Record<string, Focused> = {
   'sampling-cost': async (args) => {
-    const results = await measureSamplingCost(args.reps ?? 12)
+    const results: SamplingCost[] = []
+    for (const node of args.nodes ?? [process.execPath]) results.push(...(await measureSamplingCost(args.reps ?? 12, node)))
     return { markdown: samplingCostSection(results, loadAverage()), checks: [] }
   },
   'busy-workers': async (args) => {
@@ -67,6 +68,8 @@ interface Args {
   /** Profiler configurations to run (the baseline always runs). */
   configs?: string[]
   reps?: number
+  /** Node binaries the sampling-cost calibration runs on (default: this one). */
+  nodes?: string[]
   out: string
 }
 
@@ -81,7 +84,8 @@ function parseArgs(argv: string[]): Args {
     else if (key === '--configs' && value) args.configs = value.split(',')
     else if (key === '--reps' && Number(value) >= 1) args.reps = Number(value)
     else if (key === '--out' && value) args.out = path.resolve(value)
-    else throw new Error(`unknown argument ${arg}; use --quick, --full, --only=${['overhead', 'engine', ...Object.keys(FOCUSED)].join('|')}, --workloads=${WORKLOADS.map((w) => w.name).join(',')}, --configs=${CONFIGS.map((c) => c.name).join(',')}, --reps=N, --out=FILE`)
+    else if (key === '--nodes' && value) args.nodes = value.split(',')
+    else throw new Error(`unknown argument ${arg}; use --quick, --full, --only=${['overhead', 'engine', ...Object.keys(FOCUSED)].join('|')}, --workloads=${WORKLOADS.map((w) => w.name).join(',')}, --configs=${CONFIGS.map((c) => c.name).join(',')}, --reps=N, --out=FILE, --nodes=NODE,NODE (sampling-cost)`)
   }
   return args
 }
