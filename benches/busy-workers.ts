@@ -20,9 +20,8 @@ import * as fs from 'node:fs'
 import { Session } from 'node:inspector'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
+import { Worker, isMainThread, parentPort, threadId, workerData } from 'node:worker_threads'
 
-import type { Overhead } from '../src/overhead'
 import { native } from '../src/native'
 import { median } from './measure'
 import { workloadNamed, type Size } from './workloads'
@@ -32,17 +31,48 @@ export type BusyConfig = (typeof BUSY_CONFIGS)[number]
 /** The main thread's job, then one worker per job. */
 const MAIN_JOB = 'babel'
 const WORKER_JOBS = ['tsc', 'acorn', 'marked', 'json']
+/** Measured runs per job (quick size; full doubles them): about 3 s of CPU each, so the threads overlap. */
+const RUNS: Record<string, number> = { babel: 6, tsc: 1, acorn: 4, marked: 10, json: 5 }
+
+/** getOverhead() over a thread's measured runs (differences of two readings), ms. */
+interface Account {
+  /** Our own time on the thread (profilerTime). */
+  oursMs: number
+  /** v8SamplingEstimate.time. */
+  estimateMs: number
+  /** runTime. */
+  runMs: number
+  /** The profiler thread's CPU time (main's readings only: from the barrier to the end of every thread). */
+  profilerCpuMs?: number
+}
 
 interface ThreadResult {
   job: string
   cpuMs: number
   wallMs: number
+  account?: Account
 }
 
 interface ChildOutput {
   threads: ThreadResult[]
-  overhead?: Overhead
 }
+
+type Yappi = typeof import('../index')
+
+/** This thread's account in a getOverhead() reading, in ms. */
+function reading(yappi: Yappi): Account {
+  const overhead = yappi.getOverhead()
+  const mine = overhead.threads.find((t) => t.threadId === threadId)
+  const cpu = overhead.profilerThread?.cpuTime
+  return { oursMs: 1000 * (mine?.profilerTime ?? NaN), estimateMs: 1000 * (mine?.v8SamplingEstimate.time ?? NaN), runMs: 1000 * (mine?.runTime ?? NaN), profilerCpuMs: cpu === undefined ? undefined : 1000 * cpu }
+}
+
+const minus = (a: Account, b: Account): Account => ({
+  oursMs: a.oursMs - b.oursMs,
+  estimateMs: a.estimateMs - b.estimateMs,
+  runMs: a.runMs - b.runMs,
+  profilerCpuMs: a.profilerCpuMs === undefined || b.profilerCpuMs === undefined ? undefined : a.profilerCpuMs - b.profilerCpuMs,
+})
 
 // ---- the measured process ----------------------------------------------------------------------
 
@@ -60,7 +90,7 @@ function startBare(): () => void {
 }
 
 /** Opens the job, warms up once, waits for every thread at the barrier, then times its runs. */
-async function runJob(job: string, size: Size, barrier: Int32Array, threads: number): Promise<ThreadResult> {
+async function runJob(job: string, size: Size, barrier: Int32Array, threads: number, yappi: Yappi | undefined): Promise<ThreadResult & { profilerCpuAtStart?: number }> {
   const workload = workloadNamed(job)
   const session = await workload.open(size)
   await session.run()
@@ -70,18 +100,22 @@ async function runJob(job: string, size: Size, barrier: Int32Array, threads: num
   } else {
     for (let seen = Atomics.load(barrier, 0); seen < threads; seen = Atomics.load(barrier, 0)) Atomics.wait(barrier, 0, seen, 5)
   }
+  const before = yappi && reading(yappi)
   const cpu0 = native.threadCpuTimeNs()
   const wall0 = process.hrtime.bigint()
-  for (let i = 0; i < workload.runs[size]; i++) await session.run()
-  const result = { job, cpuMs: (native.threadCpuTimeNs() - cpu0) / 1e6, wallMs: Number(process.hrtime.bigint() - wall0) / 1e6 }
+  for (let i = 0; i < RUNS[job] * (size === 'full' ? 2 : 1); i++) await session.run()
+  const result: ThreadResult = { job, cpuMs: (native.threadCpuTimeNs() - cpu0) / 1e6, wallMs: Number(process.hrtime.bigint() - wall0) / 1e6 }
+  if (yappi && before) result.account = minus(reading(yappi), before)
   await session.close()
-  return result
+  return Object.assign(result, { profilerCpuAtStart: before?.profilerCpuMs })
 }
 
 async function worker(): Promise<void> {
   const { job, size, config, barrier, threads } = workerData as { job: string; size: Size; config: BusyConfig; barrier: Int32Array; threads: number }
   const stopBare = config === 'bare' ? startBare() : undefined
-  const result = await runJob(job, size, barrier, threads)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const yappi = config === 'yappi' ? (require('../index') as Yappi) : undefined
+  const { profilerCpuAtStart: _, ...result } = await runJob(job, size, barrier, threads, yappi)
   parentPort!.postMessage(result)
   // Stays (profiled, idle) until main has read getOverhead(), so every thread's account is open.
   parentPort!.once('message', () => {
@@ -92,20 +126,22 @@ async function worker(): Promise<void> {
 
 async function measured(config: BusyConfig, size: Size): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const yappi = config === 'yappi' ? (require('../index') as typeof import('../index')) : undefined
+  const yappi = config === 'yappi' ? (require('../index') as Yappi) : undefined
   yappi?.start({ intervalUs: 1000 })
   const stopBare = config === 'bare' ? startBare() : undefined
   const threads = 1 + WORKER_JOBS.length
   const barrier = new Int32Array(new SharedArrayBuffer(4))
   const workers = WORKER_JOBS.map((job) => new Worker(__filename, { name: job, workerData: { job, size, config, barrier, threads } }))
   const answers = workers.map((w) => new Promise<ThreadResult>((resolve, reject) => (w.once('message', resolve), w.once('error', reject))))
-  const mine = await runJob(MAIN_JOB, size, barrier, threads)
+  const mine = await runJob(MAIN_JOB, size, barrier, threads, yappi)
   const theirs = await Promise.all(answers)
-  const overhead = yappi?.getOverhead()
+  // The profiler thread's CPU from the barrier (main's first reading) until every thread is done.
+  const { profilerCpuAtStart, ...main } = mine
+  if (yappi && main.account) main.account.profilerCpuMs = (reading(yappi).profilerCpuMs ?? NaN) - (profilerCpuAtStart ?? NaN)
   await Promise.all(workers.map((w) => new Promise((resolve) => (w.once('exit', resolve), w.postMessage('done')))))
   yappi?.stop()
   stopBare?.()
-  const output: ChildOutput = { threads: [mine, ...theirs], overhead }
+  const output: ChildOutput = { threads: [main, ...theirs] }
   process.send!(output, () => process.disconnect())
 }
 
@@ -167,10 +203,11 @@ function slowdowns(results: BusyResults, config: BusyConfig, job: string): numbe
   })
 }
 
-/** getOverhead()'s account of the thread running `job` (main is thread 0, workers by name). */
-function account(overhead: Overhead | undefined, job: string) {
-  return overhead?.threads.find((t) => (job === MAIN_JOB ? t.threadId === 0 : t.name === job))
-}
+/** The yappi-node run's thread running `job`, per repetition. */
+const yappiThread = (results: BusyResults, job: string) => results.runs.map((rep) => rep.yappi.threads.find((t) => t.job === job)!)
+/** Per repetition, `of(account)` over the measured runs as a percentage of the thread's CPU time without a profiler. */
+const ofBaseCpu = (results: BusyResults, job: string, of: (a: Account) => number) =>
+  results.runs.map((rep) => (100 * of(rep.yappi.threads.find((t) => t.job === job)!.account!)) / rep.none.threads.find((t) => t.job === job)!.cpuMs)
 
 export interface BusyCheck {
   target: string
@@ -184,8 +221,8 @@ export function busyChecks(results: BusyResults): BusyCheck[] {
     const gap = results.runs.map((_, i) => slowdowns(results, 'yappi', job)[i] - slowdowns(results, '--cpu-prof', job)[i])
     checks.push({ target: `busy workers, ${job} thread: yappi slowdown ≤ --cpu-prof's + 1 point`, measured: `${withRange(gap)} points`, pass: median(gap) <= 1 })
   }
-  const mainShare = results.runs.map((rep) => account(rep.yappi.overhead, MAIN_JOB)?.percent ?? NaN)
-  checks.push({ target: "busy workers: our own share of main's time (getOverhead) ≤ 1 %", measured: `${median(mainShare).toFixed(2)} % (${Math.min(...mainShare).toFixed(2)} to ${Math.max(...mainShare).toFixed(2)})`, pass: median(mainShare) <= 1 })
+  const mainShare = yappiThread(results, MAIN_JOB).map((t) => (100 * t.account!.oursMs) / t.account!.runMs)
+  checks.push({ target: "busy workers: our own share of main's time over its measured runs (getOverhead: Δ profilerTime / Δ runTime) ≤ 1 %", measured: `${median(mainShare).toFixed(2)} % (${Math.min(...mainShare).toFixed(2)} to ${Math.max(...mainShare).toFixed(2)})`, pass: median(mainShare) <= 1 })
   return checks
 }
 
@@ -198,21 +235,22 @@ export function busySection(results: BusyResults, load: string): string {
     return `| ${label(job)} | ${cpu('none').toFixed(0)} | ${withRange(slowdowns(results, 'yappi', job))} | ${withRange(slowdowns(results, '--cpu-prof', job))} | ${withRange(slowdowns(results, 'bare', job))} | ${withRange(gap)} |`
   })
   const reportRows = jobs.map((job) => {
-    const accounts = results.runs.map((rep) => account(rep.yappi.overhead, job))
-    const ours = accounts.map((a) => a?.percent ?? NaN)
-    const estimate = accounts.map((a) => a?.v8SamplingEstimate?.percent ?? NaN)
+    const ours = ofBaseCpu(results, job, (a) => a.oursMs)
+    const estimate = ofBaseCpu(results, job, (a) => a.estimateMs)
+    const share = yappiThread(results, job).map((t) => (100 * t.account!.oursMs) / t.account!.runMs)
     const total = ours.map((o, i) => o + estimate[i])
     const measuredSlowdown = slowdowns(results, 'yappi', job)
     const gap = measuredSlowdown.map((m, i) => m - total[i])
-    return `| ${label(job)} | ${median(ours).toFixed(2)} % | ${median(estimate).toFixed(2)} % | ${median(total).toFixed(2)} % | ${withRange(measuredSlowdown)} % | ${withRange(gap)} |`
+    const bare = slowdowns(results, 'bare', job)
+    return `| ${label(job)} | ${median(share).toFixed(2)} % | ${median(ours).toFixed(2)} % | ${median(estimate).toFixed(2)} % | ${withRange(bare)} | ${median(total).toFixed(2)} % | ${withRange(measuredSlowdown)} | ${withRange(gap)} |`
   })
-  const profilerCpu = results.runs.map((rep) => rep.yappi.overhead?.profilerThread?.cpuTime ?? NaN)
-  const userCpu = results.runs.map((rep) => rep.yappi.threads.reduce((sum, t) => sum + t.cpuMs, 0) / 1000)
+  const profilerCpu = yappiThread(results, MAIN_JOB).map((t) => t.account!.profilerCpuMs ?? NaN)
+  const userCpu = results.runs.map((rep) => rep.yappi.threads.reduce((sum, t) => sum + t.cpuMs, 0))
   const profilerShare = profilerCpu.map((p, i) => (100 * p) / userCpu[i])
   return [
     '## Busy workers: every thread\'s CPU time (issue 10)',
     '',
-    `Load average ${load}; ${results.reps} repetitions, ${results.size} size, Node ${process.version}. Main runs @babel/parser, four workers run tsc, acorn, marked and a JSON loop, all at once after one warm-up run each; each thread times its own work on its own CPU clock. Slowdown: median over repetitions of the paired ratio to \`none\` on that thread, in percent (min to max). \`bare\`: one inspector profile per thread, never rotated (V8's sampler alone). Reproduce: \`npm run bench -- --only=busy-workers --reps=${results.reps}\`.`,
+    `Load average ${load}; ${results.reps} repetitions, ${results.size} size, Node ${process.version}. Main runs @babel/parser (${RUNS.babel} parses), four workers run tsc (${RUNS.tsc}), acorn (${RUNS.acorn}), marked (${RUNS.marked}) and a JSON loop (${RUNS.json}) (quick size; full doubles them), all at once after one warm-up run each; each thread times its own work on its own CPU clock. Slowdown: median over repetitions of the paired ratio to \`none\` on that thread, in percent (min to max). \`bare\`: one inspector profile per thread, never rotated (V8's sampler alone). Reproduce: \`npm run bench -- --only=busy-workers --reps=${results.reps}\`.`,
     '',
     '| thread | CPU ms, none | yappi-node 1 ms | --cpu-prof | bare inspector profile | yappi − --cpu-prof (points) |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -220,13 +258,13 @@ export function busySection(results: BusyResults, load: string): string {
     '',
     '### getOverhead() beside the measured slowdown (yappi-node runs)',
     '',
-    "`ours`: time in profiler code on the thread (getOverhead().threads[i].percent); `V8 estimate`: `v8SamplingEstimate.percent`, V8's sampling priced per sample (see the calibration section); `gap`: measured slowdown − (ours + estimate), points.",
+    "Each thread reads getOverhead() at the start and the end of its measured runs; the differences are used. `share`: Δ profilerTime / Δ runTime, getOverhead()'s own percentage. `ours` and `V8 estimate` (Δ `v8SamplingEstimate.time`): as percentages of the thread's CPU time in the `none` run, so they add up against the measured slowdown. `bare` is V8's sampler measured alone, what the estimate prices. `gap`: measured slowdown − (ours + estimate), points.",
     '',
-    '| thread | ours | V8 estimate | reported total | measured slowdown | gap (points) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| thread | share (getOverhead) | ours | V8 estimate | bare measured | reported total | measured slowdown | gap (points) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...reportRows,
     '',
-    `Profiler thread CPU: ${median(profilerCpu).toFixed(2)} s per run (${Math.min(...profilerCpu).toFixed(2)} to ${Math.max(...profilerCpu).toFixed(2)}), ${median(profilerShare).toFixed(2)} % of the CPU the five user threads used in their measured runs (it also covers their warm-up, so this is an upper bound).`,
+    `Profiler thread CPU from the barrier until every thread was done: ${median(profilerCpu).toFixed(0)} ms per run (${Math.min(...profilerCpu).toFixed(0)} to ${Math.max(...profilerCpu).toFixed(0)}), ${median(profilerShare).toFixed(2)} % (${Math.min(...profilerShare).toFixed(2)} to ${Math.max(...profilerShare).toFixed(2)}) of the CPU the five user threads used in their measured runs.`,
     '',
   ].join('\n')
 }
