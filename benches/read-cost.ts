@@ -67,7 +67,7 @@ async function measured(mode: ReadMode): Promise<ReadOutput> {
   }
   if (mode === 'handle') {
     if (!startCpuProfile) return { unsupported: `v8.startCpuProfile() needs Node ≥ 24.12 (this is ${process.version})` }
-    const handle = startCpuProfile.length > 0 ? startCpuProfile({ samplingIntervalMicros: 1000 }) : startCpuProfile()
+    const handle = startCpuProfile.length > 0 ? startCpuProfile({ sampleInterval: 1 }) : startCpuProfile()
     await tsc.run()
     const [json, read] = timed(() => handle.stop())
     return { read, size: json.length }
