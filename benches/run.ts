@@ -53,6 +53,9 @@ const FOCUSED: Record<string, Focused> = {
   },
 }
 
+/** A focused bench's section is per Node major: a run on another version adds its own. */
+const sectionName = (name: string) => `${name}-node${process.versions.node.split('.')[0]}`
+
 /** A focused bench's section: its targets first, then its tables. */
 function focusedMarkdown(name: string, { markdown, checks }: { markdown: string; checks: Check[] }): string {
   if (checks.length === 0) return markdown
@@ -135,7 +138,7 @@ async function main(): Promise<void> {
   if (args.only !== undefined && focused.length === 1) {
     log(`${args.only}:`)
     const markdown = focusedMarkdown(args.only, await FOCUSED[args.only](args))
-    fs.writeFileSync(args.out, withSection(previous, args.only, markdown))
+    fs.writeFileSync(args.out, withSection(previous, sectionName(args.only), markdown))
     log(`wrote the ${args.only} section of ${path.relative(process.cwd(), args.out)} in ${Math.round((Date.now() - started) / 1000)} s`)
     return
   }
@@ -157,10 +160,10 @@ async function main(): Promise<void> {
   const command = `npm run bench -- ${process.argv.slice(2).join(' ') || '--quick'}`
   let markdown = `${renderReport({ machine: describeMachine(), mode: args.size, command, seconds: (Date.now() - started) / 1000, overhead, engine, longRun })}\n`
   // The focused benches' sections: those run now, else as they were.
-  for (const [name, old] of sectionsOf(previous)) if (!focused.includes(name)) markdown = `${markdown}\n${old}\n`
+  for (const [name, old] of sectionsOf(previous)) if (!focused.map(sectionName).includes(name)) markdown = `${markdown}\n${old}\n`
   for (const name of focused) {
     log(`${name}:`)
-    markdown = withSection(markdown, name, focusedMarkdown(name, await FOCUSED[name](args)))
+    markdown = withSection(markdown, sectionName(name), focusedMarkdown(name, await FOCUSED[name](args)))
   }
   fs.writeFileSync(args.out, markdown)
   fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ overhead, engine, longRun }, (key, value) => (key === 'workload' || key === 'config' ? value.name : value), 2))
