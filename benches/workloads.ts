@@ -64,22 +64,32 @@ const tsc: Workload = {
   },
 }
 
-/** acorn parsing the TypeScript compiler's own 9 MB bundle. */
-const acorn: Workload = {
-  name: 'acorn',
-  what: 'acorn.parse of typescript/lib/typescript.js (9 MB of JavaScript), with locations',
-  cpuBound: true,
-  runs: { quick: 2, full: 4 },
-  async open() {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { parse } = require('acorn') as typeof import('acorn')
-    const source = fs.readFileSync(require.resolve('typescript/lib/typescript.js'), 'utf8')
-    return synchronous(() => {
-      const ast = parse(source, { ecmaVersion: 'latest', sourceType: 'script', locations: true })
-      if (ast.body.length === 0) throw new Error('acorn workload: empty AST')
-    })
-  },
+/**
+ * A JavaScript parser over one of the TypeScript compiler's bundles: `parse(source)` returns the
+ * number of top-level statements, which must not be zero.
+ */
+function parserWorkload(name: string, what: string, runs: Record<Size, number>, bundle: string, load: () => (source: string) => number): Workload {
+  return {
+    name,
+    what,
+    cpuBound: true,
+    runs,
+    async open() {
+      const parse = load()
+      const source = fs.readFileSync(require.resolve(`typescript/lib/${bundle}`), 'utf8')
+      return synchronous(() => {
+        if (parse(source) === 0) throw new Error(`${name} workload: empty AST`)
+      })
+    },
+  }
 }
+
+/** acorn parsing the TypeScript compiler's own 9 MB bundle. */
+const acorn = parserWorkload('acorn', 'acorn.parse of typescript/lib/typescript.js (9 MB of JavaScript), with locations', { quick: 2, full: 4 }, 'typescript.js', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { parse } = require('acorn') as typeof import('acorn')
+  return (source) => parse(source, { ecmaVersion: 'latest', sourceType: 'script', locations: true }).body.length
+})
 
 /** A deterministic Markdown document using most of CommonMark and GFM: headings, lists, tables, code. */
 export function generateMarkdown(sections: number): string {
@@ -209,21 +219,11 @@ const fastify: Workload = {
 export const WORKLOADS: readonly Workload[] = [tsc, acorn, markdown, nodeHttp, fastify]
 
 /** @babel/parser parsing the TypeScript compiler's command-line bundle. */
-const babel: Workload = {
-  name: 'babel',
-  what: '@babel/parser parse of typescript/lib/_tsc.js (6 MB of JavaScript)',
-  cpuBound: true,
-  runs: { quick: 1, full: 2 },
-  async open() {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { parse } = require('@babel/parser') as typeof import('@babel/parser')
-    const source = fs.readFileSync(require.resolve('typescript/lib/_tsc.js'), 'utf8')
-    return synchronous(() => {
-      const ast = parse(source, { sourceType: 'script' })
-      if (ast.program.body.length === 0) throw new Error('babel workload: empty AST')
-    })
-  },
-}
+const babel = parserWorkload('babel', '@babel/parser parse of typescript/lib/_tsc.js (6 MB of JavaScript)', { quick: 1, full: 2 }, '_tsc.js', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { parse } = require('@babel/parser') as typeof import('@babel/parser')
+  return (source) => parse(source, { sourceType: 'script' }).program.body.length
+})
 
 /** A JSON round trip of a generated document of a few MB: V8's serializer and parser, and the garbage. */
 const json: Workload = {
