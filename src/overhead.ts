@@ -120,9 +120,10 @@ const percent = (part: number, whole: number): number => (whole > 0 ? (100 * par
 
 /**
  * Extra thread CPU per V8 sample, ns, by Node major version: `npm run bench -- --only=sampling-cost`
- * on the reference machine (2-core Xeon VM, shared, load average 11–13; see benches/RESULTS.md),
- * median of 12 pairs at 100 µs sampling, whose spread is a third of the 1 ms one's (the 1 ms
- * medians, 18–28 µs, agree within their noise). Versions not listed use the nearest one below.
+ * on the reference machine (2-core Xeon VM, shared, load average 11–13), median of 12 pairs at
+ * 100 µs sampling, whose spread is a third of the 1 ms one's (the 1 ms medians, 18–28 µs, agree
+ * within their noise). A second run at load 8–10 (benches/RESULTS.md) found 15–22 µs: 5–17 %
+ * lower, the size of this estimate's uncertainty. Versions not listed use the nearest one below.
  */
 const V8_SAMPLE_COST_NS: ReadonlyArray<readonly [major: number, ns: number]> = [
   [20, 23_150],
