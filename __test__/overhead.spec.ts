@@ -1,9 +1,15 @@
 import test from 'ava'
+import { execFileSync } from 'node:child_process'
+import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 
 import * as yappi from '../index'
+import type { ThreadOverhead } from '../src/overhead'
+import type { ThreadStat } from '../src/stats'
 import { spinA } from './workloads/burn'
 import { WORKER_FILE } from './workloads/threads'
+
+const ESTIMATE_WORKLOAD = path.join(__dirname, 'workloads', 'sampling-estimate.js')
 
 test.afterEach.always(async () => {
   yappi.stop()
@@ -66,4 +72,31 @@ test.serial('workers have their own account, including the profiler work done in
   const main = overhead.threads.find((thread) => thread.threadId === 0)!
   t.is(main.breakdown.fold, 0, "main folds nothing, not even the worker's profiles")
   t.true(overhead.profilerThread!.breakdown.fold > 0, "the profiler thread folds the worker's profiles")
+})
+
+test.serial("getOverhead() estimates V8's own sampling cost per thread, apart from ours, in proportion to the samples V8 took", (t) => {
+  const runAt = (intervalUs: number) => {
+    const out = execFileSync(process.execPath, [ESTIMATE_WORKLOAD, String(intervalUs)], { encoding: 'utf8', timeout: 60_000 })
+    const { thread, account } = JSON.parse(out) as { thread: ThreadStat; account: ThreadOverhead }
+    return { thread, account, estimate: account.v8SamplingEstimate }
+  }
+  const fine = runAt(1000)
+  const coarse = runAt(10_000)
+  for (const { thread, account, estimate } of [fine, coarse]) {
+    t.truthy(estimate, 'every account carries the estimate')
+    for (const value of Object.values(estimate)) t.true(Number.isFinite(value) && value >= 0, JSON.stringify(estimate))
+    t.true(estimate.costPerSample > 0, 'a calibrated cost per sample')
+    t.true(Math.abs(estimate.time - estimate.samples * estimate.costPerSample) < 1e-12)
+    t.true(Math.abs(estimate.percent - (100 * estimate.time) / account.runTime) < 1e-9)
+    // The samples it prices are those V8 took: at least the folded ones.
+    const folded = thread.samples + thread.profilerSamples
+    t.true(estimate.samples >= folded * 0.999, `${estimate.samples} estimated vs ${folded} folded`)
+  }
+  // V8 took fewer samples at 10 ms than at 1 ms, by the ratio of the sample rates the stats saw
+  // (10× on a quiet machine; a loaded one stretches the 1 ms sampler's gaps): the estimate follows.
+  const rate = ({ thread }: typeof fine) => (thread.samples + thread.profilerSamples) / thread.wallTime
+  const seen = rate(fine) / rate(coarse)
+  t.true(seen > 2, `sample rates 1 ms vs 10 ms: ${rate(fine)} vs ${rate(coarse)} per s`)
+  const estimated = fine.estimate.percent / coarse.estimate.percent
+  t.true(Math.abs(estimated / seen - 1) < 0.05, `estimate ratio ${estimated} vs sample-rate ratio ${seen}`)
 })

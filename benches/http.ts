@@ -21,6 +21,7 @@ import { Worker, isMainThread, workerData } from 'node:worker_threads'
 
 import * as yappi from '../index'
 import { native } from '../src/native'
+import { busyWorker, unitsDone as countUnits } from './busy-unit'
 import { median } from './measure'
 
 const MODES = ['off', 'idle', 'scrape', 'page'] as const
@@ -43,24 +44,7 @@ interface RunResult {
 
 // ---- the measured process ------------------------------------------------------------------
 
-/** One unit of a busy worker: build, serialize, parse and sort a small document. */
-function unitOfWork(seed: number): number {
-  const rows = Array.from({ length: 300 }, (_, i) => ({ id: (i * 2654435761 + seed) % 1_000_003, name: `row-${i}`, tags: ['a', `t${i % 7}`] }))
-  const parsed = JSON.parse(JSON.stringify(rows)) as typeof rows
-  parsed.sort((a, b) => a.id - b.id)
-  return parsed[0].id
-}
-
-function busyWorker(counts: Int32Array, index: number): void {
-  let seed = index
-  // Slot 0 is the stop flag; each worker counts its units in its own slot.
-  while (Atomics.load(counts, 0) === 0) {
-    seed = unitOfWork(seed)
-    Atomics.add(counts, 1 + index, 1)
-  }
-}
-
-const unitsDone = (counts: Int32Array) => Array.from({ length: WORKERS }, (_, i) => Atomics.load(counts, 1 + i)).reduce((a, b) => a + b, 0)
+const unitsDone = (counts: Int32Array) => countUnits(counts, WORKERS)
 const processCpuMs = () => {
   const usage = process.cpuUsage()
   return (usage.user + usage.system) / 1000

@@ -1,25 +1,78 @@
 /**
- * `npm run bench [-- --full] [-- --only=overhead|engine] [-- --workloads=tsc,acorn] [-- --configs='none,yappi 1ms'] [-- --reps=N]`
- * Runs the benchmarks and writes benches/RESULTS.md. Quick mode (the default) takes a few minutes.
+ * `npm run bench [-- --full] [-- --only=NAME] [-- --workloads=tsc,acorn] [-- --configs='none,yappi 1ms'] [-- --reps=N]`
+ * Runs the benchmarks and writes benches/RESULTS.md. Quick mode (the default) takes a few minutes;
+ * NAME is one of `overhead`, `engine` (the main report) or a focused bench (FOCUSED below), which
+ * replaces only its own section of RESULTS.md.
  */
 import { fork } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
+import { busyChecks, busySection, measureBusyWorkers } from './busy-workers'
 import type { EngineResults, LongRunResult } from './engine-child'
 import { describeMachine } from './machine'
 import { measureOverhead, runChild, type OverheadResults } from './overhead'
 import { CONFIGS, configNamed } from './profilers'
+import { measureReadCost, readChecks, readSection } from './read-cost'
 import { renderReport } from './report'
+import { measureSamplingCost, samplingCostSection, type SamplingCost } from './sampling-cost'
+import { loadAverage, sectionsOf, withSection } from './sections'
+import { DEOPT_MODES, SERVER_MODES, deoptSection, measureServer, serverChecks, serverSection } from './server'
 import { REPO_ROOT, WORKLOADS, type Size } from './workloads'
+
+interface Check {
+  target: string
+  measured: string
+  pass: boolean
+}
+
+/** A focused bench: its section of RESULTS.md (with the load average taken when it ended) and its targets. */
+type Focused = (args: Args) => Promise<{ markdown: string; checks: Check[] }>
+
+const FOCUSED: Record<string, Focused> = {
+  'sampling-cost': async (args) => {
+    const results: SamplingCost[] = []
+    for (const node of args.nodes ?? [process.execPath]) results.push(...(await measureSamplingCost(args.reps ?? 12, node)))
+    return { markdown: samplingCostSection(results, loadAverage()), checks: [] }
+  },
+  'busy-workers': async (args) => {
+    const results = await measureBusyWorkers(args.size, args.reps ?? 3, log)
+    return { markdown: busySection(results, loadAverage()), checks: busyChecks(results) }
+  },
+  'read-cost': async (args) => {
+    const results = await measureReadCost(args.reps ?? 5, log)
+    return { markdown: readSection(results, loadAverage()), checks: readChecks(results) }
+  },
+  server: async (args) => {
+    const runs = await measureServer(SERVER_MODES, args.reps ?? 3, log)
+    return { markdown: serverSection(runs, loadAverage()), checks: serverChecks(runs) }
+  },
+  deoptimize: async (args) => {
+    const runs = await measureServer(DEOPT_MODES, args.reps ?? 3, log)
+    return { markdown: deoptSection(runs, loadAverage()), checks: [] }
+  },
+}
+
+/** A focused bench's section is per Node major: a run on another version adds its own. */
+const sectionName = (name: string) => `${name}-node${process.versions.node.split('.')[0]}`
+
+/** A focused bench's section: its targets first, then its tables. */
+function focusedMarkdown(name: string, { markdown, checks }: { markdown: string; checks: Check[] }): string {
+  if (checks.length === 0) return markdown
+  const rows = checks.map((c) => `| ${c.target} | ${c.measured} | ${c.pass ? '**pass**' : '**FAIL**'} |`)
+  const [title, ...rest] = markdown.split('\n')
+  return [title, '', `Targets (\`--only=${name}\`):`, '', '| Target | Measured | Result |', '| --- | --- | --- |', ...rows, ...rest].join('\n')
+}
 
 interface Args {
   size: Size
-  only?: 'overhead' | 'engine'
+  only?: string
   workloads?: string[]
   /** Profiler configurations to run (the baseline always runs). */
   configs?: string[]
   reps?: number
+  /** Node binaries the sampling-cost calibration runs on (default: this one). */
+  nodes?: string[]
   out: string
 }
 
@@ -29,12 +82,13 @@ function parseArgs(argv: string[]): Args {
     const [key, value] = arg.split('=', 2)
     if (key === '--quick') args.size = 'quick'
     else if (key === '--full') args.size = 'full'
-    else if (key === '--only' && (value === 'overhead' || value === 'engine')) args.only = value
+    else if (key === '--only' && (value === 'overhead' || value === 'engine' || (value !== undefined && value in FOCUSED))) args.only = value
     else if (key === '--workloads' && value) args.workloads = value.split(',')
     else if (key === '--configs' && value) args.configs = value.split(',')
     else if (key === '--reps' && Number(value) >= 1) args.reps = Number(value)
     else if (key === '--out' && value) args.out = path.resolve(value)
-    else throw new Error(`unknown argument ${arg}; use --quick, --full, --only=overhead|engine, --workloads=${WORKLOADS.map((w) => w.name).join(',')}, --configs=${CONFIGS.map((c) => c.name).join(',')}, --reps=N, --out=FILE`)
+    else if (key === '--nodes' && value) args.nodes = value.split(',')
+    else throw new Error(`unknown argument ${arg}; use --quick, --full, --only=${['overhead', 'engine', ...Object.keys(FOCUSED)].join('|')}, --workloads=${WORKLOADS.map((w) => w.name).join(',')}, --configs=${CONFIGS.map((c) => c.name).join(',')}, --reps=N, --out=FILE, --nodes=NODE,NODE (sampling-cost)`)
   }
   return args
 }
@@ -79,6 +133,15 @@ async function main(): Promise<void> {
   const started = Date.now()
   const outDir = path.join(REPO_ROOT, 'benches', 'out')
   fs.mkdirSync(outDir, { recursive: true })
+  const previous = fs.existsSync(args.out) ? fs.readFileSync(args.out, 'utf8') : ''
+  const focused = args.only === undefined ? Object.keys(FOCUSED) : args.only in FOCUSED ? [args.only] : []
+  if (args.only !== undefined && focused.length === 1) {
+    log(`${args.only}:`)
+    const markdown = focusedMarkdown(args.only, await FOCUSED[args.only](args))
+    fs.writeFileSync(args.out, withSection(previous, sectionName(args.only), markdown))
+    log(`wrote the ${args.only} section of ${path.relative(process.cwd(), args.out)} in ${Math.round((Date.now() - started) / 1000)} s`)
+    return
+  }
   let overhead: OverheadResults | undefined
   let engine: EngineResults | undefined
   let longRun: LongRunResult | undefined
@@ -95,8 +158,14 @@ async function main(): Promise<void> {
     longRun = await engineChild<LongRunResult>('longrun', args.size)
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(' ') || '--quick'}`
-  const markdown = renderReport({ machine: describeMachine(), mode: args.size, command, seconds: (Date.now() - started) / 1000, overhead, engine, longRun })
-  fs.writeFileSync(args.out, `${markdown}\n`)
+  let markdown = `${renderReport({ machine: describeMachine(), mode: args.size, command, seconds: (Date.now() - started) / 1000, overhead, engine, longRun })}\n`
+  // The focused benches' sections: those run now, else as they were.
+  for (const [name, old] of sectionsOf(previous)) if (!focused.map(sectionName).includes(name)) markdown = `${markdown}\n${old}\n`
+  for (const name of focused) {
+    log(`${name}:`)
+    markdown = withSection(markdown, sectionName(name), focusedMarkdown(name, await FOCUSED[name](args)))
+  }
+  fs.writeFileSync(args.out, markdown)
   fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ overhead, engine, longRun }, (key, value) => (key === 'workload' || key === 'config' ? value.name : value), 2))
   log(`wrote ${path.relative(process.cwd(), args.out)} in ${Math.round((Date.now() - started) / 1000)} s`)
 }

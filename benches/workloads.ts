@@ -64,22 +64,32 @@ const tsc: Workload = {
   },
 }
 
-/** acorn parsing the TypeScript compiler's own 9 MB bundle. */
-const acorn: Workload = {
-  name: 'acorn',
-  what: 'acorn.parse of typescript/lib/typescript.js (9 MB of JavaScript), with locations',
-  cpuBound: true,
-  runs: { quick: 2, full: 4 },
-  async open() {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { parse } = require('acorn') as typeof import('acorn')
-    const source = fs.readFileSync(require.resolve('typescript/lib/typescript.js'), 'utf8')
-    return synchronous(() => {
-      const ast = parse(source, { ecmaVersion: 'latest', sourceType: 'script', locations: true })
-      if (ast.body.length === 0) throw new Error('acorn workload: empty AST')
-    })
-  },
+/**
+ * A JavaScript parser over one of the TypeScript compiler's bundles: `parse(source)` returns the
+ * number of top-level statements, which must not be zero.
+ */
+function parserWorkload(name: string, what: string, runs: Record<Size, number>, bundle: string, load: () => (source: string) => number): Workload {
+  return {
+    name,
+    what,
+    cpuBound: true,
+    runs,
+    async open() {
+      const parse = load()
+      const source = fs.readFileSync(require.resolve(`typescript/lib/${bundle}`), 'utf8')
+      return synchronous(() => {
+        if (parse(source) === 0) throw new Error(`${name} workload: empty AST`)
+      })
+    },
+  }
 }
+
+/** acorn parsing the TypeScript compiler's own 9 MB bundle. */
+const acorn = parserWorkload('acorn', 'acorn.parse of typescript/lib/typescript.js (9 MB of JavaScript), with locations', { quick: 2, full: 4 }, 'typescript.js', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { parse } = require('acorn') as typeof import('acorn')
+  return (source) => parse(source, { ecmaVersion: 'latest', sourceType: 'script', locations: true }).body.length
+})
 
 /** A deterministic Markdown document using most of CommonMark and GFM: headings, lists, tables, code. */
 export function generateMarkdown(sections: number): string {
@@ -208,8 +218,35 @@ const fastify: Workload = {
 
 export const WORKLOADS: readonly Workload[] = [tsc, acorn, markdown, nodeHttp, fastify]
 
+/** @babel/parser parsing the TypeScript compiler's command-line bundle. */
+const babel = parserWorkload('babel', '@babel/parser parse of typescript/lib/_tsc.js (6 MB of JavaScript)', { quick: 1, full: 2 }, '_tsc.js', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { parse } = require('@babel/parser') as typeof import('@babel/parser')
+  return (source) => parse(source, { sourceType: 'script' }).program.body.length
+})
+
+/** A JSON round trip of a generated document of a few MB: V8's serializer and parser, and the garbage. */
+const json: Workload = {
+  name: 'json',
+  what: 'JSON.stringify + JSON.parse of a generated 2 MB document, 20 times',
+  cpuBound: true,
+  runs: { quick: 2, full: 4 },
+  async open() {
+    const random = seededRandom(11)
+    const document = Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: `item-${i}`, score: random(), tags: [`t${i % 13}`, `u${i % 7}`], nested: { a: i % 3, b: [i, i + 1] } }))
+    return synchronous(() => {
+      let total = 0
+      for (let i = 0; i < 20; i++) total += (JSON.parse(JSON.stringify(document)) as unknown[]).length
+      if (total !== 20 * document.length) throw new Error('json workload: lost rows')
+    })
+  },
+}
+
+/** Workloads of the thread benches (benches/busy-workers.ts), not of the overhead table. */
+export const THREAD_WORKLOADS: readonly Workload[] = [babel, json]
+
 export function workloadNamed(name: string): Workload {
-  const found = WORKLOADS.find((w) => w.name === name)
+  const found = [...WORKLOADS, ...THREAD_WORKLOADS].find((w) => w.name === name)
   if (!found) throw new Error(`unknown workload ${name}; known: ${WORKLOADS.map((w) => w.name).join(', ')}`)
   return found
 }

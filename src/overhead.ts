@@ -1,4 +1,5 @@
 import { native } from './native'
+import { decodeThreadStats } from './stats'
 import { thisThread } from './thread'
 
 /**
@@ -68,6 +69,31 @@ export interface ThreadOverhead {
   percent: number
   /** `profilerTime` by kind of work. */
   breakdown: Record<CostKind, number>
+  /**
+   * V8's own sampling cost on this thread, **estimated, not measured**: not part of
+   * `profilerTime` or `percent`. See {@link V8SamplingEstimate}.
+   */
+  v8SamplingEstimate: V8SamplingEstimate
+}
+
+/**
+ * An estimate of what V8's sampler costs a thread: each sample interrupts the thread with a signal
+ * and walks its stack in the handler, work no timer in the profiler's code can see. Computed as
+ * the samples V8 took on the thread during its run time (the sample rate of its folded profiles,
+ * profiler samples included, times `runTime`) priced at a cost per sample calibrated per Node
+ * major version on the reference machine by `benches/sampling-cost.ts` (a loop under 40 frames,
+ * thread CPU with the sampler on against off). A machine, a stack depth or a CPU other than the
+ * reference's makes the real cost differ: read it as the order of magnitude.
+ */
+export interface V8SamplingEstimate {
+  /** Estimated thread time V8's sampling took, seconds. */
+  time: number
+  /** `time / runTime`, in percent. */
+  percent: number
+  /** Samples V8 took on the thread in `runTime`, extrapolated from the folded profiles. */
+  samples: number
+  /** The calibrated cost of one sample used here, seconds. */
+  costPerSample: number
 }
 
 /** The profiler thread's account: all of its time is the profiler's. */
@@ -92,14 +118,53 @@ export interface Overhead {
 
 const percent = (part: number, whole: number): number => (whole > 0 ? (100 * part) / whole : 0)
 
+/**
+ * Extra thread CPU per V8 sample, ns, by Node major version: `npm run bench -- --only=sampling-cost`
+ * on the reference machine (2-core Xeon VM, shared, load average 11–13), median of 12 pairs at
+ * 100 µs sampling, whose spread is a third of the 1 ms one's (the 1 ms medians, 18–28 µs, agree
+ * within their noise). A second run at load 8–10 (benches/RESULTS.md) found 15–22 µs: 5–17 %
+ * lower, the size of this estimate's uncertainty. Versions not listed use the nearest one below.
+ */
+const V8_SAMPLE_COST_NS: ReadonlyArray<readonly [major: number, ns: number]> = [
+  [20, 23_150],
+  [22, 24_340],
+  [24, 19_220],
+  [26, 18_290],
+]
+
+function sampleCostNs(): number {
+  const major = Number(process.versions.node.split('.')[0])
+  let ns = V8_SAMPLE_COST_NS[0][1]
+  for (const [version, cost] of V8_SAMPLE_COST_NS) if (version <= major) ns = cost
+  return ns
+}
+
+/** Samples per second of wall time V8 took on each thread, from its folded profiles. */
+function sampleRates(): Map<number, number> {
+  const rates = new Map<number, number>()
+  for (const thread of decodeThreadStats(native.threadStats('global')).toArray()) {
+    if (thread.wallTime > 0) rates.set(thread.id, (thread.samples + thread.profilerSamples) / thread.wallTime)
+  }
+  return rates
+}
+
+function estimateSampling(rate: number, runTime: number): V8SamplingEstimate {
+  const costPerSample = sampleCostNs() / 1e9
+  const samples = rate * runTime
+  const time = samples * costPerSample
+  return { time, percent: percent(time, runTime), samples, costPerSample }
+}
+
 /** Time spent in profiler code against run time, per profiled thread, since the last `start()`. */
 export function getOverhead(): Overhead {
   const kinds = Object.keys(COSTS) as CostKind[]
+  const rates = sampleRates()
   const accounts = native.overheadRead().map((thread) => {
     const breakdown = Object.fromEntries(kinds.map((kind) => [kind, (thread.ns[COSTS[kind]] ?? 0) / 1e9])) as Record<CostKind, number>
     const profilerTime = kinds.reduce((sum, kind) => sum + breakdown[kind], 0)
     const runTime = thread.runNs / 1e9
-    const account: ThreadOverhead = { threadId: thread.id, name: thread.name, profilerTime, runTime, percent: percent(profilerTime, runTime), breakdown }
+    const v8SamplingEstimate = estimateSampling(rates.get(thread.id) ?? 0, runTime)
+    const account: ThreadOverhead = { threadId: thread.id, name: thread.name, profilerTime, runTime, percent: percent(profilerTime, runTime), breakdown, v8SamplingEstimate }
     return { account, cpuNs: thread.cpuNs ?? undefined }
   })
   const isProfilerThread = ({ account }: { account: ThreadOverhead }): boolean => account.name === PROFILER_THREAD_NAME

@@ -181,7 +181,7 @@ function installAgent(constants: AgentConstants): Agent {
     startProfile(): void {
       if (state.mode === 'handle') {
         const v8 = builtin('v8')
-        state.handle = v8.startCpuProfile.length > 0 ? v8.startCpuProfile({ samplingIntervalMicros: state.interval }) : v8.startCpuProfile()
+        state.handle = v8.startCpuProfile.length > 0 ? v8.startCpuProfile({ sampleInterval: state.interval / 1000 }) : v8.startCpuProfile()
       } else if (state.mode === 'console') {
         consoleProfile(title(state.seq, state.cpuAt))
       } else if (state.mode === 'session') {

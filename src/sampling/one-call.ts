@@ -18,7 +18,8 @@ import { foreignCoverage } from './coverage'
  */
 
 interface StartCpuProfile {
-  (options?: { samplingIntervalMicros?: number }): { stop(): string | undefined }
+  /** `sampleInterval`: whole milliseconds (see `chooseMode` in target.ts). */
+  (options?: { sampleInterval?: number }): { stop(): string | undefined }
 }
 const startCpuProfile = (v8 as unknown as { startCpuProfile?: StartCpuProfile }).startCpuProfile
 
@@ -71,8 +72,8 @@ export class CallSampler {
    */
   constructor(intervalUs: number, deoptimize: boolean) {
     if (deoptimize && !foreignCoverage()) discardOptimizedCode()
-    if (startCpuProfile && (startCpuProfile.length > 0 || intervalUs === 1000)) {
-      this.#handle = startCpuProfile.length > 0 ? startCpuProfile({ samplingIntervalMicros: intervalUs }) : startCpuProfile()
+    if (startCpuProfile && (intervalUs === 1000 || (startCpuProfile.length > 0 && intervalUs % 1000 === 0))) {
+      this.#handle = startCpuProfile.length > 0 ? startCpuProfile({ sampleInterval: intervalUs / 1000 }) : startCpuProfile()
       return
     }
     const session = new Session()

@@ -72,7 +72,9 @@ const ROTATION_DEADLINE_MS = 30_000
 const FINISHED_TITLE = /"title":"([^"\\]*)"\}\}$/
 
 function chooseMode(probe: Probe, options: ResolvedOptions, thread: number): SamplingMode {
-  if (probe.handles && (probe.handleOptions || options.intervalUs === 1000)) return 'handle'
+  // Node's handles take `sampleInterval` in whole milliseconds (a fraction runs at 1 ms, and the
+  // `samplingIntervalMicros` we passed before was ignored: 10 ms sampled at 1 ms on Node 26).
+  if (probe.handles && (options.intervalUs === 1000 || (probe.handleOptions && options.intervalUs % 1000 === 0))) return 'handle'
   if (thread === 0 && probe.foreignCoverage) return 'session'
   return probe.foreignProfiler ? 'protocol' : 'console'
 }
