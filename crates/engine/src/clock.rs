@@ -1,4 +1,31 @@
-//! Clocks the engine reads itself.
+//! Clocks: the one a session's times are measured on, and those the engine reads itself.
+
+/// The clock a session's times are measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Clock {
+    Wall = 1,
+    Cpu = 2,
+}
+
+impl Clock {
+    pub const ALL: [Clock; 2] = [Clock::Wall, Clock::Cpu];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Clock::Wall => "wall",
+            Clock::Cpu => "cpu",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Clock> {
+        Clock::ALL.into_iter().find(|clock| clock.name() == name)
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Clock> {
+        Clock::ALL.into_iter().find(|&clock| clock as u8 == code)
+    }
+}
 
 /// Microseconds of the monotonic clock V8 stamps its samples with (`process.hrtime`'s on
 /// Linux and macOS); `None` where it cannot be read.

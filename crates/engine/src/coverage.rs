@@ -27,10 +27,11 @@ use serde::Deserialize;
 
 use crate::budget::{Budget, Refusal};
 use crate::cpuprofile::PARSE_BYTES_PER_INPUT_BYTE;
-use crate::function::{CallFrame, FuncKind, OwnCode, classify, frame_key};
+use crate::function::{FuncKind, OwnCode, classify, frame_key};
+use crate::profile::CallFrame;
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::ProfileError;
-use crate::query::MergedStats;
+use crate::merged::MergedStats;
 use crate::sourcemap::SourceMaps;
 use crate::stats::CallStats;
 

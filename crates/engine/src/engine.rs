@@ -15,43 +15,16 @@ use hashbrown::HashMap;
 
 use crate::append_vec::AppendVec;
 use crate::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
+use crate::clock::Clock;
 use crate::coverage::{Coverage, CountsMismatch, Naming, TakeOutcome};
 use crate::fold::{Continuation, FoldOptions, ProfileDelta, fold_tagged};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{FlatProfile, ProfileError};
 use crate::report::{Report, ReportError};
 use crate::stacks::{StackTable, intern_paths};
-use crate::stats::{ThreadSnapshot, ThreadTotals, merge_sorted};
+use crate::snapshot::ThreadSnapshot;
+use crate::stats::{ThreadTotals, merge_sorted};
 use crate::tags::{TagLog, TagStats};
-
-/// The clock a session's times are measured on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Clock {
-    Wall = 1,
-    Cpu = 2,
-}
-
-impl Clock {
-    pub fn name(self) -> &'static str {
-        match self {
-            Clock::Wall => "wall",
-            Clock::Cpu => "cpu",
-        }
-    }
-
-    pub fn named(name: &str) -> Option<Clock> {
-        [Clock::Wall, Clock::Cpu].into_iter().find(|clock| clock.name() == name)
-    }
-
-    fn from_code(code: u8) -> Option<Clock> {
-        match code {
-            1 => Some(Clock::Wall),
-            2 => Some(Clock::Cpu),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineError {

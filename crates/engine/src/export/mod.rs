@@ -13,7 +13,7 @@ use std::fmt;
 use hashbrown::HashMap;
 
 use crate::function::{ANONYMOUS, FuncKind};
-use crate::report::{Report, ReportError, ReportFunction, ReportThread, kind_name};
+use crate::report::{Report, ReportError, ReportFunction, ReportThread};
 use crate::stats::CallStats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +127,7 @@ fn function(report: &Report, index: u32) -> Option<&ReportFunction> {
 }
 
 fn is_idle(f: &ReportFunction) -> bool {
-    f.kind == kind_name(FuncKind::Idle)
+    f.kind == FuncKind::Idle.name()
 }
 
 /// What exports that tell functions apart by name call each function: anonymous functions get
