@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 use hashbrown::HashMap;
@@ -24,6 +24,7 @@ use crate::report::{Report, ReportError};
 use crate::stacks::{StackTable, intern_paths};
 use crate::snapshot::ThreadSnapshot;
 use crate::stats::{ThreadTotals, merge_sorted};
+use crate::sync::lock;
 use crate::tags::{TagLog, TagStats};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,10 +172,6 @@ impl Session {
         slots.insert(thread.id, slot);
         self.threads.get(slot).ok_or(Refusal::OverBudget)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct Control {

@@ -25,6 +25,7 @@ pub mod sourcemap;
 pub mod snapshot;
 pub mod stacks;
 pub mod stats;
+mod sync;
 pub mod tags;
 pub mod v8json;
 pub mod window;

@@ -87,7 +87,7 @@ impl OverheadLedger {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<ThreadCost>> {
-        self.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.threads)
     }
 
     /// Forgets every account (a new `start()` measures afresh).

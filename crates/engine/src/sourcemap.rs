@@ -6,13 +6,14 @@
 
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use hashbrown::HashMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::budget::{Budget, Refusal};
+use crate::sync::{lock, read, write};
 
 /// Room for the maps of a large application: a 5 MB bundle's map decodes to ~25 MB.
 pub const DEFAULT_SOURCE_MAP_BYTES: usize = 64 * 1024 * 1024;
@@ -402,7 +403,7 @@ impl SourceMaps {
     }
 
     fn first_look(&self, url: &str) -> bool {
-        let mut looked_at = self.looked_at.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut looked_at = lock(&self.looked_at);
         if looked_at.len() >= MAX_SCRIPTS || looked_at.contains(url) || looked_at.try_reserve(1).is_err() {
             return false;
         }
@@ -444,7 +445,7 @@ impl SourceMaps {
 
     fn insert(&self, script_url: &str, map: SourceMap, bytes: usize) -> Result<(), SourceMapError> {
         let key = copy_str(script_url)?;
-        let mut maps = self.maps.write().unwrap_or_else(PoisonError::into_inner);
+        let mut maps = write(&self.maps);
         maps.try_reserve(1).map_err(|_| SourceMapError::AllocFailed)?;
         if let Some((_, old_bytes)) = maps.insert(key, (map, bytes)) {
             self.budget.release(old_bytes);
@@ -454,7 +455,7 @@ impl SourceMaps {
 
     /// A read view for one fold: lookups borrow from it without copying.
     pub fn read(&self) -> SourceMapsView<'_> {
-        SourceMapsView { maps: self.maps.read().unwrap_or_else(PoisonError::into_inner) }
+        SourceMapsView { maps: read(&self.maps) }
     }
 }
 
