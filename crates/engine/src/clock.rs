@@ -22,10 +22,26 @@ impl Clock {
         Clock::ALL.into_iter().find(|clock| clock.name() == name)
     }
 
+    /// [`Clock::named`], with an error that says what is allowed.
+    pub fn parse(name: &str) -> Result<Clock, UnknownClock> {
+        Clock::named(name).ok_or_else(|| UnknownClock(name.to_owned()))
+    }
+
     pub(crate) fn from_code(code: u8) -> Option<Clock> {
         Clock::ALL.into_iter().find(|&clock| clock as u8 == code)
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownClock(pub String);
+
+impl std::fmt::Display for UnknownClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "clock must be 'wall' or 'cpu', not '{}'", self.0)
+    }
+}
+
+impl std::error::Error for UnknownClock {}
 
 /// Microseconds of the monotonic clock V8 stamps its samples with (`process.hrtime`'s on
 /// Linux and macOS); `None` where it cannot be read.

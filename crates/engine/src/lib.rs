@@ -20,6 +20,7 @@ pub mod overhead;
 pub mod profile;
 pub mod query;
 pub mod report;
+pub mod scopes;
 pub mod rendezvous;
 pub mod sourcemap;
 pub mod snapshot;

@@ -35,6 +35,11 @@ pub enum Format {
 pub const FORMAT_NAMES: [&str; 6] = ["pprof", "callgrind", "cpuprofile", "speedscope", "collapsed", "json"];
 
 impl Format {
+    /// [`Format::named`], with an error that lists the formats.
+    pub fn parse(name: &str) -> Result<Format, ExportError> {
+        Format::named(name).ok_or_else(|| ExportError::UnknownFormat(name.to_owned()))
+    }
+
     pub fn named(name: &str) -> Option<Format> {
         Some(match name {
             "pprof" => Format::Pprof,
