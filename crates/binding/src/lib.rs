@@ -161,9 +161,8 @@ pub fn begin(clock: String, max_memory_bytes: f64, owner_thread: u32, all_thread
     engine.begin(clock, max_memory_bytes as usize, owner).or_throw()?;
     engine
         .select_counts(exact_counts)
-        .map_err(|error| {
+        .inspect_err(|_| {
             engine.end();
-            error
         })
         .or_throw()
 }
