@@ -13,7 +13,7 @@ use yappi_engine::clock::UnknownClock;
 use yappi_engine::export::{self, ExportError, Format};
 use yappi_engine::faults::FaultLog;
 use yappi_engine::overhead::{COSTS, Cost, OverheadLedger};
-use yappi_engine::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
+use yappi_engine::query::StatsFilter;
 use yappi_engine::rendezvous::{FoldProgress, Mailbox};
 use yappi_engine::report::{Report, ReportError};
 use yappi_engine::scopes::{ScopeError, Scopes};
@@ -141,7 +141,7 @@ impl From<ExportError> for Failure {
     fn from(error: ExportError) -> Failure {
         match error {
             ExportError::Report(error) => error.into(),
-            ExportError::OutOfMemory => out_of_memory("exporting stats")(Refusal::AllocFailed),
+            ExportError::OutOfMemory => Failure { code: Code::OutOfMemory, message: error.to_string() },
             ExportError::UnknownFormat(_) | ExportError::OneThreadOnly(_) => bad_input(error.to_string()),
         }
     }
@@ -401,24 +401,19 @@ impl From<encode::Encoded> for BindingEncoded {
 #[napi(catch_unwind)]
 pub fn func_stats(scope: String, threads: Option<Vec<u32>>) -> Result<BindingEncoded> {
     let filter = StatsFilter { threads };
-    SCOPES.get(&scope).or_throw()?.read(|view| {
-        let stats = merged_with_counts(view, &filter).map_err(out_of_memory("reading stats"))?;
-        encode::func_stats(view, &stats).map(BindingEncoded::from).map_err(out_of_memory("encoding stats"))
-    })
-    .or_throw()
+    encode::read_func_stats(&*SCOPES.get(&scope).or_throw()?, &filter).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 #[napi(catch_unwind)]
 pub fn thread_stats(scope: String) -> Result<BindingEncoded> {
-    SCOPES.get(&scope).or_throw()?.read(|view| encode::thread_stats(view).map(BindingEncoded::from).map_err(out_of_memory("encoding stats"))).or_throw()
+    encode::read_thread_stats(&*SCOPES.get(&scope).or_throw()?).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 /// The stats of `scope` (the selected threads) rendered in an export format.
 #[napi(catch_unwind)]
 pub fn export_stats(scope: String, threads: Option<Vec<u32>>, format: String) -> Result<Buffer> {
     let format = Format::parse(&format).or_throw()?;
-    let report = SCOPES.get(&scope).or_throw()?.read(|view| Report::from_view(view, &StatsFilter { threads })).map_err(out_of_memory("reading stats"))?;
-    export::render(&report, format).map(Buffer::from).or_throw()
+    export::export(&*SCOPES.get(&scope).or_throw()?, &StatsFilter { threads }, format).map(Buffer::from).or_throw()
 }
 
 /// Adds a saved `json` stats file to `scope` (a fresh `loaded:<n>` scope when none); returns the scope.
@@ -446,18 +441,16 @@ pub struct BindingMemUsage {
 
 #[napi(catch_unwind)]
 pub fn mem_usage() -> BindingMemUsage {
-    SCOPES.global().read(|view| {
-        let budget = view.budget();
-        BindingMemUsage {
-            used_bytes: budget.used() as f64,
-            peak_bytes: budget.peak() as f64,
-            max_bytes: budget.limit() as f64,
-            refusals: budget.refusals() as f64,
-            functions: view.functions().len() as f64,
-            dropped_samples: view.dropped_samples() as f64,
-            dropped_functions: view.dropped_functions() as f64,
-        }
-    })
+    let usage = SCOPES.global().mem_usage();
+    BindingMemUsage {
+        used_bytes: usage.used_bytes as f64,
+        peak_bytes: usage.peak_bytes as f64,
+        max_bytes: usage.max_bytes as f64,
+        refusals: usage.refusals as f64,
+        functions: usage.functions as f64,
+        dropped_samples: usage.dropped_samples as f64,
+        dropped_functions: usage.dropped_functions as f64,
+    }
 }
 
 /// CPU time of the calling thread in ns, or null where the OS has no thread CPU clock.
@@ -506,22 +499,14 @@ pub fn record_tags(thread_id: u32, names: Vec<String>, tags: Uint32Array, times_
 #[napi(catch_unwind)]
 pub fn tag_func_stats(threads: Option<Vec<u32>>, tag: String) -> Result<BindingEncoded> {
     let filter = StatsFilter { threads };
-    SCOPES.global().read(|view| {
-        let stats = merged_for_tag(view, &filter, &tag).map_err(out_of_memory("reading stats"))?;
-        encode::func_stats(view, &stats).map(BindingEncoded::from).map_err(out_of_memory("encoding stats"))
-    })
-    .or_throw()
+    encode::read_tag_func_stats(SCOPES.global(), &filter, &tag).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 /// Per-tag totals of `start()`.
 #[napi(catch_unwind)]
 pub fn tag_stats(threads: Option<Vec<u32>>) -> Result<BindingEncoded> {
     let filter = StatsFilter { threads };
-    SCOPES.global().read(|view| {
-        let totals = tag_totals(view, &filter).map_err(out_of_memory("reading stats"))?;
-        encode::tag_stats(view, &totals).map(BindingEncoded::from).map_err(out_of_memory("encoding stats"))
-    })
-    .or_throw()
+    encode::read_tag_stats(SCOPES.global(), &filter).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 /// Starts a new overhead account for every thread (at `start()`).
@@ -655,8 +640,7 @@ impl BindingStatsMark {
     pub fn export_since(&self, format: String) -> Result<Buffer> {
         let format = Format::parse(&format).or_throw()?;
         let mark = self.mark.as_ref().ok_or_else(|| bad_input("the mark was released"))?;
-        let report = SCOPES.global().read(|view| Report::since(view, mark)).map_err(out_of_memory("reading stats"))?;
-        export::render(&report, format).map(Buffer::from).or_throw()
+        export::export_since(SCOPES.global(), mark, format).map(Buffer::from).or_throw()
     }
 
     /// Lets go of the marked tables now rather than when the object is collected.

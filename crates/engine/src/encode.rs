@@ -7,9 +7,10 @@
 use hashbrown::HashMap;
 
 use crate::budget::Refusal;
-use crate::engine::SessionView;
+use crate::engine::{Engine, SessionView};
 use crate::function::FuncKind;
 use crate::merged::MergedStats;
+use crate::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
 use crate::tags::{TagId, TagTotals};
 use crate::stats::CallStats;
 
@@ -161,6 +162,26 @@ pub fn tag_stats(view: &SessionView<'_>, totals: &[(TagId, TagTotals)]) -> Resul
         *slot = count as f64;
     }
     Ok(Encoded { numbers, text: text.text })
+}
+
+/// The function stats of the threads `filter` selects, exact counts applied, encoded.
+pub fn read_func_stats(engine: &Engine, filter: &StatsFilter) -> Result<Encoded, Refusal> {
+    engine.read(|view| func_stats(view, &merged_with_counts(view, filter)?))
+}
+
+/// [`read_func_stats`] counting only samples taken under `tag`.
+pub fn read_tag_func_stats(engine: &Engine, filter: &StatsFilter, tag: &str) -> Result<Encoded, Refusal> {
+    engine.read(|view| func_stats(view, &merged_for_tag(view, filter, tag)?))
+}
+
+/// Per-tag totals of the threads `filter` selects, encoded.
+pub fn read_tag_stats(engine: &Engine, filter: &StatsFilter) -> Result<Encoded, Refusal> {
+    engine.read(|view| tag_stats(view, &tag_totals(view, filter)?))
+}
+
+/// Every thread's totals, encoded.
+pub fn read_thread_stats(engine: &Engine) -> Result<Encoded, Refusal> {
+    engine.read(thread_stats)
 }
 
 #[cfg(test)]

@@ -58,6 +58,17 @@ impl From<ProfileError> for EngineError {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemUsage {
+    pub used_bytes: usize,
+    pub peak_bytes: usize,
+    pub max_bytes: usize,
+    pub refusals: u64,
+    pub functions: usize,
+    pub dropped_samples: u64,
+    pub dropped_functions: u64,
+}
+
 /// A thread as the host names it.
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadRef<'a> {
@@ -444,6 +455,22 @@ impl Engine {
         let guard = epoch::pin();
         let session = self.current(&guard);
         session.coverage.disturb(thread, &session.budget)
+    }
+
+    /// What the current session holds against its budget, and what it dropped.
+    pub fn mem_usage(&self) -> MemUsage {
+        self.read(|view| {
+            let budget = view.budget();
+            MemUsage {
+                used_bytes: budget.used(),
+                peak_bytes: budget.peak(),
+                max_bytes: budget.limit(),
+                refusals: budget.refusals(),
+                functions: view.functions().len(),
+                dropped_samples: view.dropped_samples(),
+                dropped_functions: view.dropped_functions(),
+            }
+        })
     }
 
     /// Runs `read` on a consistent view of the current session.

@@ -12,9 +12,12 @@ use std::fmt;
 
 use hashbrown::HashMap;
 
+use crate::engine::Engine;
 use crate::function::{ANONYMOUS, FuncKind};
+use crate::query::StatsFilter;
 use crate::report::{Report, ReportError, ReportFunction, ReportThread};
 use crate::stats::CallStats;
+use crate::window::Mark;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -89,6 +92,18 @@ impl From<std::io::Error> for ExportError {
 }
 
 /// Renders `report` as `format`.
+/// The stats of the threads `filter` selects, as they are now, rendered in `format`.
+pub fn export(engine: &Engine, filter: &StatsFilter, format: Format) -> Result<Vec<u8>, ExportError> {
+    let report = engine.read(|view| Report::from_view(view, filter)).map_err(|_| ExportError::OutOfMemory)?;
+    render(&report, format)
+}
+
+/// What every thread added to the stats since `mark`, rendered in `format`.
+pub fn export_since(engine: &Engine, mark: &Mark, format: Format) -> Result<Vec<u8>, ExportError> {
+    let report = engine.read(|view| Report::since(view, mark)).map_err(|_| ExportError::OutOfMemory)?;
+    render(&report, format)
+}
+
 pub fn render(report: &Report, format: Format) -> Result<Vec<u8>, ExportError> {
     match format {
         Format::Pprof => pprof::render(report),
