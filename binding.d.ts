@@ -222,8 +222,8 @@ export declare function tagFuncStats(threads: Array<number> | undefined | null, 
 /** Per-tag totals of `start()`. */
 export declare function tagStats(threads?: Array<number> | undefined | null): BindingEncoded
 
-/** CPU time of the calling thread in ns, or -1 where the OS has no thread CPU clock. */
-export declare function threadCpuTimeNs(): number
+/** CPU time of the calling thread in ns, or null where the OS has no thread CPU clock. */
+export declare function threadCpuTimeNs(): number | null
 
 export declare function threadStats(scope: string): BindingEncoded
 

@@ -9,6 +9,7 @@ import * as yappi from '../index'
 import { displayModule, formatThreadTable, resolveLayout } from '../src/table'
 import { spinA } from './workloads/burn'
 import { savedReport } from './workloads/saved-report'
+import { recordedFuncStats, recordedThreadStats } from './support/recording'
 
 test.afterEach.always(() => {
   yappi.stop()
@@ -150,4 +151,55 @@ test.serial('a live thread table with every CPU time measured has no estimate le
   const threads = yappi.getThreadStats()
   t.true(threads.toArray().every((thread) => thread.cpuTimeEstimated === 0))
   t.notRegex(threads.format(), /estimated|~/)
+})
+
+// Printing a recorded engine output (see support/recording.ts): no profiling, so every row and
+// number is known before the table is read back.
+
+/** The rows of a printed function table, each split into its cells (cells are 2+ spaces apart). */
+function tableRows(table: string): string[][] {
+  const lines = table.split('\n')
+  const header = lines.indexOf('') + 1
+  return lines.slice(header).filter((line) => line.trim() !== '' && !line.startsWith('...')).map((line) => line.trim().split(/\s{2,}/))
+}
+
+test('a recorded read prints one row per function, in the sort order, with its own numbers', (t) => {
+  for (const key of ['ttot', 'name', 'samples'] as const) {
+    const stats = recordedFuncStats().sort(key, 'desc')
+    const [header, ...rows] = tableRows(stats.format())
+    t.deepEqual(header, ['name', 'module', 'line', 'ncall~', 'ttot', 'tsub', 'tavg~', 'samples', 'samplesTotal'])
+    t.is(rows.length, stats.length)
+    stats.toArray().forEach((stat, i) => {
+      const cells = rows[i]
+      // Rows of functions without a module have an empty module cell, which the split cannot see.
+      const [name, ...rest] = stat.module === '' ? [cells[0], '', ...cells.slice(1)] : cells
+      t.is(name, stat.name)
+      t.is(rest[0], displayModule(stat.module))
+      t.deepEqual(rest.slice(1).map(Number), [stat.line, stat.ncall, stat.ttot, stat.tsub, stat.tavg, stat.samples, stat.samplesTotal].map((n) => Number(n.toFixed(6))), stat.fullName)
+    })
+    t.regex(stats.format(), new RegExp(`^Ordered by: ${key}, desc$`, 'm'))
+  }
+})
+
+test('a recorded read prints the rows and columns asked for, and print writes what format returns', (t) => {
+  const stats = recordedFuncStats().sort('tsub', 'desc')
+  const limited = stats.format({ limit: 2 })
+  t.is(tableRows(limited).length, 3)
+  t.regex(limited, new RegExp(`^\\.\\.\\. ${stats.length - 2} more$`, 'm'))
+  const [header, ...rows] = tableRows(stats.format({ columns: ['samples', 'name'] }))
+  t.deepEqual(header, ['samples', 'name'])
+  t.deepEqual(rows, stats.toArray().map((stat) => [String(stat.samples), stat.name]))
+  let written = ''
+  stats.print({ out: { write: (text: string) => (written += text) } })
+  t.is(written, stats.format())
+})
+
+test('a recorded thread read prints each thread with its times and samples', (t) => {
+  const threads = recordedThreadStats()
+  const lines = threads.format().split('\n')
+  for (const thread of threads) {
+    const line = lines.find((candidate) => candidate.startsWith(thread.name))
+    t.truthy(line, thread.name)
+    t.deepEqual(line!.trim().split(/\s+/).slice(1).map(Number), [thread.id, thread.wallTime, thread.cpuTime, thread.idleTime, thread.samples].map((n) => Number(n.toFixed(6))))
+  }
 })

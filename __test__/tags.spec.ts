@@ -72,9 +72,9 @@ test.serial('the CPU clock counts a workload that sleeps half the time at half i
     yappi.clearStats()
     yappi.start({ clock, intervalUs: 500, rotateIntervalMs: 100 })
     const wallBefore = process.hrtime.bigint()
-    const cpuBefore = native.threadCpuTimeNs()
+    const cpuBefore = (native.threadCpuTimeNs() ?? NaN)
     invoke(workload, 800)
-    const cpu = (native.threadCpuTimeNs() - cpuBefore) / 1e9
+    const cpu = ((native.threadCpuTimeNs() ?? NaN) - cpuBefore) / 1e9
     const wall = Number(process.hrtime.bigint() - wallBefore) / 1e9
     const ttot = yappi.getFuncStats().find(workload.name)?.ttot ?? 0
     const thread = yappi.getThreadStats().get(0)!

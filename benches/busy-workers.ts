@@ -101,10 +101,10 @@ async function runJob(job: string, size: Size, barrier: Int32Array, threads: num
     for (let seen = Atomics.load(barrier, 0); seen < threads; seen = Atomics.load(barrier, 0)) Atomics.wait(barrier, 0, seen, 5)
   }
   const before = yappi && reading(yappi)
-  const cpu0 = native.threadCpuTimeNs()
+  const cpu0 = (native.threadCpuTimeNs() ?? NaN)
   const wall0 = process.hrtime.bigint()
   for (let i = 0; i < RUNS[job] * (size === 'full' ? 2 : 1); i++) await session.run()
-  const result: ThreadResult = { job, cpuMs: (native.threadCpuTimeNs() - cpu0) / 1e6, wallMs: Number(process.hrtime.bigint() - wall0) / 1e6 }
+  const result: ThreadResult = { job, cpuMs: ((native.threadCpuTimeNs() ?? NaN) - cpu0) / 1e6, wallMs: Number(process.hrtime.bigint() - wall0) / 1e6 }
   if (yappi && before) result.account = minus(reading(yappi), before)
   await session.close()
   return Object.assign(result, { profilerCpuAtStart: before?.profilerCpuMs })

@@ -23,9 +23,9 @@ interface Timings {
 function timeBoth(reps: number, fn: () => void): Timings {
   const timings: Timings = { wall: [], cpu: [] }
   for (let rep = 0; rep < reps; rep++) {
-    const cpuStart = native.threadCpuTimeNs()
+    const cpuStart = (native.threadCpuTimeNs() ?? NaN)
     timings.wall.push(timeMs(fn))
-    timings.cpu.push((native.threadCpuTimeNs() - cpuStart) / 1e6)
+    timings.cpu.push(((native.threadCpuTimeNs() ?? NaN) - cpuStart) / 1e6)
   }
   return timings
 }

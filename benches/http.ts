@@ -62,9 +62,9 @@ async function measured(mode: Mode): Promise<void> {
   const server = mode === 'off' ? undefined : await yappi.serve()
   process.send!({ port: server?.port ?? 0 })
   await nextMessage()
-  const [units0, main0, process0, wall0] = [unitsDone(counts), native.threadCpuTimeNs(), processCpuMs(), process.hrtime.bigint()]
+  const [units0, main0, process0, wall0] = [unitsDone(counts), (native.threadCpuTimeNs() ?? NaN), processCpuMs(), process.hrtime.bigint()]
   await nextMessage()
-  const [units1, main1, process1, wall1] = [unitsDone(counts), native.threadCpuTimeNs(), processCpuMs(), process.hrtime.bigint()]
+  const [units1, main1, process1, wall1] = [unitsDone(counts), (native.threadCpuTimeNs() ?? NaN), processCpuMs(), process.hrtime.bigint()]
   Atomics.store(counts, 0, 1)
   await Promise.all(workers.map((worker) => new Promise((resolve) => worker.once('exit', resolve))))
   await server?.close()

@@ -43,10 +43,10 @@ async function measure(workloadName: string, configName: string, size: Size): Pr
     const runs = workload.runs[size]
     const begin = process.hrtime.bigint()
     const cpuBegin = process.cpuUsage()
-    const mainBegin = native.threadCpuTimeNs()
+    const mainBegin = (native.threadCpuTimeNs() ?? NaN)
     let units = 0
     for (let i = 0; i < runs; i++) units += await session.run()
-    const mainCpuMs = (native.threadCpuTimeNs() - mainBegin) / 1e6
+    const mainCpuMs = ((native.threadCpuTimeNs() ?? NaN) - mainBegin) / 1e6
     const cpu = process.cpuUsage(cpuBegin)
     const ms = msSince(begin)
     const report = await profiler?.finish()

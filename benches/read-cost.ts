@@ -40,10 +40,10 @@ interface ReadOutput {
 }
 
 function timed<T>(work: () => T): [T, Cost] {
-  const cpu0 = native.threadCpuTimeNs()
+  const cpu0 = (native.threadCpuTimeNs() ?? NaN)
   const wall0 = process.hrtime.bigint()
   const value = work()
-  return [value, { cpuMs: (native.threadCpuTimeNs() - cpu0) / 1e6, wallMs: Number(process.hrtime.bigint() - wall0) / 1e6 }]
+  return [value, { cpuMs: ((native.threadCpuTimeNs() ?? NaN) - cpu0) / 1e6, wallMs: Number(process.hrtime.bigint() - wall0) / 1e6 }]
 }
 
 type Handle = { stop(): string }

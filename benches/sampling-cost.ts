@@ -56,9 +56,9 @@ function post<T>(session: Session, method: string, params?: object): T {
 
 /** One slice of work, timed on this thread's CPU clock (ns). */
 function slice(iterations: number): number {
-  const before = native.threadCpuTimeNs()
+  const before = (native.threadCpuTimeNs() ?? NaN)
   descend(DEPTH, iterations)
-  return native.threadCpuTimeNs() - before
+  return (native.threadCpuTimeNs() ?? NaN) - before
 }
 
 function calibrate(intervalUs: number, pairs: number, iterations: number, session: Session): SamplingCost {

@@ -69,10 +69,10 @@ interface ControlTimes {
 }
 
 function timed(work: () => void): Timing {
-  const cpu0 = native.threadCpuTimeNs()
+  const cpu0 = (native.threadCpuTimeNs() ?? NaN)
   const wall0 = process.hrtime.bigint()
   work()
-  return { cpuMs: (native.threadCpuTimeNs() - cpu0) / 1e6, wallMs: Number(process.hrtime.bigint() - wall0) / 1e6 }
+  return { cpuMs: ((native.threadCpuTimeNs() ?? NaN) - cpu0) / 1e6, wallMs: Number(process.hrtime.bigint() - wall0) / 1e6 }
 }
 
 // ---- the measured process ----------------------------------------------------------------------
@@ -159,7 +159,7 @@ async function measured(mode: Mode): Promise<void> {
   for (let op = await next(); op !== 'stop'; op = await next()) {
     if (op === 'deoptimize on' || op === 'deoptimize off') loadYappi().start({ intervalUs: 1000, deoptimize: op === 'deoptimize on' })
     if (op === 'controls') controls = await controlTimes(workers[0])
-    process.send!({ ok: op, mainCpuMs: native.threadCpuTimeNs() / 1e6 })
+    process.send!({ ok: op, mainCpuMs: (native.threadCpuTimeNs() ?? NaN) / 1e6 })
   }
   Atomics.store(counts, 0, 1)
   await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))))

@@ -28,9 +28,9 @@ async function awaitLoop(awaits: number): Promise<void> {
 }
 
 async function timed(body: () => Promise<unknown>, awaits: number): Promise<number> {
-  const begin = native.threadCpuTimeNs()
+  const begin = (native.threadCpuTimeNs() ?? NaN)
   await body()
-  return (native.threadCpuTimeNs() - begin) / awaits
+  return ((native.threadCpuTimeNs() ?? NaN) - begin) / awaits
 }
 
 interface Variant {

@@ -2,6 +2,30 @@
 export class YappiError extends Error {
   /** Always `'YappiError'`. */
   override name = 'YappiError'
+  /**
+   * What went wrong, when the native engine refused the call: `'ERR_YAPPI_BAD_INPUT'` (a wrong
+   * name, a malformed profile or file), `'ERR_YAPPI_STATE'` (the call conflicts with the
+   * profiler's state), `'ERR_YAPPI_OUT_OF_MEMORY'` (the memory budget or the allocator said
+   * no), `'ERR_YAPPI_NATIVE'` (anything else the engine raised). Undefined for errors found in
+   * TypeScript, whose message says what is wrong.
+   */
+  readonly code: string | undefined
+
+  constructor(message: string, code?: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+// The binding leads its messages with their code (crates/binding/src/lib.rs, `Failure`).
+const NATIVE_CODE = /^(ERR_YAPPI_[A-Z_]+): /
+
+/** A native function's error as a YappiError, its code taken off the message: the one place that maps them. */
+export function fromNative(error: unknown): YappiError {
+  if (error instanceof YappiError) return error
+  const message = messageOf(error)
+  const code = NATIVE_CODE.exec(message)?.[1]
+  return code ? new YappiError(message.slice(code.length + 2), code) : new YappiError(message, 'ERR_YAPPI_NATIVE')
 }
 
 /** Describes a value for an error message without risking another throw. */

@@ -1,6 +1,7 @@
 import { native } from './native'
 import { decodeThreadStats } from './stats'
 import { thisThread } from './thread'
+import { COST_CODES } from './wire'
 
 /**
  * What profiling costs the application: time spent in profiler code on each thread, measured at
@@ -15,7 +16,7 @@ import { thisThread } from './thread'
  */
 export type CostKind = 'rotation' | 'coverage' | 'read' | 'control' | 'fold' | 'ingest'
 
-const COSTS: Record<CostKind, number> = { rotation: 0, coverage: 1, read: 2, control: 3, fold: 4, ingest: 5 }
+const COSTS: Record<CostKind, number> = COST_CODES
 
 /** Records `ns` of profiler work on a thread; accounting must never fail the work it measures. */
 export function recordCost(cost: CostKind, ns: number, threadId = thisThread.id): void {

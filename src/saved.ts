@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import { YappiError, describe } from './errors'
+import { YappiError, describe, messageOf } from './errors'
 import { readPlainObject, resolveThreads } from './input'
 import { native } from './native'
 
@@ -84,11 +84,7 @@ export function exportBuffer(source: StatsSource, format: unknown, options?: Exp
     const selected = resolveThreads(threadId) ?? []
     threads = source.threads ? selected.filter((id) => source.threads?.includes(id)) : selected
   }
-  try {
-    return native.exportStats(source.scope, threads, resolved)
-  } catch (error) {
-    throw new YappiError((error as Error).message)
-  }
+  return native.exportStats(source.scope, threads, resolved)
 }
 
 /**
@@ -140,7 +136,7 @@ export function absorb(data: Buffer, what: string, into?: StatsSource): StatsSou
     const scope = native.loadStats(data)
     return { scope, owner: new LoadedScope(scope) }
   } catch (error) {
-    throw new YappiError(`${what}: ${(error as Error).message}`)
+    throw new YappiError(`${what}: ${messageOf(error)}`, error instanceof YappiError ? error.code : undefined)
   }
 }
 

@@ -6,80 +6,23 @@ import { recordFault } from './faults'
 import type { ClockType } from './options'
 import { absorbFile, detach, exportBuffer, saveTo, type ExportOptions, type SaveFormat, type StatsSource } from './saved'
 import { formatFuncTable, formatThreadTable, resolveLayout, type PrintOptions, type TableLayout } from './table'
+import type { CallEdge, CallNumbers, FuncKind, FuncStat, SortKey, SortOrder, ThreadStat } from './rows'
+import {
+  CLOCK_CODES,
+  EDGE_FIELDS,
+  EXACT_NACTUAL,
+  EXACT_NCALL,
+  FORMAT_VERSION,
+  FUNC_FIELDS,
+  FUNC_KIND_CODES,
+  HEADER_LEN,
+  TAG_FIELDS,
+  TAG_HEADER_LEN,
+  THREAD_FIELDS,
+  THREAD_HEADER_LEN,
+} from './wire'
 
-/** What a row is: application code, Node/V8 internals, or a V8 runtime bucket. */
-export type FuncKind = 'user' | 'builtin' | 'program' | 'gc'
-
-/** The numbers yappi keeps for a function and for a call edge. Times are in seconds. */
-export interface CallNumbers {
-  /** Calls, recursive ones included. An estimate unless {@link CallNumbers.callsExact}. */
-  ncall: number
-  /** Calls that were not recursive (the outermost activation). */
-  nactualcall: number
-  /** Whether `ncall` is an exact count (`counts: 'exact'`); otherwise it counts calls observed between samples. */
-  callsExact: boolean
-  /**
-   * Whether `nactualcall` is exact: with exact counts, when the samples saw every call (so they
-   * saw which were recursive) or there was at most one call. Otherwise it is an estimate.
-   */
-  nactualcallExact: boolean
-  /** Inclusive time in seconds; recursion counted once. */
-  ttot: number
-  /** Self time in seconds. */
-  tsub: number
-  /** `ttot / ncall`, in seconds (0 without calls). An estimate unless {@link CallNumbers.tavgExact}. */
-  tavg: number
-  /**
-   * Whether `tavg` divides by an exact count (the same as `callsExact`). From an estimated
-   * `ncall`, a lower bound, `tavg` is an estimate and an upper bound (printed `tavg~`).
-   */
-  tavgExact: boolean
-  /** Samples taken with this function on top of the stack. */
-  samples: number
-  /** Samples taken with this function anywhere on the stack. */
-  samplesTotal: number
-}
-
-/** One end of a call edge, seen from the other end. */
-export interface CallEdge extends CallNumbers {
-  /** The other function's {@link FuncStat.id}. */
-  id: number
-  /** The other function's name. */
-  name: string
-  /** The other function's file. */
-  module: string
-  /** The other function's 1-based line. */
-  line: number
-  /** The other function's `module:line name`. */
-  fullName: string
-}
-
-/** Statistics of one function. */
-export interface FuncStat extends CallNumbers {
-  /** Stable within a stats session (until {@link clearStats}). */
-  id: number
-  /** Function name; `(anonymous)` for functions without one. With a source map, the original name. */
-  name: string
-  /** File path, or URL for non-file code; empty for natives. With a source map, the original file. */
-  module: string
-  /** 1-based line of the function's start. */
-  line: number
-  /** 1-based column of the function's start. */
-  column: number
-  /** Application code, Node/V8 internals, or a V8 runtime bucket. */
-  kind: FuncKind
-  /** `module:line name`, the key yappi merges by. */
-  fullName: string
-  /** Functions that called this one, with the time and calls of each call edge. */
-  callers: CallEdge[]
-  /** Functions this one called, with the time and calls of each call edge. */
-  callees: CallEdge[]
-}
-
-/** What {@link FuncStats.sort} orders by (yappi's aliases such as `totaltime` are accepted too). */
-export type SortKey = 'name' | 'module' | 'line' | 'ncall' | 'nactualcall' | 'ttot' | 'tsub' | 'tavg' | 'samples' | 'samplesTotal'
-/** Ascending or descending (`'ascending'` and `'descending'` are accepted too). */
-export type SortOrder = 'asc' | 'desc'
+export type { CallEdge, CallNumbers, FuncKind, FuncStat, SortKey, SortOrder, ThreadStat } from './rows'
 
 const SORT_ALIASES: Record<string, SortKey> = {
   name: 'name',
@@ -458,51 +401,6 @@ export class FuncStats implements Iterable<FuncStat> {
   }
 }
 
-/** Statistics of one profiled thread. Times in seconds. */
-export interface ThreadStat {
-  /** Node's `threadId` (0 = main thread). */
-  id: number
-  /** `main`, or the worker's `name` option (`worker <id>` without one). */
-  name: string
-  /** Wall time covered by the thread's profiles. */
-  wallTime: number
-  /**
-   * CPU time of the thread over its profiles, on either clock: read from the thread's CPU clock
-   * at every rotation where the OS allows, else estimated as its busy (non-idle) wall time.
-   */
-  cpuTime: number
-  /** The part of {@link ThreadStat.cpuTime} that is estimated rather than measured (0 when all was measured). */
-  cpuTimeEstimated: number
-  /** Wall time spent waiting in the event loop. */
-  idleTime: number
-  /**
-   * Time on the session's clock spent in the profiler's own code on this thread (V8 producing
-   * its profiles for the profiler, the reads the application asked for), cut out of every
-   * function's stats: on the wall clock the functions' self times, `idleTime` and
-   * `profilerTime` add up to `wallTime`; on the CPU clock the self times and `profilerTime` to
-   * `cpuTime`. Sampled, like the rest; {@link getOverhead} times the same work.
-   */
-  profilerTime: number
-  /** Samples taken on the thread. */
-  samples: number
-  /** Samples taken while the thread was idle. */
-  idleSamples: number
-  /** Profiles folded into the stats (one per rotation). */
-  profiles: number
-  /** Samples whose data was dropped for want of memory. */
-  droppedSamples: number
-  /** Samples taken in the profiler's own code (not in {@link ThreadStat.samples}). */
-  profilerSamples: number
-  /** Seconds since the end of the thread's last folded profile, when read: how old its data is. */
-  age: number
-  /**
-   * The longest wall time one sample stood for, in seconds. Near the sampling interval on a
-   * quiet machine; where the sampler was held up (a busy machine), time on either side of a
-   * change of function is misplaced by up to this much.
-   */
-  maxSampleGap: number
-}
-
 /** What {@link ThreadStats.sort} orders by. */
 export type ThreadSortKey = 'id' | 'name' | 'wallTime' | 'cpuTime' | 'idleTime' | 'samples'
 
@@ -566,17 +464,7 @@ export class ThreadStats implements Iterable<ThreadStat> {
   }
 }
 
-// Layouts written by crates/engine/src/encode.rs (FORMAT_VERSION 3).
-const FORMAT_VERSION = 3
-const HEADER_LEN = 6
-const FUNC_FIELDS = 15
-/** Flags of the last function field (`EXACT_*` in crates/engine/src/coverage.rs). */
-const EXACT_NCALL = 1
-const EXACT_NACTUAL = 2
-const EDGE_FIELDS = 8
-const THREAD_HEADER_LEN = 3
-const THREAD_FIELDS = 15
-const KINDS: Record<number, FuncKind> = { 0: 'user', 1: 'builtin', 2: 'program', 3: 'gc' }
+const KINDS: Record<number, FuncKind> = Object.fromEntries(Object.entries(FUNC_KIND_CODES satisfies Record<FuncKind, number>).map(([kind, code]) => [code, kind as FuncKind]))
 const NS_PER_SECOND = 1e9
 
 /** Microseconds on the monotonic clock V8 stamps its samples with (`process.hrtime`'s). */
@@ -585,7 +473,7 @@ export function monotonicNowUs(): number {
 }
 
 export function clockOfCode(code: number): ClockType {
-  return code === 2 ? 'cpu' : 'wall'
+  return code === CLOCK_CODES.cpu ? 'cpu' : 'wall'
 }
 
 function checkVersion(numbers: Float64Array): void {
@@ -794,9 +682,6 @@ export interface TagStat {
   /** Samples taken under this tag. */
   samples: number
 }
-
-const TAG_HEADER_LEN = 3
-const TAG_FIELDS = 5
 
 /** Decodes per-tag totals, largest time first. */
 export function decodeTagStats({ numbers, text }: BindingEncoded): TagStat[] {

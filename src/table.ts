@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import { YappiError, describe } from './errors'
 import { readOrRefuse, readPlainObject } from './input'
 import type { ClockType } from './options'
-import type { FuncStat, SortKey, SortOrder, ThreadStat } from './stats'
+import type { FuncStat, SortKey, SortOrder, ThreadStat } from './rows'
 
 /** A column of the function table. */
 export type Column = 'name' | 'module' | 'line' | 'ncall' | 'nactualcall' | 'ttot' | 'tsub' | 'tavg' | 'samples' | 'samplesTotal'

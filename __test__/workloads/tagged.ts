@@ -99,7 +99,7 @@ export const TAGGED_WORKER_FILE = __filename
 
 /** Runs the task and reports the CPU seconds the worker used for it (its own thread clock). */
 async function runWorkerTask(task: TaggedTask): Promise<void> {
-  const cpuBefore = native.threadCpuTimeNs()
+  const cpuBefore = (native.threadCpuTimeNs() ?? NaN)
   if (task.halfAsleepMs) invoke(halfAsleep, task.halfAsleepMs)
   else if (task.callback) {
     let route = 'worker-a'
@@ -116,7 +116,7 @@ async function runWorkerTask(task: TaggedTask): Promise<void> {
       invoke(routeB, 50)
     })
   }
-  parentPort?.postMessage({ cpuSeconds: (native.threadCpuTimeNs() - cpuBefore) / 1e9 })
+  parentPort?.postMessage({ cpuSeconds: ((native.threadCpuTimeNs() ?? NaN) - cpuBefore) / 1e9 })
 }
 
 // Work starts when main says so (after the worker is attached: V8 does not name code it

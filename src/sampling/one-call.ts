@@ -93,7 +93,7 @@ export class CallSampler {
   stopAndFold(options: ResolvedOptions, focus: Focus | undefined): void {
     const cpuNow = native.threadCpuTimeNs()
     const fold: BindingFoldOptions = {
-      cpuTimeNs: cpuNow >= 0 && this.#cpuAtStart >= 0 ? cpuNow - this.#cpuAtStart : undefined,
+      cpuTimeNs: cpuNow !== null && this.#cpuAtStart !== null ? cpuNow - this.#cpuAtStart : undefined,
       showBuiltins: options.builtins,
       ownCodePrefixes: OWN_CODE_PREFIXES,
       focusName: focus?.name,

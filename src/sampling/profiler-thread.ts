@@ -28,7 +28,7 @@ const EVENT_METHOD = /^\{"method":"([^"]+)"/
 
 /** This thread's CPU time in ns (the engine reads the thread's clock). */
 function ownCpuNs(): number {
-  return Math.max(0, native.threadCpuTimeNs())
+  return native.threadCpuTimeNs() ?? 0
 }
 
 /** Node titles a worker `[worker <threadId>] <name>`. */

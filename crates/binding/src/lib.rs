@@ -1,31 +1,29 @@
 //! The napi-rs shell around the engine: convert arguments, call one engine function, map errors.
 //! Every export catches panics, so none can unwind into Node.
 
-use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
-use napi::{Error, Result, Status};
-use napi_derive::napi;
-use yappi_engine::budget::Budget;
-use yappi_engine::coverage::Naming;
-use yappi_engine::overhead::{COSTS, Cost, OverheadLedger};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
-use yappi_engine::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
 use std::time::Duration;
 
-use yappi_engine::export::{self, Format};
-use yappi_engine::report::Report;
+use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
+use napi::{Error, Status};
+use napi_derive::napi;
+use yappi_engine::budget::{Budget, Refusal};
+use yappi_engine::coverage::{CountsMismatch, Naming};
+use yappi_engine::clock::UnknownClock;
+use yappi_engine::export::{self, ExportError, Format};
 use yappi_engine::stalls::{self, StallFilter};
-use yappi_engine::window::Mark;
-
 use yappi_engine::faults::FaultLog;
+use yappi_engine::overhead::{COSTS, Cost, OverheadLedger};
+use yappi_engine::query::StatsFilter;
 use yappi_engine::rendezvous::{FoldProgress, Mailbox};
-use yappi_engine::{Clock, Engine, FlatProfile, FocusFrame, FoldOptions, IngestOutcome, Owner, OwnCode, SourceMaps, TextFormat, ThreadRef, clock, cpuprofile, encode};
+use yappi_engine::report::{Report, ReportError};
+use yappi_engine::scopes::{ScopeError, Scopes};
+use yappi_engine::window::Mark;
+use yappi_engine::{Clock, EngineError, FlatProfile, FocusFrame, FoldOptions, IngestOutcome, Owner, OwnCode, ProfileError, SourceMaps, TextFormat, ThreadRef, clock, cpuprofile, encode};
 
-/// Stats of `start()`, shared by every thread of the process.
-static ENGINE: Engine = Engine::new();
-/// Stats of `profile(fn)` calls, kept apart so they neither see nor disturb `start()`'s.
-static PROFILE_ENGINE: Engine = Engine::new();
+/// Every scope of stats: `global` (`start()`'s, shared by every thread of the process),
+/// `profile` and the `loaded:<n>` files.
+static SCOPES: Scopes = Scopes::new();
 /// What profiling costs each thread, since the last `start()`.
 static OVERHEAD: OverheadLedger = OverheadLedger::new();
 /// Where threads wait for the profiler thread (or the main thread) to answer their requests.
@@ -35,100 +33,163 @@ static FOLD_PROGRESS: std::sync::LazyLock<FoldProgress> = std::sync::LazyLock::n
 /// The profiler thread's Node thread id once it can take requests, or `NO_PROFILER_THREAD`.
 static PROFILER_THREAD: AtomicU32 = AtomicU32::new(NO_PROFILER_THREAD);
 const NO_PROFILER_THREAD: u32 = u32::MAX;
-/// Source maps of generated scripts, shared by both engines and every thread.
+/// Source maps of generated scripts, shared by every scope and every thread.
 static SOURCE_MAPS: std::sync::LazyLock<SourceMaps> = std::sync::LazyLock::new(SourceMaps::default);
 
-/// Stats read back from saved files, each set in an engine of its own: `loaded:<n>` scopes.
-static LOADED: std::sync::LazyLock<Mutex<HashMap<u32, Arc<Engine>>>> = std::sync::LazyLock::new(Mutex::default);
-static NEXT_LOADED: AtomicU32 = AtomicU32::new(1);
-
-enum EngineRef {
-    Process(&'static Engine),
-    Loaded(Arc<Engine>),
+/// Why a call failed, as `YappiError.code` names it (src/errors.ts reads it off the message).
+#[derive(Debug, Clone, Copy)]
+enum Code {
+    /// The caller's input is wrong: an unknown name, a malformed profile or file.
+    BadInput,
+    /// The call conflicts with the profiler's state (already running, another clock's stats).
+    State,
+    /// The budget or the allocator refused memory.
+    OutOfMemory,
 }
 
-impl std::ops::Deref for EngineRef {
-    type Target = Engine;
-
-    fn deref(&self) -> &Engine {
+impl Code {
+    fn name(self) -> &'static str {
         match self {
-            EngineRef::Process(engine) => engine,
-            EngineRef::Loaded(engine) => engine,
+            Code::BadInput => "ERR_YAPPI_BAD_INPUT",
+            Code::State => "ERR_YAPPI_STATE",
+            Code::OutOfMemory => "ERR_YAPPI_OUT_OF_MEMORY",
         }
     }
 }
 
-fn loaded() -> std::sync::MutexGuard<'static, HashMap<u32, Arc<Engine>>> {
-    LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The one conversion of the engine's errors into JavaScript's: napi-rs gives a thrown error
+/// no code of ours, so the code leads the message as `CODE: message`.
+struct Failure {
+    code: Code,
+    message: String,
 }
 
-fn engine(scope: &str) -> Result<EngineRef> {
-    match scope {
-        "global" => Ok(EngineRef::Process(&ENGINE)),
-        "profile" => Ok(EngineRef::Process(&PROFILE_ENGINE)),
-        other => other
-            .strip_prefix("loaded:")
-            .and_then(|n| n.parse::<u32>().ok())
-            .and_then(|n| loaded().get(&n).cloned())
-            .map(EngineRef::Loaded)
-            .ok_or_else(|| invalid(format!("unknown stats scope '{other}'"))),
+type Result<T> = napi::Result<T>;
+
+/// `?` converts once, and napi's error is foreign to the engine's: this converts the rest
+/// (lancedb's `NapiErrorExt` pattern).
+trait OrThrow<T> {
+    fn or_throw(self) -> Result<T>;
+}
+
+impl<T, E: Into<Failure>> OrThrow<T> for std::result::Result<T, E> {
+    fn or_throw(self) -> Result<T> {
+        self.map_err(|error| Error::from(error.into()))
     }
 }
 
-fn invalid(message: impl Into<String>) -> Error {
-    Error::new(Status::InvalidArg, message.into())
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Error {
+        let status = if matches!(failure.code, Code::BadInput) { Status::InvalidArg } else { Status::GenericFailure };
+        Error::new(status, format!("{}: {}", failure.code.name(), failure.message))
+    }
 }
 
-fn failure(error: impl std::fmt::Display) -> Error {
-    Error::new(Status::GenericFailure, error.to_string())
+fn bad_input(message: impl Into<String>) -> Failure {
+    Failure { code: Code::BadInput, message: message.into() }
 }
 
-fn clock_named(name: &str) -> Result<Clock> {
-    match name {
-        "wall" => Ok(Clock::Wall),
-        "cpu" => Ok(Clock::Cpu),
-        other => Err(invalid(format!("clock must be 'wall' or 'cpu', not '{other}'"))),
+/// Memory refused while doing `what` ("reading stats"): the one out-of-memory message.
+fn out_of_memory(what: &str) -> impl Fn(Refusal) -> Failure + '_ {
+    move |_| Failure { code: Code::OutOfMemory, message: format!("out of memory {what}") }
+}
+
+impl From<std::collections::TryReserveError> for Failure {
+    fn from(_: std::collections::TryReserveError) -> Failure {
+        out_of_memory("copying arguments")(Refusal::AllocFailed)
+    }
+}
+
+impl From<ProfileError> for Failure {
+    fn from(error: ProfileError) -> Failure {
+        let code = if matches!(error, ProfileError::Refused(_)) { Code::OutOfMemory } else { Code::BadInput };
+        Failure { code, message: error.to_string() }
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(error: EngineError) -> Failure {
+        match error {
+            EngineError::Profile(error) => error.into(),
+            EngineError::AlreadyRunning | EngineError::ClockMismatch { .. } => Failure { code: Code::State, message: error.to_string() },
+        }
+    }
+}
+
+impl From<CountsMismatch> for Failure {
+    fn from(error: CountsMismatch) -> Failure {
+        Failure { code: Code::State, message: error.to_string() }
+    }
+}
+
+impl From<ReportError> for Failure {
+    fn from(error: ReportError) -> Failure {
+        let code = if matches!(error, ReportError::Refused(_)) { Code::OutOfMemory } else { Code::BadInput };
+        Failure { code, message: error.to_string() }
+    }
+}
+
+impl From<ScopeError> for Failure {
+    fn from(error: ScopeError) -> Failure {
+        match error {
+            ScopeError::Report(error) => error.into(),
+            ScopeError::Unknown(_) => bad_input(error.to_string()),
+        }
+    }
+}
+
+impl From<ExportError> for Failure {
+    fn from(error: ExportError) -> Failure {
+        match error {
+            ExportError::Report(error) => error.into(),
+            ExportError::OutOfMemory => Failure { code: Code::OutOfMemory, message: error.to_string() },
+            ExportError::UnknownFormat(_) | ExportError::OneThreadOnly(_) => bad_input(error.to_string()),
+        }
+    }
+}
+
+impl From<UnknownClock> for Failure {
+    fn from(error: UnknownClock) -> Failure {
+        bad_input(error.to_string())
     }
 }
 
 #[napi(catch_unwind)]
 pub fn begin(clock: String, max_memory_bytes: f64, owner_thread: u32, all_threads: bool, exact_counts: bool) -> Result<()> {
-    let clock = clock_named(&clock)?;
+    let clock = Clock::parse(&clock).or_throw()?;
     let owner = Owner { thread: owner_thread, all_threads };
-    ENGINE.begin(clock, max_memory_bytes as usize, owner).map_err(failure)?;
-    ENGINE.select_counts(exact_counts).map_err(|error| {
-        ENGINE.end();
-        failure(error)
-    })
+    let engine = SCOPES.global();
+    engine.begin(clock, max_memory_bytes as usize, owner).or_throw()?;
+    engine
+        .select_counts(exact_counts)
+        .inspect_err(|_| {
+            engine.end();
+        })
+        .or_throw()
 }
 
 /// Records stalls of the event loops of `threshold_ms` and longer (0: none), keeping the newest `capacity`.
 #[napi(catch_unwind)]
 pub fn watch_stalls(threshold_ms: f64, capacity: u32) {
-    ENGINE.watch_stalls((threshold_ms.max(0.0) * 1e6) as u64, capacity as usize);
+    SCOPES.global().watch_stalls((threshold_ms.max(0.0) * 1e6) as u64, capacity as usize);
 }
 
 /// The stalls recorded (see `stalls::to_json`), as JSON.
 #[napi(catch_unwind)]
 pub fn stalls(threads: Option<Vec<u32>>, min_duration_ms: f64, since_epoch_ms: Option<f64>, top: u32) -> Result<String> {
     let filter = StallFilter { threads, min_duration_ns: (min_duration_ms.max(0.0) * 1e6) as u64, since_epoch_ms };
-    ENGINE
+    SCOPES
+        .global()
         .read(|view| stalls::to_json(&view.session.stalls, view.functions(), &filter, top as usize))
-        .map_err(|_| failure("out of memory reading stalls"))
+        .map_err(out_of_memory("reading stalls"))
+        .or_throw()
 }
 
 /// Stall `id` rendered in an export format (its own flame graph), or null when it is no longer held.
 #[napi(catch_unwind)]
 pub fn export_stall(id: f64, format: String) -> Result<Option<Buffer>> {
-    let format = Format::named(&format).ok_or_else(|| invalid(export::ExportError::UnknownFormat(format).to_string()))?;
-    let report = ENGINE.read(|view| view.session.stalls.get(id as u64).map(|stall| Report::of_stall(&stall, view.functions(), view.clock())));
-    match report {
-        None => Ok(None),
-        Some(report) => {
-            let report = report.map_err(|_| failure("out of memory exporting a stall"))?;
-            export::render(&report, format).map(|bytes| Some(Buffer::from(bytes))).map_err(failure)
-        }
-    }
+    let format = Format::parse(&format).or_throw()?;
+    export::export_stall(SCOPES.global(), id as u64, format).map(|bytes| bytes.map(Buffer::from)).or_throw()
 }
 
 #[napi(object)]
@@ -151,7 +212,7 @@ fn naming(own_code: &OwnCode) -> Naming<'_> {
 /// Adds a precise-coverage take (the inspector's answer as JSON) of a thread to `start()`'s stats.
 #[napi(catch_unwind)]
 pub fn ingest_coverage(thread_id: u32, json: String, own_code_prefixes: Vec<String>) -> Result<BindingTakeOutcome> {
-    let outcome = ENGINE.ingest_coverage(thread_id, &json, naming(&own_code(own_code_prefixes))).map_err(failure)?;
+    let outcome = SCOPES.global().ingest_coverage(thread_id, &json, naming(&own_code(own_code_prefixes))).or_throw()?;
     Ok(BindingTakeOutcome {
         canary: outcome.canary as f64,
         counted: outcome.counted as f64,
@@ -163,7 +224,7 @@ pub fn ingest_coverage(thread_id: u32, json: String, own_code_prefixes: Vec<Stri
 /// Another session disturbed a thread's coverage: its counts are estimates from now on.
 #[napi(catch_unwind)]
 pub fn coverage_disturbed(thread_id: u32) -> Result<()> {
-    ENGINE.coverage_disturbed(thread_id).map_err(|_| failure("out of memory for coverage"))
+    SCOPES.global().coverage_disturbed(thread_id).map_err(out_of_memory("for coverage")).or_throw()
 }
 
 #[napi(object)]
@@ -175,28 +236,28 @@ pub struct BindingOwner {
 /// The thread that started the running profiler, if any.
 #[napi(catch_unwind)]
 pub fn owner() -> Option<BindingOwner> {
-    ENGINE.owner().map(|owner| BindingOwner { thread: owner.thread, all_threads: owner.all_threads })
+    SCOPES.global().owner().map(|owner| BindingOwner { thread: owner.thread, all_threads: owner.all_threads })
 }
 
 #[napi(catch_unwind)]
 pub fn end() -> bool {
-    ENGINE.end()
+    SCOPES.global().end()
 }
 
 #[napi(catch_unwind)]
 pub fn is_running() -> bool {
-    ENGINE.is_running()
+    SCOPES.global().is_running()
 }
 
 #[napi(catch_unwind)]
 pub fn clear_stats() {
-    ENGINE.clear();
+    SCOPES.global().clear();
 }
 
 /// Forgets one thread's stats in a scope (used to reset a `profile(fn)` thread).
 #[napi(catch_unwind)]
 pub fn forget_thread(scope: String, thread_id: u32) -> Result<()> {
-    engine(&scope)?.forget_thread(thread_id);
+    SCOPES.get(&scope).or_throw()?.forget_thread(thread_id);
     Ok(())
 }
 
@@ -258,15 +319,13 @@ pub struct BindingIngestOutcome {
 
 fn copy<T: Copy>(values: &[T]) -> Result<Vec<T>> {
     let mut vec = Vec::new();
-    vec.try_reserve_exact(values.len()).map_err(failure)?;
+    vec.try_reserve_exact(values.len()).or_throw()?;
     vec.extend_from_slice(values);
     Ok(vec)
 }
 
 fn ingest(scope: &str, thread: BindingThread, profile: FlatProfile, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let outcome = engine(scope)?
-        .ingest(ThreadRef { id: thread.id, name: &thread.name }, &profile, &options.into())
-        .map_err(failure)?;
+    let outcome = SCOPES.get(scope).or_throw()?.ingest(ThreadRef { id: thread.id, name: &thread.name }, &profile, &options.into()).or_throw()?;
     Ok(outcome_of(outcome))
 }
 
@@ -285,21 +344,21 @@ fn outcome_of(outcome: IngestOutcome) -> BindingIngestOutcome {
 /// one that will never come.
 fn ingest_text(scope: &str, thread: BindingThread, seq: Option<f64>, text: &str, format: TextFormat, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
     let thread_id = thread.id;
-    let outcome = engine(scope).and_then(|engine| {
-        let outcome = engine.ingest_text(ThreadRef { id: thread.id, name: &thread.name }, text, format, &options.into()).map_err(failure)?;
+    let outcome = SCOPES.get(scope).map_err(Failure::from).and_then(|engine| {
+        let outcome = engine.ingest_text(ThreadRef { id: thread.id, name: &thread.name }, text, format, &options.into())?;
         Ok(outcome_of(outcome))
     });
     if let Some(seq) = seq {
         FOLD_PROGRESS.advance(thread_id, seq as u64);
     }
-    outcome
+    outcome.or_throw()
 }
 
 #[napi(catch_unwind)]
 pub fn ingest_flat(scope: String, thread: BindingThread, profile: BindingFlatProfile, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
     // Like a read, the frame list is transient: parsed fallibly but outside the session budget,
     // so that a full budget still lets the fold see (and count as dropped) the functions it names.
-    let frames = cpuprofile::parse_frames(&profile.frames, &Budget::new(usize::MAX)).map_err(failure)?;
+    let frames = cpuprofile::parse_frames(&profile.frames, &Budget::new(usize::MAX)).or_throw()?;
     let flat = FlatProfile {
         frames,
         node_parent: copy(&profile.node_parent)?,
@@ -351,7 +410,7 @@ pub fn set_profiler_thread(thread_id: Option<u32>) {
 
 #[napi(catch_unwind)]
 pub fn ingest_cpuprofile(scope: String, thread: BindingThread, json: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let flat = engine(&scope)?.read(|view| cpuprofile::parse(&json, view.budget())).map_err(failure)?;
+    let flat = SCOPES.get(&scope).or_throw()?.read(|view| cpuprofile::parse(&json, view.budget())).or_throw()?;
     ingest(&scope, thread, flat, options)
 }
 
@@ -370,49 +429,31 @@ impl From<encode::Encoded> for BindingEncoded {
 #[napi(catch_unwind)]
 pub fn func_stats(scope: String, threads: Option<Vec<u32>>) -> Result<BindingEncoded> {
     let filter = StatsFilter { threads };
-    engine(&scope)?.read(|view| {
-        let stats = merged_with_counts(view, &filter).map_err(|_| failure("out of memory reading stats"))?;
-        encode::func_stats(view, &stats).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats"))
-    })
+    encode::read_func_stats(&*SCOPES.get(&scope).or_throw()?, &filter).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 #[napi(catch_unwind)]
 pub fn thread_stats(scope: String) -> Result<BindingEncoded> {
-    engine(&scope)?.read(|view| encode::thread_stats(view).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats")))
+    encode::read_thread_stats(&*SCOPES.get(&scope).or_throw()?).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 /// The stats of `scope` (the selected threads) rendered in an export format.
 #[napi(catch_unwind)]
 pub fn export_stats(scope: String, threads: Option<Vec<u32>>, format: String) -> Result<Buffer> {
-    let format = Format::named(&format).ok_or_else(|| invalid(export::ExportError::UnknownFormat(format).to_string()))?;
-    let report = engine(&scope)?
-        .read(|view| Report::from_view(view, &StatsFilter { threads }))
-        .map_err(|_| failure("out of memory reading stats"))?;
-    export::render(&report, format).map(Buffer::from).map_err(failure)
+    let format = Format::parse(&format).or_throw()?;
+    export::export(&*SCOPES.get(&scope).or_throw()?, &StatsFilter { threads }, format).map(Buffer::from).or_throw()
 }
 
 /// Adds a saved `json` stats file to `scope` (a fresh `loaded:<n>` scope when none); returns the scope.
 #[napi(catch_unwind)]
 pub fn load_stats(json: Buffer, scope: Option<String>) -> Result<String> {
-    let report = Report::from_json(&json).map_err(|error| invalid(error.to_string()))?;
-    let scope = match scope {
-        Some(scope) => scope,
-        None => {
-            let id = NEXT_LOADED.fetch_add(1, Ordering::Relaxed);
-            loaded().insert(id, Arc::new(Engine::new()));
-            format!("loaded:{id}")
-        }
-    };
-    engine(&scope)?.absorb(&report).map_err(|error| invalid(error.to_string()))?;
-    Ok(scope)
+    SCOPES.load(&Report::from_json(&json).or_throw()?, scope.as_deref()).or_throw()
 }
 
 /// Frees a `loaded:<n>` scope.
 #[napi(catch_unwind)]
 pub fn drop_stats(scope: String) {
-    if let Some(id) = scope.strip_prefix("loaded:").and_then(|n| n.parse::<u32>().ok()) {
-        loaded().remove(&id);
-    }
+    SCOPES.drop_loaded(&scope);
 }
 
 #[napi(object)]
@@ -428,24 +469,22 @@ pub struct BindingMemUsage {
 
 #[napi(catch_unwind)]
 pub fn mem_usage() -> BindingMemUsage {
-    ENGINE.read(|view| {
-        let budget = view.budget();
-        BindingMemUsage {
-            used_bytes: budget.used() as f64,
-            peak_bytes: budget.peak() as f64,
-            max_bytes: budget.limit() as f64,
-            refusals: budget.refusals() as f64,
-            functions: view.functions().len() as f64,
-            dropped_samples: view.dropped_samples() as f64,
-            dropped_functions: view.dropped_functions() as f64,
-        }
-    })
+    let usage = SCOPES.global().mem_usage();
+    BindingMemUsage {
+        used_bytes: usage.used_bytes as f64,
+        peak_bytes: usage.peak_bytes as f64,
+        max_bytes: usage.max_bytes as f64,
+        refusals: usage.refusals as f64,
+        functions: usage.functions as f64,
+        dropped_samples: usage.dropped_samples as f64,
+        dropped_functions: usage.dropped_functions as f64,
+    }
 }
 
-/// CPU time of the calling thread in ns, or -1 where the OS has no thread CPU clock.
+/// CPU time of the calling thread in ns, or null where the OS has no thread CPU clock.
 #[napi(catch_unwind)]
-pub fn thread_cpu_time_ns() -> f64 {
-    clock::thread_cpu_time_ns().map_or(-1.0, |ns| ns as f64)
+pub fn thread_cpu_time_ns() -> Option<f64> {
+    clock::thread_cpu_time_ns().map(|ns| ns as f64)
 }
 
 #[napi(catch_unwind)]
@@ -476,32 +515,26 @@ pub fn mailbox_forget(ticket: f64) {
 #[napi(catch_unwind)]
 pub fn record_tags(thread_id: u32, names: Vec<String>, tags: Uint32Array, times_us: Float64Array) -> Result<f64> {
     if tags.len() != times_us.len() {
-        return Err(invalid(format!("{} tags but {} switch times", tags.len(), times_us.len())));
+        return Err(bad_input(format!("{} tags but {} switch times", tags.len(), times_us.len())).into());
     }
     let mut switches = Vec::new();
-    switches.try_reserve_exact(tags.len()).map_err(failure)?;
+    switches.try_reserve_exact(tags.len()).or_throw()?;
     switches.extend(times_us.iter().zip(tags.iter()).map(|(&time, &tag)| (time.round() as i64, tag)));
-    Ok(ENGINE.record_tags(thread_id, &names, &switches) as f64)
+    Ok(SCOPES.global().record_tags(thread_id, &names, &switches) as f64)
 }
 
 /// Function stats of `start()` counting only samples taken under `tag`.
 #[napi(catch_unwind)]
 pub fn tag_func_stats(threads: Option<Vec<u32>>, tag: String) -> Result<BindingEncoded> {
     let filter = StatsFilter { threads };
-    ENGINE.read(|view| {
-        let stats = merged_for_tag(view, &filter, &tag).map_err(|_| failure("out of memory reading stats"))?;
-        encode::func_stats(view, &stats).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats"))
-    })
+    encode::read_tag_func_stats(SCOPES.global(), &filter, &tag).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 /// Per-tag totals of `start()`.
 #[napi(catch_unwind)]
 pub fn tag_stats(threads: Option<Vec<u32>>) -> Result<BindingEncoded> {
     let filter = StatsFilter { threads };
-    ENGINE.read(|view| {
-        let totals = tag_totals(view, &filter).map_err(|_| failure("out of memory reading stats"))?;
-        encode::tag_stats(view, &totals).map(BindingEncoded::from).map_err(|_| failure("out of memory encoding stats"))
-    })
+    encode::read_tag_stats(SCOPES.global(), &filter).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 /// Starts a new overhead account for every thread (at `start()`).
@@ -519,7 +552,7 @@ pub fn overhead_begin(thread: BindingThread) {
 /// Adds `ns` nanoseconds of profiler work of kind `cost` (see `overhead::Cost`) to a thread.
 #[napi(catch_unwind)]
 pub fn overhead_record(thread_id: u32, cost: u32, ns: f64) -> Result<()> {
-    let cost = Cost::from_code(cost).ok_or_else(|| invalid(format!("unknown overhead kind {cost}")))?;
+    let cost = Cost::from_code(cost).ok_or_else(|| bad_input(format!("unknown overhead kind {cost}")))?;
     OVERHEAD.record(thread_id, cost, if ns.is_finite() && ns > 0.0 { ns as u64 } else { 0 });
     Ok(())
 }
@@ -626,17 +659,16 @@ pub struct BindingStatsMark {
 impl BindingStatsMark {
     #[napi(factory, catch_unwind)]
     pub fn now() -> Result<BindingStatsMark> {
-        let mark = ENGINE.read(Mark::of).map_err(|_| failure("out of memory marking stats"))?;
+        let mark = SCOPES.global().read(Mark::of).map_err(out_of_memory("marking stats"))?;
         Ok(BindingStatsMark { mark: Some(mark) })
     }
 
     /// What every thread added to the stats since the mark, rendered in an export format.
     #[napi(catch_unwind)]
     pub fn export_since(&self, format: String) -> Result<Buffer> {
-        let format = Format::named(&format).ok_or_else(|| invalid(export::ExportError::UnknownFormat(format).to_string()))?;
-        let mark = self.mark.as_ref().ok_or_else(|| invalid("the mark was released"))?;
-        let report = ENGINE.read(|view| Report::since(view, mark)).map_err(|_| failure("out of memory reading stats"))?;
-        export::render(&report, format).map(Buffer::from).map_err(failure)
+        let format = Format::parse(&format).or_throw()?;
+        let mark = self.mark.as_ref().ok_or_else(|| bad_input("the mark was released"))?;
+        export::export_since(SCOPES.global(), mark, format).map(Buffer::from).or_throw()
     }
 
     /// Lets go of the marked tables now rather than when the object is collected.

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::budget::{Budget, Refusal};
+use crate::sync::lock;
 
 const FIRST_SEGMENT_BITS: u32 = 6;
 const SEGMENTS: usize = 26;
@@ -66,7 +67,7 @@ impl<T> AppendVec<T> {
 
     /// Appends and returns the new element's index.
     pub fn push(&self, value: T, budget: &Budget) -> Result<usize, Refusal> {
-        let _writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writer = lock(&self.writer);
         let index = self.len.load(Ordering::Relaxed);
         let (segment, offset) = locate(index);
         let slot = self.segments.get(segment).ok_or(Refusal::OverBudget)?;

@@ -4,7 +4,10 @@
 //! When either says no, the data is dropped and counted: the host never sees an abort.
 
 use std::collections::TryReserveError;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use hashbrown::HashMap;
 
 /// The default budget: enough for ~100k functions with their call edges on every thread.
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 256 * 1024 * 1024;
@@ -172,6 +175,55 @@ impl<'b, T> Scratch<'b, T> {
 impl<T> Drop for Scratch<'_, T> {
     fn drop(&mut self) {
         self.budget.forget(&self.vec);
+    }
+}
+
+/// A scratch hash map whose room is charged to the budget as it is reserved, all of it given
+/// back when the map drops. The charge counts hashbrown's control byte per slot and the
+/// doubling that growth can leave unused.
+pub struct BudgetMap<'b, K, V> {
+    pub map: HashMap<K, V>,
+    charged: usize,
+    budget: &'b Budget,
+}
+
+impl<'b, K: Hash + Eq, V> BudgetMap<'b, K, V> {
+    pub fn new(budget: &'b Budget) -> Self {
+        BudgetMap { map: HashMap::new(), charged: 0, budget }
+    }
+
+    pub fn with_capacity(capacity: usize, budget: &'b Budget) -> Result<Self, Refusal> {
+        let mut map = BudgetMap::new(budget);
+        map.reserve(capacity)?;
+        Ok(map)
+    }
+
+    fn reserve(&mut self, additional: usize) -> Result<(), Refusal> {
+        let bytes = additional * (size_of::<(K, V)>() + 1) * 2;
+        self.budget.charge(bytes)?;
+        self.charged += bytes;
+        self.map.try_reserve(additional).map_err(|_| Refusal::AllocFailed)
+    }
+
+    /// Makes room for one more entry, growing by the map's size (at least 16) when it is full.
+    pub fn room_for_one(&mut self) -> Result<(), Refusal> {
+        if self.map.len() < self.map.capacity() {
+            return Ok(());
+        }
+        self.reserve(self.map.capacity().max(16))
+    }
+
+    pub fn entry_or(&mut self, key: K, value: impl FnOnce() -> V) -> Result<&mut V, Refusal> {
+        if !self.map.contains_key(&key) {
+            self.room_for_one()?;
+        }
+        Ok(self.map.entry(key).or_insert_with(value))
+    }
+}
+
+impl<K, V> Drop for BudgetMap<'_, K, V> {
+    fn drop(&mut self) {
+        self.budget.release(self.charged);
     }
 }
 

@@ -1,4 +1,47 @@
-//! Clocks the engine reads itself.
+//! Clocks: the one a session's times are measured on, and those the engine reads itself.
+
+/// The clock a session's times are measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Clock {
+    Wall = 1,
+    Cpu = 2,
+}
+
+impl Clock {
+    pub const ALL: [Clock; 2] = [Clock::Wall, Clock::Cpu];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Clock::Wall => "wall",
+            Clock::Cpu => "cpu",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Clock> {
+        Clock::ALL.into_iter().find(|clock| clock.name() == name)
+    }
+
+    /// [`Clock::named`], with an error that says what is allowed.
+    pub fn parse(name: &str) -> Result<Clock, UnknownClock> {
+        Clock::named(name).ok_or_else(|| UnknownClock(name.to_owned()))
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Clock> {
+        Clock::ALL.into_iter().find(|&clock| clock as u8 == code)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownClock(pub String);
+
+impl std::fmt::Display for UnknownClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "clock must be 'wall' or 'cpu', not '{}'", self.0)
+    }
+}
+
+impl std::error::Error for UnknownClock {}
 
 /// Microseconds of the monotonic clock V8 stamps its samples with (`process.hrtime`'s on
 /// Linux and macOS); `None` where it cannot be read.

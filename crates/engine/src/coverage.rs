@@ -20,19 +20,21 @@
 #![allow(clippy::indexing_slicing)] // offsets are checked against the text before indexing
 
 use std::borrow::Cow;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use hashbrown::HashMap;
 use serde::Deserialize;
 
 use crate::budget::{Budget, Refusal};
 use crate::cpuprofile::PARSE_BYTES_PER_INPUT_BYTE;
-use crate::function::{CallFrame, FuncKind, OwnCode, classify, frame_key};
+use crate::function::{FuncKind, OwnCode, classify, frame_key};
+use crate::profile::CallFrame;
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::ProfileError;
-use crate::query::MergedStats;
+use crate::merged::MergedStats;
 use crate::sourcemap::SourceMaps;
 use crate::stats::CallStats;
+use crate::sync::lock;
 
 /// The profiler calls a function of this name a known number of times between two takes: if
 /// the take reports another number, someone else started, took or stopped coverage meanwhile.
@@ -187,10 +189,6 @@ impl std::error::Error for CountsMismatch {}
 /// Per-function flags of a read: which numbers are exact.
 pub const EXACT_NCALL: u8 = 1;
 pub const EXACT_NACTUAL: u8 = 2;
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Bytes a hash map entry costs, roughly (key, value, control byte, load factor).
 fn entry_bytes<K, V>() -> usize {

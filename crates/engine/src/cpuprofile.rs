@@ -9,7 +9,7 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::budget::{Budget, Refusal};
-use crate::function::CallFrame;
+use crate::profile::CallFrame;
 use crate::profile::{FlatProfile, NO_PARENT, ProfileError};
 
 #[derive(Deserialize)]

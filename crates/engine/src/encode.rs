@@ -7,9 +7,10 @@
 use hashbrown::HashMap;
 
 use crate::budget::Refusal;
-use crate::engine::SessionView;
+use crate::engine::{Engine, SessionView};
 use crate::function::FuncKind;
-use crate::query::MergedStats;
+use crate::merged::MergedStats;
+use crate::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
 use crate::tags::{TagId, TagTotals};
 use crate::stats::CallStats;
 
@@ -17,7 +18,9 @@ pub const FORMAT_VERSION: f64 = 3.0;
 pub const HEADER_LEN: usize = 6;
 pub const FUNC_FIELDS: usize = 15;
 pub const EDGE_FIELDS: usize = 8;
+pub const THREAD_HEADER_LEN: usize = 3;
 pub const THREAD_FIELDS: usize = 15;
+pub const TAG_HEADER_LEN: usize = 3;
 pub const TAG_FIELDS: usize = 5;
 
 #[derive(Debug, Default)]
@@ -112,7 +115,7 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
 pub fn thread_stats(view: &SessionView<'_>) -> Result<Encoded, Refusal> {
     let threads: Vec<_> = view.threads().collect();
     let mut numbers = Vec::new();
-    numbers.try_reserve_exact(3 + threads.len() * THREAD_FIELDS)?;
+    numbers.try_reserve_exact(THREAD_HEADER_LEN + threads.len() * THREAD_FIELDS)?;
     let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
     numbers.extend_from_slice(&[FORMAT_VERSION, threads.len() as f64, clock]);
     let mut text = Text::default();
@@ -144,7 +147,7 @@ pub fn thread_stats(view: &SessionView<'_>) -> Result<Encoded, Refusal> {
 /// wall ns, samples.
 pub fn tag_stats(view: &SessionView<'_>, totals: &[(TagId, TagTotals)]) -> Result<Encoded, Refusal> {
     let mut numbers = Vec::new();
-    numbers.try_reserve_exact(3 + totals.len() * TAG_FIELDS)?;
+    numbers.try_reserve_exact(TAG_HEADER_LEN + totals.len() * TAG_FIELDS)?;
     let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
     numbers.extend_from_slice(&[FORMAT_VERSION, 0.0, clock]);
     let mut text = Text::default();
@@ -159,4 +162,69 @@ pub fn tag_stats(view: &SessionView<'_>, totals: &[(TagId, TagTotals)]) -> Resul
         *slot = count as f64;
     }
     Ok(Encoded { numbers, text: text.text })
+}
+
+/// The function stats of the threads `filter` selects, exact counts applied, encoded.
+pub fn read_func_stats(engine: &Engine, filter: &StatsFilter) -> Result<Encoded, Refusal> {
+    engine.read(|view| func_stats(view, &merged_with_counts(view, filter)?))
+}
+
+/// [`read_func_stats`] counting only samples taken under `tag`.
+pub fn read_tag_func_stats(engine: &Engine, filter: &StatsFilter, tag: &str) -> Result<Encoded, Refusal> {
+    engine.read(|view| func_stats(view, &merged_for_tag(view, filter, tag)?))
+}
+
+/// Per-tag totals of the threads `filter` selects, encoded.
+pub fn read_tag_stats(engine: &Engine, filter: &StatsFilter) -> Result<Encoded, Refusal> {
+    engine.read(|view| tag_stats(view, &tag_totals(view, filter)?))
+}
+
+/// Every thread's totals, encoded.
+pub fn read_thread_stats(engine: &Engine) -> Result<Encoded, Refusal> {
+    engine.read(thread_stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coverage::{EXACT_NACTUAL, EXACT_NCALL};
+    use crate::clock::Clock;
+    use crate::overhead::Cost;
+
+    /// The layouts and codes the TypeScript decoder must agree on, as `src/wire.ts` writes them.
+    fn wire_layout() -> serde_json::Value {
+        let codes = |pairs: Vec<(&str, u8)>| pairs.into_iter().map(|(name, code)| (name.to_owned(), serde_json::json!(code))).collect::<serde_json::Map<_, _>>();
+        serde_json::json!({
+            "FORMAT_VERSION": FORMAT_VERSION,
+            "HEADER_LEN": HEADER_LEN,
+            "FUNC_FIELDS": FUNC_FIELDS,
+            "EDGE_FIELDS": EDGE_FIELDS,
+            "THREAD_HEADER_LEN": THREAD_HEADER_LEN,
+            "THREAD_FIELDS": THREAD_FIELDS,
+            "TAG_HEADER_LEN": TAG_HEADER_LEN,
+            "TAG_FIELDS": TAG_FIELDS,
+            "EXACT_NCALL": EXACT_NCALL,
+            "EXACT_NACTUAL": EXACT_NACTUAL,
+            "FUNC_KINDS": codes(FuncKind::ALL.iter().map(|&kind| (kind.name(), kind as u8)).collect()),
+            "CLOCKS": codes(Clock::ALL.iter().map(|&clock| (clock.name(), clock as u8)).collect()),
+            "COSTS": codes(Cost::ALL.iter().map(|&cost| (cost.name(), cost as u8)).collect()),
+        })
+    }
+
+    /// The TypeScript side cannot read these constants, so this test writes them where its test
+    /// (`__test__/wire.spec.ts`) compares them with its own: a change on either side fails one.
+    #[test]
+    fn wire_layout_fixture_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../__test__/fixtures/wire-layout.json");
+        let fresh = format!("{}\n", serde_json::to_string_pretty(&wire_layout()).unwrap());
+        if std::env::var_os("YAPPI_BLESS").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "{} is not the engine's wire layout: run `YAPPI_BLESS=1 cargo test -p yappi-engine wire_layout`, update src/wire.ts to match, and commit both\nexpected:\n{fresh}",
+            path.display()
+        );
+    }
 }

@@ -8,51 +8,25 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 use hashbrown::HashMap;
 
 use crate::append_vec::AppendVec;
 use crate::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
+use crate::clock::Clock;
 use crate::coverage::{Coverage, CountsMismatch, Naming, TakeOutcome};
 use crate::fold::{Continuation, FoldOptions, ProfileDelta, fold_tagged};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{FlatProfile, ProfileError};
 use crate::report::{Report, ReportError};
 use crate::stacks::{StackTable, intern_paths};
+use crate::snapshot::ThreadSnapshot;
 use crate::stalls::{StallLog, StallWatch};
-use crate::stats::{ThreadSnapshot, ThreadTotals, merge_sorted};
+use crate::stats::{ThreadTotals, merge_sorted};
+use crate::sync::lock;
 use crate::tags::{TagLog, TagStats};
-
-/// The clock a session's times are measured on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Clock {
-    Wall = 1,
-    Cpu = 2,
-}
-
-impl Clock {
-    pub fn name(self) -> &'static str {
-        match self {
-            Clock::Wall => "wall",
-            Clock::Cpu => "cpu",
-        }
-    }
-
-    pub fn named(name: &str) -> Option<Clock> {
-        [Clock::Wall, Clock::Cpu].into_iter().find(|clock| clock.name() == name)
-    }
-
-    fn from_code(code: u8) -> Option<Clock> {
-        match code {
-            1 => Some(Clock::Wall),
-            2 => Some(Clock::Cpu),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineError {
@@ -83,6 +57,17 @@ impl From<ProfileError> for EngineError {
     fn from(error: ProfileError) -> Self {
         EngineError::Profile(error)
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemUsage {
+    pub used_bytes: usize,
+    pub peak_bytes: usize,
+    pub max_bytes: usize,
+    pub refusals: u64,
+    pub functions: usize,
+    pub dropped_samples: u64,
+    pub dropped_functions: u64,
 }
 
 /// A thread as the host names it.
@@ -203,10 +188,6 @@ impl Session {
         slots.insert(thread.id, slot);
         self.threads.get(slot).ok_or(Refusal::OverBudget)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct Control {
@@ -520,6 +501,22 @@ impl Engine {
         let guard = epoch::pin();
         let session = self.current(&guard);
         session.coverage.disturb(thread, &session.budget)
+    }
+
+    /// What the current session holds against its budget, and what it dropped.
+    pub fn mem_usage(&self) -> MemUsage {
+        self.read(|view| {
+            let budget = view.budget();
+            MemUsage {
+                used_bytes: budget.used(),
+                peak_bytes: budget.peak(),
+                max_bytes: budget.limit(),
+                refusals: budget.refusals(),
+                functions: view.functions().len(),
+                dropped_samples: view.dropped_samples(),
+                dropped_functions: view.dropped_functions(),
+            }
+        })
     }
 
     /// Runs `read` on a consistent view of the current session.

@@ -65,7 +65,7 @@ impl FaultLog {
     }
 
     fn lock(&self) -> MutexGuard<'_, Log> {
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.log)
     }
 
     /// Records a fault of `thread` at `now_ms`; one that cannot be held (no memory) counts as dropped.

@@ -17,9 +17,8 @@
 
 use std::collections::TryReserveError;
 
-use hashbrown::HashMap;
 
-use crate::budget::{Budget, Refusal, Scratch};
+use crate::budget::{Budget, BudgetMap, Refusal, Scratch};
 use crate::function::{Classifier, FuncKey, FuncKind, OwnCode, frame_key};
 use crate::functions::{FuncId, FunctionTable};
 use crate::profile::{Children, FlatProfile, NO_PARENT, ProfileError};
@@ -361,32 +360,6 @@ fn lowest_common_ancestors<'b>(
         }
     }
     Ok(answers)
-}
-
-/// A scratch hash map charged to the budget for as long as it lives.
-struct ScratchMap<'b, K, V> {
-    map: HashMap<K, V>,
-    charged: usize,
-    budget: &'b Budget,
-}
-
-impl<'b, K: std::hash::Hash + Eq, V> ScratchMap<'b, K, V> {
-    fn with_capacity(capacity: usize, budget: &'b Budget) -> Result<Self, Refusal> {
-        let charged = capacity * (size_of::<(K, V)>() + 1) * 2;
-        budget.charge(charged)?;
-        let mut map = HashMap::new();
-        if map.try_reserve(capacity).is_err() {
-            budget.release(charged);
-            return Err(Refusal::AllocFailed);
-        }
-        Ok(ScratchMap { map, charged, budget })
-    }
-}
-
-impl<K, V> Drop for ScratchMap<'_, K, V> {
-    fn drop(&mut self) {
-        self.budget.release(self.charged);
-    }
 }
 
 /// Memory a fold needs beyond what it interns: kept free while interning, so that a session
@@ -749,8 +722,8 @@ fn aggregate(
     budget: &Budget,
 ) -> Result<(StatsTable<FuncId>, StatsTable<EdgeKey>), Refusal> {
     let nodes = tree.parent.vec.len();
-    let mut func_slots: ScratchMap<'_, FuncId, u32> = ScratchMap::with_capacity(nodes, budget)?;
-    let mut edge_slots: ScratchMap<'_, EdgeKey, u32> = ScratchMap::with_capacity(nodes, budget)?;
+    let mut func_slots: BudgetMap<'_, FuncId, u32> = BudgetMap::with_capacity(nodes, budget)?;
+    let mut edge_slots: BudgetMap<'_, EdgeKey, u32> = BudgetMap::with_capacity(nodes, budget)?;
     let (func_slot, edge_slot) = (&mut func_slots.map, &mut edge_slots.map);
     let mut node_func = Scratch::filled(budget, nodes, 0u32)?;
     let mut node_edge = Scratch::filled(budget, nodes, u32::MAX)?;

@@ -1,7 +1,7 @@
 //! What a function is, as V8's sampler reports it, and how it is classified.
 
 use crate::budget::{Budget, Refusal, Scratch};
-use crate::profile::{FlatProfile, NO_PARENT};
+use crate::profile::{CallFrame, FlatProfile, NO_PARENT};
 use crate::sourcemap::{Original, SourceMapsView};
 
 /// The kind of a frame, which decides how it is shown.
@@ -25,33 +25,41 @@ pub enum FuncKind {
 }
 
 impl FuncKind {
+    pub const ALL: [FuncKind; 7] = [
+        FuncKind::User,
+        FuncKind::Builtin,
+        FuncKind::Program,
+        FuncKind::GarbageCollector,
+        FuncKind::Idle,
+        FuncKind::Root,
+        FuncKind::Profiler,
+    ];
+
     pub fn from_code(code: u8) -> Option<FuncKind> {
-        Some(match code {
-            0 => FuncKind::User,
-            1 => FuncKind::Builtin,
-            2 => FuncKind::Program,
-            3 => FuncKind::GarbageCollector,
-            4 => FuncKind::Idle,
-            5 => FuncKind::Root,
-            6 => FuncKind::Profiler,
-            _ => return None,
-        })
+        FuncKind::ALL.into_iter().find(|&kind| kind as u8 == code)
+    }
+
+    /// The kind as saved reports and the TypeScript side spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FuncKind::User => "user",
+            FuncKind::Builtin => "builtin",
+            FuncKind::Program => "program",
+            FuncKind::GarbageCollector => "gc",
+            FuncKind::Idle => "idle",
+            FuncKind::Root => "root",
+            FuncKind::Profiler => "profiler",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<FuncKind> {
+        FuncKind::ALL.into_iter().find(|&kind| kind.name() == name)
     }
 
     /// Runtime buckets and internals are shown only when builtins are asked for.
     pub fn is_builtin_like(self) -> bool {
         matches!(self, FuncKind::Builtin | FuncKind::Program | FuncKind::GarbageCollector)
     }
-}
-
-/// A call frame as the profile names it (positions 0-based, as V8 gives them).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CallFrame {
-    pub name: String,
-    pub url: String,
-    pub script_id: String,
-    pub line: i32,
-    pub column: i32,
 }
 
 /// Where the profiler's own code lives, so its frames fold into their callers.

@@ -10,6 +10,7 @@ use hashbrown::DefaultHashBuilder;
 use crate::append_vec::AppendVec;
 use crate::budget::{Budget, Refusal};
 use crate::function::{FuncDesc, FuncKey};
+use crate::sync::lock;
 
 /// Index of a function in its session's table.
 pub type FuncId = u32;
@@ -49,7 +50,7 @@ impl FunctionTable {
     /// functions could be interned.
     pub fn note_if_unknown(&self, key: FuncKey<'_>) {
         let hash = self.hash(&key);
-        let index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = lock(&self.index);
         let entries = &self.entries;
         if index.find(hash, |&id| entries.get(id as usize).is_some_and(|desc| desc.key() == key)).is_none() {
             self.refused.fetch_add(1, Ordering::Relaxed);
@@ -67,7 +68,7 @@ impl FunctionTable {
 
     fn intern_counted(&self, key: FuncKey<'_>, budget: &Budget) -> Result<FuncId, Refusal> {
         let hash = self.hash(&key);
-        let mut index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut index = lock(&self.index);
         let entries = &self.entries;
         let matches = |&id: &FuncId| entries.get(id as usize).is_some_and(|desc| desc.key() == key);
         if let Some(&id) = index.find(hash, matches) {

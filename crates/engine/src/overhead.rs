@@ -28,19 +28,25 @@ pub enum Cost {
     Ingest = 5,
 }
 
-pub const COSTS: usize = 6;
+pub const COSTS: usize = Cost::ALL.len();
 
 impl Cost {
+    pub const ALL: [Cost; 6] = [Cost::Rotation, Cost::Coverage, Cost::Read, Cost::Control, Cost::Fold, Cost::Ingest];
+
     pub fn from_code(code: u32) -> Option<Cost> {
-        Some(match code {
-            0 => Cost::Rotation,
-            1 => Cost::Coverage,
-            2 => Cost::Read,
-            3 => Cost::Control,
-            4 => Cost::Fold,
-            5 => Cost::Ingest,
-            _ => return None,
-        })
+        Cost::ALL.into_iter().find(|&cost| u32::from(cost as u8) == code)
+    }
+
+    /// The kind of work as the TypeScript side names it (`CostKind`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Cost::Rotation => "rotation",
+            Cost::Coverage => "coverage",
+            Cost::Read => "read",
+            Cost::Control => "control",
+            Cost::Fold => "fold",
+            Cost::Ingest => "ingest",
+        }
     }
 }
 
@@ -81,7 +87,7 @@ impl OverheadLedger {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<ThreadCost>> {
-        self.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.threads)
     }
 
     /// Forgets every account (a new `start()` measures afresh).

@@ -6,7 +6,16 @@
 use std::fmt;
 
 use crate::budget::{Budget, Refusal, Scratch};
-use crate::function::CallFrame;
+
+/// A call frame as the profile names it (positions 0-based, as V8 gives them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallFrame {
+    pub name: String,
+    pub url: String,
+    pub script_id: String,
+    pub line: i32,
+    pub column: i32,
+}
 
 /// The parent of a root node.
 pub const NO_PARENT: u32 = u32::MAX;

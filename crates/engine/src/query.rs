@@ -2,8 +2,8 @@
 
 use crate::budget::{Budget, Refusal};
 use crate::engine::SessionView;
-use crate::functions::FuncId;
-use crate::stats::{EdgeKey, StatsTable, ThreadTotals, merge_sorted};
+use crate::merged::MergedStats;
+use crate::stats::{ThreadTotals, merge_sorted};
 use crate::tags::{TagId, TagTotals};
 
 /// Which threads to read; `None` reads them all.
@@ -16,19 +16,6 @@ impl StatsFilter {
     pub fn admits(&self, thread: u32) -> bool {
         self.threads.as_ref().is_none_or(|ids| ids.contains(&thread))
     }
-}
-
-/// Stats of the selected threads, summed.
-#[derive(Debug, Clone, Default)]
-pub struct MergedStats {
-    pub totals: ThreadTotals,
-    pub funcs: StatsTable<FuncId>,
-    pub edges: StatsTable<EdgeKey>,
-    pub threads: u32,
-    /// Functions whose counts are exact, sorted, with `coverage::EXACT_*` flags.
-    pub exact: Vec<(FuncId, u8)>,
-    /// Ids of the threads read.
-    pub thread_ids: Vec<u32>,
 }
 
 /// Readers allocate outside the session budget (their memory is returned at once), but still

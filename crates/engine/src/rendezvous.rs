@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
+use crate::sync::{lock, wait_timeout};
 
 #[derive(Default)]
 pub struct Mailbox {
@@ -24,7 +25,7 @@ struct MailboxState {
 impl Mailbox {
     /// A new ticket for one request; its answer slot exists until it is waited for.
     pub fn ticket(&self) -> u64 {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = lock(&self.state);
         state.next_ticket += 1;
         let ticket = state.next_ticket;
         state.answers.insert(ticket, None);
@@ -33,7 +34,7 @@ impl Mailbox {
 
     /// Posts the answer to `ticket`; false if nobody waits for it (any more).
     pub fn answer(&self, ticket: u64, answer: String) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = lock(&self.state);
         let Some(slot) = state.answers.get_mut(&ticket) else { return false };
         *slot = Some(answer);
         self.answered.notify_all();
@@ -44,7 +45,7 @@ impl Mailbox {
     /// answer came (wait again, or [`Mailbox::forget`] it).
     pub fn wait_slice(&self, ticket: u64, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = lock(&self.state);
         loop {
             if let Some(answer) = state.answers.get_mut(&ticket).and_then(Option::take) {
                 state.answers.remove(&ticket);
@@ -54,13 +55,13 @@ impl Mailbox {
             if left.is_zero() || !state.answers.contains_key(&ticket) {
                 return None;
             }
-            state = self.answered.wait_timeout(state, left).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+            state = wait_timeout(&self.answered, state, left);
         }
     }
 
     /// Gives up on `ticket`: a late answer finds nobody.
     pub fn forget(&self, ticket: u64) {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).answers.remove(&ticket);
+        lock(&self.state).answers.remove(&ticket);
     }
 }
 
@@ -74,7 +75,7 @@ pub struct FoldProgress {
 impl FoldProgress {
     /// Profile `seq` of `thread` is folded (or lost for good: nobody must wait for it).
     pub fn advance(&self, thread: u32, seq: u64) {
-        let mut folded = self.folded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut folded = lock(&self.folded);
         if folded.try_reserve(1).is_err() {
             return;
         }
@@ -86,7 +87,7 @@ impl FoldProgress {
     /// Waits until profile `seq` of `thread` is folded or `timeout` passes; whether it is.
     pub fn wait(&self, thread: u32, seq: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut folded = self.folded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut folded = lock(&self.folded);
         loop {
             if folded.get(&thread).is_some_and(|&last| last >= seq) {
                 return true;
@@ -95,7 +96,7 @@ impl FoldProgress {
             if left.is_zero() {
                 return false;
             }
-            folded = self.advanced.wait_timeout(folded, left).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+            folded = wait_timeout(&self.advanced, folded, left);
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::append_vec::AppendVec;
 use crate::budget::{Budget, Refusal};
 use crate::functions::FuncId;
 use crate::stats::{CallStats, StatsTable, sort_and_sum};
+use crate::sync::lock;
 
 /// Index of a call path in its session's table.
 pub type StackId = u32;
@@ -105,7 +106,7 @@ pub fn intern_paths(table: &StackTable, paths: &[PathStat], budget: &Budget) -> 
     let mut rows: StatsTable<StackId> = Vec::new();
     let reserved = budget.grow(&mut rows, paths.len());
     let result = reserved.map(|()| {
-        let mut index = table.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut index = lock(&table.index);
         for path in paths {
             let (parent, parent_interned) = ids.get(path.parent as usize).copied().unwrap_or((ROOT_STACK, true));
             let interned = if parent_interned {

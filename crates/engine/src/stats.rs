@@ -1,14 +1,11 @@
 //! Aggregated statistics: per function, per caller→callee edge, per thread.
 
 use std::ops::AddAssign;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{Budget, Refusal};
 use crate::functions::FuncId;
-use crate::stacks::StackId;
-use crate::tags::TagStats;
 
 /// yappi's numbers for a function or an edge. Times are nanoseconds of the session's clock.
 /// Saved files (`report.rs`) hold them as they are, under these names.
@@ -128,27 +125,6 @@ impl ThreadTotals {
 
 /// Sorted by key, so two tables merge in one pass.
 pub type StatsTable<K> = Vec<(K, CallStats)>;
-
-/// What one thread has accumulated, immutable once published.
-#[derive(Debug, Clone, Default)]
-pub struct ThreadSnapshot {
-    pub totals: ThreadTotals,
-    pub funcs: Arc<StatsTable<FuncId>>,
-    pub edges: Arc<StatsTable<EdgeKey>>,
-    /// Per call path: the stacks that flame graphs and sample-based formats are drawn from.
-    pub stacks: Arc<StatsTable<StackId>>,
-    /// Per-tag stats (empty unless the thread recorded tags); budgeted apart, see `tags.rs`.
-    pub tags: Arc<TagStats>,
-}
-
-impl ThreadSnapshot {
-    /// Bytes of the function and edge tables (the tags' are counted by `TagStats::heap_bytes`).
-    pub fn heap_bytes(&self) -> usize {
-        self.funcs.capacity() * size_of::<(FuncId, CallStats)>()
-            + self.edges.capacity() * size_of::<(EdgeKey, CallStats)>()
-            + self.stacks.capacity() * size_of::<(StackId, CallStats)>()
-    }
-}
 
 /// Sorts rows by key and sums the stats of equal keys, in place.
 pub fn sort_and_sum<K: Ord + Copy>(rows: &mut StatsTable<K>) {

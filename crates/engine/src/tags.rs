@@ -12,7 +12,6 @@
 #![allow(clippy::indexing_slicing)]
 
 use std::collections::BinaryHeap;
-use std::hash::Hash;
 use std::ops::AddAssign;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,9 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashMap;
 
 use crate::append_vec::AppendVec;
-use crate::budget::{Budget, Refusal};
+use crate::budget::{Budget, BudgetMap, Refusal};
 use crate::functions::FuncId;
 use crate::stats::{CallStats, EdgeKey, StatsTable, merge_sorted};
+use crate::sync::lock;
 
 /// Index of a tag name in its session's table.
 pub type TagId = u32;
@@ -108,10 +108,6 @@ impl TagTable {
         index.insert(key, id);
         Ok(id)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct ThreadLog {
@@ -247,43 +243,6 @@ pub(crate) struct SampleWeights<'a> {
 }
 
 const ROOT: u32 = 0;
-
-/// A hash map whose growth is charged to the budget, released when it drops.
-struct BudgetMap<'b, K, V> {
-    map: HashMap<K, V>,
-    charged: usize,
-    budget: &'b Budget,
-}
-
-impl<'b, K: Hash + Eq, V> BudgetMap<'b, K, V> {
-    fn new(budget: &'b Budget) -> Self {
-        BudgetMap { map: HashMap::new(), charged: 0, budget }
-    }
-
-    fn room_for_one(&mut self) -> Result<(), Refusal> {
-        if self.map.len() < self.map.capacity() {
-            return Ok(());
-        }
-        let growth = self.map.capacity().max(16);
-        let bytes = growth * (size_of::<(K, V)>() + 1) * 2;
-        self.budget.charge(bytes)?;
-        self.charged += bytes;
-        self.map.try_reserve(growth).map_err(|_| Refusal::AllocFailed)
-    }
-
-    fn entry_or(&mut self, key: K, value: impl FnOnce() -> V) -> Result<&mut V, Refusal> {
-        if !self.map.contains_key(&key) {
-            self.room_for_one()?;
-        }
-        Ok(self.map.entry(key).or_insert_with(value))
-    }
-}
-
-impl<K, V> Drop for BudgetMap<'_, K, V> {
-    fn drop(&mut self) {
-        self.budget.release(self.charged);
-    }
-}
 
 #[derive(Debug, Clone, Copy, Default)]
 struct NodeAcc {

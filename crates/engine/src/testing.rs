@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::function::CallFrame;
+use crate::profile::CallFrame;
 use crate::profile::{FlatProfile, NO_PARENT};
 
 pub fn frame(name: &str) -> CallFrame {

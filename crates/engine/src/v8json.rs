@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use hashbrown::HashMap;
 
 use crate::budget::{Budget, Refusal, Scratch};
-use crate::function::CallFrame;
+use crate::profile::CallFrame;
 use crate::profile::{FlatProfile, NO_PARENT, ProfileError};
 
 struct Reader<'a> {

@@ -8,7 +8,8 @@
 
 use crate::budget::{Budget, Refusal};
 use crate::engine::{SessionView, ThreadShard};
-use crate::stats::{ThreadSnapshot, subtract_sorted};
+use crate::snapshot::ThreadSnapshot;
+use crate::stats::subtract_sorted;
 use std::sync::Arc;
 
 pub struct Mark {

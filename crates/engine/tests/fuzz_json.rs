@@ -1,4 +1,5 @@
-//! Fuzzes the JSON parsers (V8 `.cpuprofile`, inspector messages, frame lists, coverage takes)
+//! Fuzzes the JSON parsers (V8 `.cpuprofile`, inspector messages, frame lists, coverage takes,
+//! source maps)
 //! with malformed and adversarial documents: they never panic, and what they allocate stays
 //! within what they charge the budget before parsing.
 //!
@@ -17,6 +18,7 @@ use yappi_engine::coverage::{Coverage, Naming};
 use yappi_engine::cpuprofile::{self, PARSE_BYTES_PER_INPUT_BYTE};
 use yappi_engine::functions::FunctionTable;
 use yappi_engine::OwnCode;
+use yappi_engine::sourcemap::{self, SourceMap};
 use yappi_engine::v8json;
 
 struct Counting;
@@ -185,4 +187,76 @@ fn frame_lists_charge_what_they_hold_and_return_it() {
         assert!(small.peak() <= 4096);
     }
     assert!(matches!(cpuprofile::parse_frames(&dense(3, 3000), &Budget::new(4096)), Err(yappi_engine::ProfileError::Refused(_))));
+}
+
+/// Where the maps of the source-map checks live: resolved sources repeat it.
+const MAP_BASE: &str = "file:///app/dist/out.js.map";
+
+/// Everything a source-map parse allocates was charged to its budget while it was live: the
+/// bound serde is given ahead, the resolved sources and the segments as they are made.
+fn check_source_map_bound(json: &str) -> Result<(), TestCaseError> {
+    let budget = Budget::new(usize::MAX);
+    let (_, peak) = peak_of(|| SourceMap::parse(json, MAP_BASE, &budget));
+    prop_assert!(peak <= budget.peak() + SLACK, "source map: {peak} bytes, {} charged, for {} input bytes", budget.peak(), json.len());
+    Ok(())
+}
+
+fn source_map_fragment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(r#"{"version":3,"sources":["#.to_string()),
+        Just(r#"{"version":3,"sourceRoot":"../../some/long/root/","sources":["#.to_string()),
+        Just(r#""a","#.to_string()),
+        Just("null,".to_string()),
+        Just(r#""../src/x.ts","#.to_string()),
+        Just(r#"],"names":["#.to_string()),
+        Just(r#""\u00e9\n","#.to_string()),
+        Just(r#"],"mappings":""#.to_string()),
+        Just("AAAA,".to_string()),
+        Just("ACAC;".to_string()),
+        Just(";".to_string()),
+        Just(r#""}"#.to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        "[ -~]{0,12}",
+    ]
+}
+
+/// The densest maps per byte: arrays of one-letter strings or nulls, minimal segments.
+fn dense_source_map(kind: u8, count: usize) -> String {
+    let repeat = |item: &str, sep: &str| vec![item; count].join(sep);
+    match kind {
+        0 => format!(r#"{{"version":3,"sources":[],"names":[{}],"mappings":""}}"#, repeat(r#""a""#, ",")),
+        1 => format!(r#"{{"version":3,"sources":[{}],"names":[],"mappings":""}}"#, repeat("null", ",")),
+        2 => format!(r#"{{"version":3,"sourceRoot":"r","sources":[{}],"names":[],"mappings":""}}"#, repeat(r#""a""#, ",")),
+        3 => format!(r#"{{"version":3,"sources":["a"],"names":["a"],"mappings":"{}"}}"#, repeat("AAAA", ",")),
+        _ => format!(r#"{{"version":3,"sources":["a"],"names":[],"mappings":"{}"}}"#, ";".repeat(count)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn source_maps_stay_within_their_charge(json in prop_oneof![
+        prop::collection::vec(source_map_fragment(), 0..60).prop_map(|parts| parts.concat()),
+        ".{0,200}",
+    ]) {
+        check_source_map_bound(&json)?;
+    }
+
+    #[test]
+    fn dense_source_maps_stay_within_their_charge(kind in 0u8..5, count in 1usize..4000) {
+        check_source_map_bound(&dense_source_map(kind, count))?;
+    }
+}
+
+/// The bound before was a flat 3x the input: a map of one-letter names needs more than that.
+#[test]
+fn one_letter_names_need_more_than_three_times_their_input() {
+    let json = dense_source_map(0, 100_000);
+    let budget = Budget::new(usize::MAX);
+    let (parsed, peak) = peak_of(|| SourceMap::parse(&json, MAP_BASE, &budget));
+    assert!(parsed.is_ok());
+    assert!(peak > 3 * json.len(), "{peak} bytes for {} input bytes", json.len());
+    assert!(peak <= sourcemap::parse_bound(&json) + SLACK, "{peak} bytes, bound {}", sourcemap::parse_bound(&json));
 }

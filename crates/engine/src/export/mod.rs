@@ -12,9 +12,12 @@ use std::fmt;
 
 use hashbrown::HashMap;
 
+use crate::engine::Engine;
 use crate::function::{ANONYMOUS, FuncKind};
-use crate::report::{Report, ReportError, ReportFunction, ReportThread, kind_name};
+use crate::query::StatsFilter;
+use crate::report::{Report, ReportError, ReportFunction, ReportThread};
 use crate::stats::CallStats;
+use crate::window::Mark;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -35,6 +38,11 @@ pub enum Format {
 pub const FORMAT_NAMES: [&str; 6] = ["pprof", "callgrind", "cpuprofile", "speedscope", "collapsed", "json"];
 
 impl Format {
+    /// [`Format::named`], with an error that lists the formats.
+    pub fn parse(name: &str) -> Result<Format, ExportError> {
+        Format::named(name).ok_or_else(|| ExportError::UnknownFormat(name.to_owned()))
+    }
+
     pub fn named(name: &str) -> Option<Format> {
         Some(match name {
             "pprof" => Format::Pprof,
@@ -84,6 +92,27 @@ impl From<std::io::Error> for ExportError {
 }
 
 /// Renders `report` as `format`.
+/// The stats of the threads `filter` selects, as they are now, rendered in `format`.
+pub fn export(engine: &Engine, filter: &StatsFilter, format: Format) -> Result<Vec<u8>, ExportError> {
+    let report = engine.read(|view| Report::from_view(view, filter)).map_err(|_| ExportError::OutOfMemory)?;
+    render(&report, format)
+}
+
+/// What every thread added to the stats since `mark`, rendered in `format`.
+pub fn export_since(engine: &Engine, mark: &Mark, format: Format) -> Result<Vec<u8>, ExportError> {
+    let report = engine.read(|view| Report::since(view, mark)).map_err(|_| ExportError::OutOfMemory)?;
+    render(&report, format)
+}
+
+/// Stall `id` alone, its own flame graph, rendered in `format`; `None` once the ring let it go.
+pub fn export_stall(engine: &Engine, id: u64, format: Format) -> Result<Option<Vec<u8>>, ExportError> {
+    let report = engine.read(|view| view.session.stalls.get(id).map(|stall| Report::of_stall(&stall, view.functions(), view.clock())));
+    match report {
+        None => Ok(None),
+        Some(report) => render(&report.map_err(|_| ExportError::OutOfMemory)?, format).map(Some),
+    }
+}
+
 pub fn render(report: &Report, format: Format) -> Result<Vec<u8>, ExportError> {
     match format {
         Format::Pprof => pprof::render(report),
@@ -127,7 +156,7 @@ fn function(report: &Report, index: u32) -> Option<&ReportFunction> {
 }
 
 fn is_idle(f: &ReportFunction) -> bool {
-    f.kind == kind_name(FuncKind::Idle)
+    f.kind == FuncKind::Idle.name()
 }
 
 /// What exports that tell functions apart by name call each function: anonymous functions get

@@ -80,7 +80,7 @@ fn damaged_files_are_named_errors() {
     assert!(huge_total.is_err(), "totals are checked too");
     assert!(reread(&|r| r.threads[main_at].totals.wall_ns = 1 << 53).is_ok(), "2^53 itself is exact");
     let cpu = Engine::new();
-    cpu.begin(crate::engine::Clock::Cpu, 1 << 20, crate::engine::Owner { thread: 0, all_threads: true }).unwrap();
+    cpu.begin(crate::clock::Clock::Cpu, 1 << 20, crate::engine::Owner { thread: 0, all_threads: true }).unwrap();
     cpu.ingest(ThreadRef { id: 0, name: "main" }, &profile(&[(&["x"], 5)]), &FoldOptions::default()).unwrap();
     assert!(matches!(cpu.absorb(&report), Err(ReportError::ClockMismatch { .. })));
 }
