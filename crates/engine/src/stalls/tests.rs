@@ -1,4 +1,5 @@
-use crate::engine::{Clock, Engine, Owner, ThreadRef};
+use crate::clock::Clock;
+use crate::engine::{Engine, Owner, ThreadRef};
 use crate::export::{Format, render};
 use crate::fold::FoldOptions;
 use crate::stalls::{Stall, StallFilter};
