@@ -312,9 +312,10 @@ test.serial('start() and profile(): any options', (t) => {
 function profileSpins(): yappi.FuncStats {
   yappi.clearStats()
   yappi.start({ threads: false, intervalUs: 200 })
-  spinA(20)
-  spinB(20)
-  spinC(20)
+  // Long enough that a sampler a loaded machine holds up still sees each one.
+  spinA(60)
+  spinB(60)
+  spinC(60)
   yappi.stop()
   return yappi.getFuncStats()
 }

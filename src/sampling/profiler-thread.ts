@@ -172,14 +172,14 @@ class Hub implements Host {
     this.#workers.set(params.sessionId, { channel, target })
     this.#targets.set(thread.id, target)
     const run = this.#run
-    if (run && (run.only === undefined || run.only === thread.id)) this.#begin(target, run, params.waitingForDebugger)
+    if (run && (run.only === undefined || run.only === thread.id)) void this.#begin(target, run, params.waitingForDebugger)
     // Let go even when Node says the worker does not wait: a worker reported again after a
     // re-enable is said not to wait, whatever it does.
     else channel.post('Runtime.runIfWaitingForDebugger').catch(() => {})
   }
 
-  #begin(target: Target, run: Run, waiting: boolean): void {
-    target.begin(run, waiting).then(
+  #begin(target: Target, run: Run, waiting: boolean): Promise<void> {
+    return target.begin(run, waiting).then(
       () => this.#beginWaiters.get(target.thread.id)?.(),
       (error) => {
         if (!isGone(error)) recordFault('start', error, target.thread.id)
@@ -239,8 +239,11 @@ class Hub implements Host {
     this.#run = run
     const begun = new Promise<void>((resolve) => this.#beginWaiters.set(from, resolve))
     // Workers attached by an earlier run begin now; the others begin as they are attached.
+    // start() returns once these have begun too, so that code any thread runs after it is
+    // profiled (a begin runs by interrupt, so a busy thread holds it up little).
+    const known: Promise<void>[] = []
     for (const target of [this.#main, ...[...this.#workers.values()].map((worker) => worker.target)]) {
-      if (run.only === undefined || run.only === target.thread.id) this.#begin(target, run, false)
+      if (run.only === undefined || run.only === target.thread.id) known.push(this.#begin(target, run, false))
     }
     if (options.threads) {
       this.#link.post('NodeWorker.enable', { waitForDebuggerOnStart: true }).catch((error) => recordFault('start', error))
@@ -248,9 +251,11 @@ class Hub implements Host {
       // threads: false in a worker: that worker alone, reached like the others.
       this.#link.post('NodeWorker.enable', { waitForDebuggerOnStart: false }).catch((error) => recordFault('start', error))
     }
-    const started = await withDeadline(begun, START_DEADLINE_MS)
+    let selfBegun = false
+    const started = await withDeadline(Promise.all([begun.then(() => (selfBegun = true)), ...known]), START_DEADLINE_MS)
     this.#beginWaiters.delete(from)
-    if (!started) recordFault('start', new InspectorError(`thread ${from} did not begin its profile within ${START_DEADLINE_MS} ms`), from)
+    if (!selfBegun) recordFault('start', new InspectorError(`thread ${from} did not begin its profile within ${START_DEADLINE_MS} ms`), from)
+    else if (!started) recordFault('start', new InspectorError(`some threads did not begin their profiles within ${START_DEADLINE_MS} ms of start(): they are profiled once they do`), from)
   }
 
   async #stop(from: number, by: Requester): Promise<boolean> {
