@@ -174,7 +174,11 @@ test('a recorded read prints one row per function, in the sort order, with its o
       // Rows of functions without a module have an empty module cell, which the split cannot see.
       const [name, ...rest] = stat.module === '' ? [cells[0], '', ...cells.slice(1)] : cells
       t.is(name, stat.name)
-      t.is(rest[0], displayModule(stat.module))
+      // The recording's paths are of the checkout that made it: here they may be long enough
+      // to be cut from the left, at a separator.
+      const shown = displayModule(stat.module)
+      const cut = rest[0].indexOf('.../')
+      t.true(rest[0] === shown || (cut >= 0 && shown.endsWith(`/${rest[0].slice(cut + 4)}`)), `${rest[0]} is ${shown}`)
       t.deepEqual(rest.slice(1).map(Number), [stat.line, stat.ncall, stat.ttot, stat.tsub, stat.tavg, stat.samples, stat.samplesTotal].map((n) => Number(n.toFixed(6))), stat.fullName)
     })
     t.regex(stats.format(), new RegExp(`^Ordered by: ${key}, desc$`, 'm'))
