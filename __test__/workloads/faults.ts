@@ -15,11 +15,15 @@ function checksum(n: number): number {
   return sum
 }
 
-export function faultSpin(ms: number): void {
+let sink = 0
+
+/** Plain JavaScript between clock reads: V8 charges samples inside process.hrtime() (a fast API call) to the caller. */
+export function faultSpin(ms: number): number {
   const start = process.hrtime()
   for (;;) {
+    for (let k = 0; k < 2000; k++) sink = (sink + k * k) % 1_000_003
     const [seconds, nanos] = process.hrtime(start)
-    if (seconds * 1e3 + nanos / 1e6 >= ms) return
+    if (seconds * 1e3 + nanos / 1e6 >= ms) return sink
   }
 }
 
