@@ -12,12 +12,12 @@ use std::fmt;
 
 use hashbrown::HashMap;
 
-use crate::session::engine::Engine;
 use crate::model::frame::{ANONYMOUS, FuncKind};
 use crate::read::query::StatsFilter;
+use crate::session::engine::Engine;
 use crate::session::report::{Report, ReportError, ReportFunction, ReportThread};
-use crate::tables::stats::CallStats;
 use crate::session::window::Mark;
+use crate::tables::stats::CallStats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

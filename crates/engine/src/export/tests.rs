@@ -2,10 +2,10 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use super::*;
-use crate::model::budget::Budget;
-use crate::session::engine::{Engine, ThreadRef};
 use crate::fold::FoldOptions;
+use crate::model::budget::Budget;
 use crate::read::query::StatsFilter;
+use crate::session::engine::{Engine, ThreadRef};
 use crate::testing::profile;
 
 /// main runs 100 µs itself, calls a (300 µs, of which 200 in b) and b directly (50 µs).

@@ -20,12 +20,12 @@ pub mod stalls;
 use std::collections::TryReserveError;
 
 
-use crate::model::budget::{Budget, BudgetMap, Refusal, Scratch};
-use crate::model::frame::{Classifier, FuncKey, FuncKind, OwnCode, frame_key};
-use crate::tables::function_table::{FuncId, FunctionTable};
-use crate::model::flat_profile::{Children, FlatProfile, NO_PARENT, ProfileError};
-use crate::model::sourcemap::SourceMaps;
 use crate::fold::stalls::{Found, Samples as StallSamples, StallWatch, UNCHARGED, detect};
+use crate::model::budget::{Budget, BudgetMap, Refusal, Scratch};
+use crate::model::flat_profile::{Children, FlatProfile, NO_PARENT, ProfileError};
+use crate::model::frame::{Classifier, FuncKey, FuncKind, OwnCode, frame_key};
+use crate::model::sourcemap::SourceMaps;
+use crate::tables::function_table::{FuncId, FunctionTable};
 use crate::tables::stacks::PathStat;
 use crate::tables::stats::{CallStats, EdgeKey, StatsTable, ThreadTotals};
 use crate::tables::tags::{SampleWeights, TagInput, TagStats, Traced, TreeView, fold_tags};

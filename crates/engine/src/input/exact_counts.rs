@@ -25,16 +25,16 @@ use std::sync::Mutex;
 use hashbrown::HashMap;
 use serde::Deserialize;
 
-use crate::model::budget::{Budget, Refusal};
 use crate::input::cpuprofile::PARSE_BYTES_PER_INPUT_BYTE;
-use crate::model::frame::{FuncKind, OwnCode, classify, frame_key};
+use crate::model::budget::{Budget, Refusal};
 use crate::model::flat_profile::CallFrame;
-use crate::tables::function_table::{FuncId, FunctionTable};
 use crate::model::flat_profile::ProfileError;
-use crate::tables::merged::MergedStats;
+use crate::model::frame::{FuncKind, OwnCode, classify, frame_key};
 use crate::model::sourcemap::SourceMaps;
-use crate::tables::stats::CallStats;
 use crate::model::sync::lock;
+use crate::tables::function_table::{FuncId, FunctionTable};
+use crate::tables::merged::MergedStats;
+use crate::tables::stats::CallStats;
 
 /// The profiler calls a function of this name a known number of times between two takes: if
 /// the take reports another number, someone else started, took or stopped coverage meanwhile.

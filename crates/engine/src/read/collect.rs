@@ -5,14 +5,14 @@ use hashbrown::HashMap;
 
 use crate::model::budget::{Budget, Refusal};
 use crate::model::clock::Clock;
-use crate::session::engine::{SessionView, ThreadShard};
-use crate::tables::function_table::FuncId;
 use crate::read::query::StatsFilter;
+use crate::session::engine::{SessionView, ThreadShard};
 use crate::session::report::{REPORT_FORMAT, REPORT_VERSION, Report, ReportFunction, ReportThread};
+use crate::session::window::Mark;
+use crate::tables::function_table::FuncId;
 use crate::tables::snapshot::ThreadSnapshot;
 use crate::tables::stacks::{ROOT_STACK, StackId};
 use crate::tables::stats::CallStats;
-use crate::session::window::Mark;
 
 /// Renumbers session ids densely as they are first met.
 struct Dense<K> {

@@ -7,12 +7,12 @@
 use hashbrown::HashMap;
 
 use crate::model::budget::Refusal;
-use crate::session::engine::{Engine, SessionView};
 use crate::model::frame::FuncKind;
-use crate::tables::merged::MergedStats;
 use crate::read::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
-use crate::tables::tags::{TagId, TagTotals};
+use crate::session::engine::{Engine, SessionView};
+use crate::tables::merged::MergedStats;
 use crate::tables::stats::CallStats;
+use crate::tables::tags::{TagId, TagTotals};
 
 pub const FORMAT_VERSION: f64 = 3.0;
 pub const HEADER_LEN: usize = 6;
@@ -187,9 +187,9 @@ pub fn read_thread_stats(engine: &Engine) -> Result<Encoded, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::overhead::Cost;
     use crate::input::exact_counts::{EXACT_NACTUAL, EXACT_NCALL};
     use crate::model::clock::Clock;
-    use crate::host::overhead::Cost;
 
     /// The layouts and codes the TypeScript decoder must agree on, as `src/wire.ts` writes them.
     fn wire_layout() -> serde_json::Value {

@@ -13,19 +13,19 @@ use std::sync::{Arc, Mutex};
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 use hashbrown::HashMap;
 
-use crate::tables::append_vec::AppendVec;
+use crate::fold::stalls::{StallLog, StallWatch};
+use crate::fold::{Continuation, FoldOptions, ProfileDelta, fold_tagged};
+use crate::input::exact_counts::{Coverage, CountsMismatch, Naming, TakeOutcome};
 use crate::model::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
 use crate::model::clock::Clock;
-use crate::input::exact_counts::{Coverage, CountsMismatch, Naming, TakeOutcome};
-use crate::fold::{Continuation, FoldOptions, ProfileDelta, fold_tagged};
-use crate::tables::function_table::{FuncId, FunctionTable};
 use crate::model::flat_profile::{FlatProfile, ProfileError};
-use crate::session::report::{Report, ReportError};
-use crate::tables::stacks::{StackTable, intern_paths};
-use crate::tables::snapshot::ThreadSnapshot;
-use crate::fold::stalls::{StallLog, StallWatch};
-use crate::tables::stats::{ThreadTotals, merge_sorted};
 use crate::model::sync::lock;
+use crate::session::report::{Report, ReportError};
+use crate::tables::append_vec::AppendVec;
+use crate::tables::function_table::{FuncId, FunctionTable};
+use crate::tables::snapshot::ThreadSnapshot;
+use crate::tables::stacks::{StackTable, intern_paths};
+use crate::tables::stats::{ThreadTotals, merge_sorted};
 use crate::tables::tags::{TagLog, TagStats};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

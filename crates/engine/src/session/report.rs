@@ -11,12 +11,12 @@ use std::fmt;
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::fold::stalls::Stall;
 use crate::model::budget::{Budget, Refusal};
 use crate::model::clock::Clock;
 use crate::model::frame::{FuncKey, FuncKind};
 use crate::tables::function_table::{FuncId, FunctionTable};
 use crate::tables::stacks::PathStat;
-use crate::fold::stalls::Stall;
 use crate::tables::stats::{CallStats, StatsTable, ThreadTotals, sort_and_sum};
 
 pub const REPORT_FORMAT: &str = "yappi-node-stats";

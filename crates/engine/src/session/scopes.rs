@@ -7,9 +7,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::model::sync::lock;
 use crate::session::engine::Engine;
 use crate::session::report::{Report, ReportError};
-use crate::model::sync::lock;
 
 pub struct Scopes {
     global: Engine,

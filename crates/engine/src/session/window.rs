@@ -64,9 +64,9 @@ impl Mark {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::engine::{Engine, ThreadRef};
     use crate::fold::FoldOptions;
     use crate::read::query::{StatsFilter, merged};
+    use crate::session::engine::{Engine, ThreadRef};
     use crate::session::report::Report;
     use crate::testing::profile_at;
     use std::sync::atomic::{AtomicI64, Ordering};

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashTable;
 use hashbrown::DefaultHashBuilder;
 
-use crate::tables::append_vec::AppendVec;
 use crate::model::budget::{Budget, Refusal};
 use crate::model::frame::{FuncDesc, FuncKey};
 use crate::model::sync::lock;
+use crate::tables::append_vec::AppendVec;
 
 /// Index of a function in its session's table.
 pub type FuncId = u32;

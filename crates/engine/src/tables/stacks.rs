@@ -11,11 +11,11 @@ use std::sync::Mutex;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use crate::tables::append_vec::AppendVec;
 use crate::model::budget::{Budget, Refusal};
+use crate::model::sync::lock;
+use crate::tables::append_vec::AppendVec;
 use crate::tables::function_table::FuncId;
 use crate::tables::stats::{CallStats, StatsTable, sort_and_sum};
-use crate::model::sync::lock;
 
 /// Index of a call path in its session's table.
 pub type StackId = u32;

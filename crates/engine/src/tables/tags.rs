@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashMap;
 
-use crate::tables::append_vec::AppendVec;
 use crate::model::budget::{Budget, BudgetMap, Refusal};
+use crate::model::sync::lock;
+use crate::tables::append_vec::AppendVec;
 use crate::tables::function_table::FuncId;
 use crate::tables::stats::{CallStats, EdgeKey, StatsTable, merge_sorted};
-use crate::model::sync::lock;
 
 /// Index of a tag name in its session's table.
 pub type TagId = u32;

@@ -1,8 +1,8 @@
-use crate::model::clock::Clock;
-use crate::session::engine::{Engine, Owner, ThreadRef};
 use crate::export::{Format, render};
 use crate::fold::FoldOptions;
 use crate::fold::stalls::{Stall, StallFilter};
+use crate::model::clock::Clock;
+use crate::session::engine::{Engine, Owner, ThreadRef};
 use crate::testing::profile_at;
 
 const OWNER: Owner = Owner { thread: 0, all_threads: true };
