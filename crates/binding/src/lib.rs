@@ -7,19 +7,12 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
 use napi::{Error, Status};
 use napi_derive::napi;
-use yappi_engine::budget::{Budget, Refusal};
-use yappi_engine::coverage::{CountsMismatch, Naming};
-use yappi_engine::clock::UnknownClock;
+use yappi_engine::{
+    Budget, COSTS, Clock, Cost, CountsMismatch, EngineError, FaultLog, FlatProfile, FocusFrame, FoldOptions, FoldProgress, IngestOutcome, Mailbox, Mark,
+    Naming, OverheadLedger, Owner, OwnCode, ProfileError, Refusal, Report, ReportError, ScopeError, Scopes, SourceMaps, StallFilter, StatsFilter, TextFormat,
+    ThreadRef, UnknownClock, cpuprofile, encode, stalls,
+};
 use yappi_engine::export::{self, ExportError, Format};
-use yappi_engine::stalls::{self, StallFilter};
-use yappi_engine::faults::FaultLog;
-use yappi_engine::overhead::{COSTS, Cost, OverheadLedger};
-use yappi_engine::query::StatsFilter;
-use yappi_engine::rendezvous::{FoldProgress, Mailbox};
-use yappi_engine::report::{Report, ReportError};
-use yappi_engine::scopes::{ScopeError, Scopes};
-use yappi_engine::window::Mark;
-use yappi_engine::{Clock, EngineError, FlatProfile, FocusFrame, FoldOptions, IngestOutcome, Owner, OwnCode, ProfileError, SourceMaps, TextFormat, ThreadRef, clock, cpuprofile, encode};
 
 /// Every scope of stats: `global` (`start()`'s, shared by every thread of the process),
 /// `profile` and the `loaded:<n>` files.
@@ -484,7 +477,7 @@ pub fn mem_usage() -> BindingMemUsage {
 /// CPU time of the calling thread in ns, or null where the OS has no thread CPU clock.
 #[napi(catch_unwind)]
 pub fn thread_cpu_time_ns() -> Option<f64> {
-    clock::thread_cpu_time_ns().map(|ns| ns as f64)
+    yappi_engine::thread_cpu_time_ns().map(|ns| ns as f64)
 }
 
 #[napi(catch_unwind)]

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use crate::profile::CallFrame;
-use crate::profile::{FlatProfile, NO_PARENT};
+use crate::model::flat_profile::CallFrame;
+use crate::model::flat_profile::{FlatProfile, NO_PARENT};
 
 pub fn frame(name: &str) -> CallFrame {
     let url = match name {

@@ -5,8 +5,7 @@
 
 use proptest::prelude::*;
 use yappi_engine::encode;
-use yappi_engine::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
-use yappi_engine::{CallFrame, Clock, Engine, FlatProfile, FocusFrame, FoldOptions, NO_PARENT, OwnCode, Owner, ThreadRef};
+use yappi_engine::{CallFrame, Clock, Engine, FlatProfile, FocusFrame, FoldOptions, NO_PARENT, OwnCode, Owner, StatsFilter, ThreadRef, merged_for_tag, merged_with_counts, tag_totals};
 
 fn frame() -> impl Strategy<Value = CallFrame> {
     let names = prop::sample::select(vec!["(root)", "(idle)", "(program)", "(garbage collector)", "work", "", "main", "f"]);

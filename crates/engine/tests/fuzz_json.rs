@@ -13,11 +13,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use proptest::prelude::*;
-use yappi_engine::budget::Budget;
-use yappi_engine::coverage::{Coverage, Naming};
 use yappi_engine::cpuprofile::{self, PARSE_BYTES_PER_INPUT_BYTE};
-use yappi_engine::functions::FunctionTable;
-use yappi_engine::OwnCode;
+use yappi_engine::{Budget, Coverage, FunctionTable, Naming, OwnCode};
 use yappi_engine::sourcemap::{self, SourceMap};
 use yappi_engine::v8json;
 

@@ -7,8 +7,8 @@ use std::io::Write;
 use hashbrown::HashMap;
 
 use super::{ExportError, buffer, function, is_idle};
-use crate::report::Report;
-use crate::stats::CallStats;
+use crate::session::report::Report;
+use crate::tables::stats::CallStats;
 
 pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
     let mut funcs: HashMap<u32, CallStats> = HashMap::new();

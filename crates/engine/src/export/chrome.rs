@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::{ExportError, buffer, function, url_of};
-use crate::report::{Report, ReportThread};
+use crate::session::report::{Report, ReportThread};
 
 pub fn render(report: &Report, thread: &ReportThread) -> Result<Vec<u8>, ExportError> {
     let node_count = thread.stacks.len() + 1;

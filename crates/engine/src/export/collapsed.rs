@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::{ExportError, buffer, function, self_paths};
-use crate::report::Report;
+use crate::session::report::Report;
 
 pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
     let lines: usize = report.threads.iter().map(|t| t.stacks.len()).sum();

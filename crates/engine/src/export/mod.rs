@@ -12,12 +12,12 @@ use std::fmt;
 
 use hashbrown::HashMap;
 
-use crate::engine::Engine;
-use crate::function::{ANONYMOUS, FuncKind};
-use crate::query::StatsFilter;
-use crate::report::{Report, ReportError, ReportFunction, ReportThread};
-use crate::stats::CallStats;
-use crate::window::Mark;
+use crate::model::frame::{ANONYMOUS, FuncKind};
+use crate::read::query::StatsFilter;
+use crate::session::engine::Engine;
+use crate::session::report::{Report, ReportError, ReportFunction, ReportThread};
+use crate::session::window::Mark;
+use crate::tables::stats::CallStats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

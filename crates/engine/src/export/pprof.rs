@@ -9,7 +9,7 @@ use flate2::write::GzEncoder;
 use hashbrown::HashMap;
 
 use super::{ExportError, buffer, export_names, self_paths};
-use crate::report::Report;
+use crate::session::report::Report;
 
 /// A protobuf message being written: fields appended in any order, as the format allows.
 #[derive(Default)]

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::{ExportError, buffer, export_names, self_paths, url_of};
-use crate::report::{Report, ReportThread};
+use crate::session::report::{Report, ReportThread};
 
 pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
     let names = export_names(report)?;

@@ -2,10 +2,10 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use super::*;
-use crate::budget::Budget;
-use crate::engine::{Engine, ThreadRef};
 use crate::fold::FoldOptions;
-use crate::query::StatsFilter;
+use crate::model::budget::Budget;
+use crate::read::query::StatsFilter;
+use crate::session::engine::{Engine, ThreadRef};
 use crate::testing::profile;
 
 /// main runs 100 µs itself, calls a (300 µs, of which 200 in b) and b directly (50 µs).
@@ -80,7 +80,7 @@ fn damaged_files_are_named_errors() {
     assert!(huge_total.is_err(), "totals are checked too");
     assert!(reread(&|r| r.threads[main_at].totals.wall_ns = 1 << 53).is_ok(), "2^53 itself is exact");
     let cpu = Engine::new();
-    cpu.begin(crate::clock::Clock::Cpu, 1 << 20, crate::engine::Owner { thread: 0, all_threads: true }).unwrap();
+    cpu.begin(crate::model::clock::Clock::Cpu, 1 << 20, crate::session::engine::Owner { thread: 0, all_threads: true }).unwrap();
     cpu.ingest(ThreadRef { id: 0, name: "main" }, &profile(&[(&["x"], 5)]), &FoldOptions::default()).unwrap();
     assert!(matches!(cpu.absorb(&report), Err(ReportError::ClockMismatch { .. })));
 }
@@ -92,7 +92,7 @@ fn cpuprofile_of_one_thread_folds_back_to_the_same_self_times() {
     assert_eq!(render(&report, Format::Cpuprofile), Err(ExportError::OneThreadOnly(2)));
     let main = report_of(&engine, Some(vec![0]));
     let json = String::from_utf8(render(&main, Format::Cpuprofile).unwrap()).unwrap();
-    let flat = crate::cpuprofile::parse(&json, &Budget::new(usize::MAX)).unwrap();
+    let flat = crate::input::cpuprofile::parse(&json, &Budget::new(usize::MAX)).unwrap();
     let again = Engine::new();
     again.ingest(ThreadRef { id: 0, name: "main" }, &flat, &FoldOptions::default()).unwrap();
     let mut expected = expected_paths();

@@ -1,8 +1,20 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::tags::{NO_TAG, TagId, TagInput};
+use crate::tables::tags::{NO_TAG, TagId, TagInput};
 use crate::testing::profile;
+
+/// Folds `profile` with no tags or stalls; `previous_stack` is the last stack of this thread's
+/// previous profile.
+fn fold(
+    profile: &FlatProfile,
+    previous_stack: &[FuncId],
+    functions: &FunctionTable,
+    budget: &Budget,
+    options: &FoldOptions,
+) -> Result<ProfileDelta, ProfileError> {
+    fold_tagged(profile, Continuation { stack: previous_stack, not_before_us: None }, functions, budget, options, None, None)
+}
 
 struct Folded {
     funcs: HashMap<String, CallStats>,

@@ -1,0 +1,230 @@
+//! Stats leave the engine as one array of numbers and one string, decoded in TypeScript.
+//!
+//! Strings are referenced by (offset, length) in UTF-16 code units, so the reader slices the
+//! one string it received without decoding anything else. Layouts are versioned; the TS
+//! decoder checks the version first.
+
+use hashbrown::HashMap;
+
+use crate::model::budget::Refusal;
+use crate::model::frame::FuncKind;
+use crate::read::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
+use crate::session::engine::{Engine, SessionView};
+use crate::tables::merged::MergedStats;
+use crate::tables::stats::CallStats;
+use crate::tables::tags::{TagId, TagTotals};
+
+pub const FORMAT_VERSION: f64 = 3.0;
+pub const HEADER_LEN: usize = 6;
+pub const FUNC_FIELDS: usize = 15;
+pub const EDGE_FIELDS: usize = 8;
+pub const THREAD_HEADER_LEN: usize = 3;
+pub const THREAD_FIELDS: usize = 15;
+pub const TAG_HEADER_LEN: usize = 3;
+pub const TAG_FIELDS: usize = 5;
+
+#[derive(Debug, Default)]
+pub struct Encoded {
+    pub numbers: Vec<f64>,
+    pub text: String,
+}
+
+#[derive(Default)]
+struct Text<'a> {
+    text: String,
+    utf16_len: usize,
+    seen: HashMap<&'a str, (f64, f64)>,
+}
+
+impl<'a> Text<'a> {
+    fn add(&mut self, value: &'a str) -> Result<(f64, f64), Refusal> {
+        if let Some(&place) = self.seen.get(value) {
+            return Ok(place);
+        }
+        let units = if value.is_ascii() { value.len() } else { value.encode_utf16().count() };
+        let place = (self.utf16_len as f64, units as f64);
+        self.text.try_reserve(value.len())?;
+        self.text.push_str(value);
+        self.utf16_len += units;
+        self.seen.try_reserve(1).map_err(|_| Refusal::AllocFailed)?;
+        self.seen.insert(value, place);
+        Ok(place)
+    }
+}
+
+fn push_stats(numbers: &mut Vec<f64>, stats: &CallStats) {
+    numbers.extend_from_slice(&[
+        stats.ncall as f64,
+        stats.nactual as f64,
+        stats.ttot_ns as f64,
+        stats.tsub_ns as f64,
+        stats.samples as f64,
+        stats.samples_total as f64,
+    ]);
+}
+
+fn is_listed(view: &SessionView<'_>, func: u32) -> bool {
+    view.functions().get(func).is_some_and(|desc| desc.kind != FuncKind::Idle)
+}
+
+/// Header: version, functions, edges, threads merged, clock code, samples dropped (budget full).
+/// Function: id, kind, line, column, name (offset, length), module (offset, length), stats,
+/// exact-count flags (`coverage::EXACT_*`).
+/// Edge: caller id, callee id, stats.
+pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encoded, Refusal> {
+    let mut funcs: Vec<_> = merged.funcs.iter().filter(|(id, _)| is_listed(view, *id)).collect();
+    // Largest inclusive time first, the order readers sort by unless told otherwise: sorting
+    // an ordered list again costs them one pass.
+    funcs.sort_unstable_by(|(a_id, a), (b_id, b)| b.ttot_ns.cmp(&a.ttot_ns).then(a_id.cmp(b_id)));
+    let edges: Vec<_> =
+        merged.edges.iter().filter(|((caller, callee), _)| is_listed(view, *caller) && is_listed(view, *callee)).collect();
+    let mut numbers = Vec::new();
+    numbers.try_reserve_exact(HEADER_LEN + funcs.len() * FUNC_FIELDS + edges.len() * EDGE_FIELDS)?;
+    let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
+    numbers.extend_from_slice(&[FORMAT_VERSION, funcs.len() as f64, edges.len() as f64, merged.threads as f64, clock, merged.totals.dropped_samples as f64]);
+    let mut text = Text::default();
+    for (id, stats) in funcs {
+        let Some(desc) = view.functions().get(*id) else { continue };
+        let name = text.add(&desc.name)?;
+        let module = text.add(&desc.module)?;
+        numbers.extend_from_slice(&[
+            *id as f64,
+            desc.kind as u8 as f64,
+            desc.line as f64,
+            desc.column as f64,
+            name.0,
+            name.1,
+            module.0,
+            module.1,
+        ]);
+        push_stats(&mut numbers, stats);
+        let exact = merged.exact.binary_search_by_key(id, |&(func, _)| func).ok().and_then(|at| merged.exact.get(at));
+        numbers.push(exact.map_or(0.0, |&(_, flags)| f64::from(flags)));
+    }
+    for ((caller, callee), stats) in edges {
+        numbers.extend_from_slice(&[*caller as f64, *callee as f64]);
+        push_stats(&mut numbers, stats);
+    }
+    Ok(Encoded { numbers, text: text.text })
+}
+
+/// Header: version, threads, clock code, then per thread: id, name (offset, length), wall ns,
+/// cpu ns, samples, idle ns, idle samples, profiles, dropped samples, estimated cpu ns,
+/// profiler ns, profiler samples, end of the last profile (µs on V8's clock; -1: none), the
+/// longest sample gap ns.
+pub fn thread_stats(view: &SessionView<'_>) -> Result<Encoded, Refusal> {
+    let threads: Vec<_> = view.threads().collect();
+    let mut numbers = Vec::new();
+    numbers.try_reserve_exact(THREAD_HEADER_LEN + threads.len() * THREAD_FIELDS)?;
+    let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
+    numbers.extend_from_slice(&[FORMAT_VERSION, threads.len() as f64, clock]);
+    let mut text = Text::default();
+    for (shard, snapshot) in threads {
+        let name = text.add(&shard.name)?;
+        let totals = &snapshot.totals;
+        numbers.extend_from_slice(&[
+            shard.id as f64,
+            name.0,
+            name.1,
+            totals.wall_ns as f64,
+            totals.cpu_ns as f64,
+            totals.samples as f64,
+            totals.idle_ns as f64,
+            totals.idle_samples as f64,
+            totals.profiles as f64,
+            totals.dropped_samples as f64,
+            totals.cpu_estimated_ns as f64,
+            totals.profiler_ns as f64,
+            totals.profiler_samples as f64,
+            shard.last_end_us().map_or(-1.0, |end| end as f64),
+            totals.max_gap_ns as f64,
+        ]);
+    }
+    Ok(Encoded { numbers, text: text.text })
+}
+
+/// Header: version, tags, clock code, then per tag: name (offset, length), ns on the clock,
+/// wall ns, samples.
+pub fn tag_stats(view: &SessionView<'_>, totals: &[(TagId, TagTotals)]) -> Result<Encoded, Refusal> {
+    let mut numbers = Vec::new();
+    numbers.try_reserve_exact(TAG_HEADER_LEN + totals.len() * TAG_FIELDS)?;
+    let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
+    numbers.extend_from_slice(&[FORMAT_VERSION, 0.0, clock]);
+    let mut text = Text::default();
+    let mut count = 0;
+    for (id, tag) in totals {
+        let Some(name) = view.session.tags.table.name(*id) else { continue };
+        let name = text.add(name)?;
+        numbers.extend_from_slice(&[name.0, name.1, tag.ns as f64, tag.wall_ns as f64, tag.samples as f64]);
+        count += 1;
+    }
+    if let Some(slot) = numbers.get_mut(1) {
+        *slot = count as f64;
+    }
+    Ok(Encoded { numbers, text: text.text })
+}
+
+/// The function stats of the threads `filter` selects, exact counts applied, encoded.
+pub fn read_func_stats(engine: &Engine, filter: &StatsFilter) -> Result<Encoded, Refusal> {
+    engine.read(|view| func_stats(view, &merged_with_counts(view, filter)?))
+}
+
+/// [`read_func_stats`] counting only samples taken under `tag`.
+pub fn read_tag_func_stats(engine: &Engine, filter: &StatsFilter, tag: &str) -> Result<Encoded, Refusal> {
+    engine.read(|view| func_stats(view, &merged_for_tag(view, filter, tag)?))
+}
+
+/// Per-tag totals of the threads `filter` selects, encoded.
+pub fn read_tag_stats(engine: &Engine, filter: &StatsFilter) -> Result<Encoded, Refusal> {
+    engine.read(|view| tag_stats(view, &tag_totals(view, filter)?))
+}
+
+/// Every thread's totals, encoded.
+pub fn read_thread_stats(engine: &Engine) -> Result<Encoded, Refusal> {
+    engine.read(thread_stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::overhead::Cost;
+    use crate::input::exact_counts::{EXACT_NACTUAL, EXACT_NCALL};
+    use crate::model::clock::Clock;
+
+    /// The layouts and codes the TypeScript decoder must agree on, as `src/wire.ts` writes them.
+    fn wire_layout() -> serde_json::Value {
+        let codes = |pairs: Vec<(&str, u8)>| pairs.into_iter().map(|(name, code)| (name.to_owned(), serde_json::json!(code))).collect::<serde_json::Map<_, _>>();
+        serde_json::json!({
+            "FORMAT_VERSION": FORMAT_VERSION,
+            "HEADER_LEN": HEADER_LEN,
+            "FUNC_FIELDS": FUNC_FIELDS,
+            "EDGE_FIELDS": EDGE_FIELDS,
+            "THREAD_HEADER_LEN": THREAD_HEADER_LEN,
+            "THREAD_FIELDS": THREAD_FIELDS,
+            "TAG_HEADER_LEN": TAG_HEADER_LEN,
+            "TAG_FIELDS": TAG_FIELDS,
+            "EXACT_NCALL": EXACT_NCALL,
+            "EXACT_NACTUAL": EXACT_NACTUAL,
+            "FUNC_KINDS": codes(FuncKind::ALL.iter().map(|&kind| (kind.name(), kind as u8)).collect()),
+            "CLOCKS": codes(Clock::ALL.iter().map(|&clock| (clock.name(), clock as u8)).collect()),
+            "COSTS": codes(Cost::ALL.iter().map(|&cost| (cost.name(), cost as u8)).collect()),
+        })
+    }
+
+    /// The TypeScript side cannot read these constants, so this test writes them where its test
+    /// (`__test__/wire.spec.ts`) compares them with its own: a change on either side fails one.
+    #[test]
+    fn wire_layout_fixture_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../__test__/fixtures/wire-layout.json");
+        let fresh = format!("{}\n", serde_json::to_string_pretty(&wire_layout()).unwrap());
+        if std::env::var_os("YAPPI_BLESS").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "{} is not the engine's wire layout: run `YAPPI_BLESS=1 cargo test -p yappi-engine wire_layout`, update src/wire.ts to match, and commit both\nexpected:\n{fresh}",
+            path.display()
+        );
+    }
+}
