@@ -10,7 +10,7 @@ export const thisThread: BindingThread = { id: threadId, name: isMainThread ? 'm
 
 // Compiled modules live in <package>/dist/src; frames from there, from the entry points and
 // from the agent the profiler runs in every thread are the profiler's own: their time is cut
-// out of the application's stats (see crates/engine/src/fold.rs).
+// out of the application's stats (see crates/engine/src/fold/mod.rs).
 const distDir = path.resolve(__dirname, '..')
 export const OWN_CODE_PREFIXES: string[] = [
   `${pathToFileURL(path.join(distDir, 'src')).href}/`,

@@ -1,5 +1,5 @@
 /**
- * The layouts and codes of what the engine returns (written by crates/engine/src/encode.rs).
+ * The layouts and codes of what the engine returns (written by crates/engine/src/read/encode.rs).
  * The engine's test `wire_layout_fixture_is_current` writes its own values to
  * __test__/fixtures/wire-layout.json and __test__/wire.spec.ts compares these with them, so a
  * change on one side that the other does not follow fails a test instead of misreading stats.

@@ -5,7 +5,7 @@ import { native } from '../native'
 
 /**
  * Exact call counts (`counts: 'exact'`): V8's precise coverage with call counts, taken at every
- * rotation; the engine adds the deltas (see crates/engine/src/coverage.rs).
+ * rotation; the engine adds the deltas (see crates/engine/src/input/exact_counts.rs).
  *
  * Precise coverage is one per isolate: another session that starts, takes or stops it changes
  * our counts without telling us. A canary function (the agent's `yappiCoverageCanary`), called
