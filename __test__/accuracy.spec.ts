@@ -20,7 +20,8 @@ test.serial('times of functions with a known split are within 5 percentage point
   mixedWorkload(600)
   const wall = Number(process.hrtime.bigint() - begin) / 1e9
   const stats = yappi.getFuncStats()
-  const slack = sharePointsSlack(yappi.getThreadStats().get(0)!, 500, wall)
+  const main = yappi.getThreadStats().get(0)!
+  const slack = sharePointsSlack(main, 500, wall)
   yappi.stop()
 
   const expected = { A: { ttot: 60, tsub: 30 }, B: { ttot: 30, tsub: 30 }, C: { ttot: 10, tsub: 10 }, D: { ttot: 30, tsub: 30 } }
@@ -39,7 +40,9 @@ test.serial('times of functions with a known split are within 5 percentage point
   t.true(a.tsub < a.ttot - 0.5 * b.ttot, "A's self time leaves B out")
   const edge = a.callees.find((callee) => callee.name === 'B')
   t.truthy(edge, 'B is a callee of A')
-  t.true(Math.abs(edge!.ttot - b.ttot) < 1e-9, 'all of B runs under A')
+  // A stack V8 walked short (seen with the other core busy) may show B without its caller:
+  // at most a sample's weight.
+  t.true(Math.abs(edge!.ttot - b.ttot) <= main.maxSampleGap + 1e-9, `all of B runs under A: ${edge!.ttot} of ${b.ttot}`)
   t.deepEqual(b.callers.map((caller) => caller.name), ['A'])
   t.deepEqual(stats.find('C')!.callees, [])
 })
