@@ -174,9 +174,10 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
     const { profile } = post('Profiler.stop') as { profile: { samples: number[] } }
     const result = await appWork(50)
     const ours = yappi.getFuncStats().find('faultSpin')?.ttot ?? 0
+    const gap = yappi.getThreadStats().get(0)?.maxSampleGap ?? 0
     yappi.stop()
     session.disconnect()
-    return { result, ours, theirSamples: profile.samples.length }
+    return { result, ours, gap, theirSamples: profile.samples.length }
   },
 }
 
