@@ -47,7 +47,9 @@ test('failed rotations are recorded; the app runs on and sampling resumes', asyn
   t.deepEqual([injected[0].where, injected[0].count, injected[0].threadId], ['rotate', 3, 0], 'three failures of one kind, counted once')
   // 100 ms of spinning after the failures; where V8's sampler was held up (a loaded machine)
   // the longest gap's time may land before the spin, on either side of it.
-  const least = Math.max(0, 0.09 - 2 * (findings.gap as number))
+  // Half of it at least: after the failures the next profile begins by a message to the thread,
+  // which a loaded machine delivers late.
+  const least = Math.max(0, 0.05 - 2 * (findings.gap as number))
   t.true((findings.after as number) > least && (findings.after as number) > 0, `sampling resumed: faultSpin ttot ${findings.after}, longest sample gap ${findings.gap}`)
 })
 
@@ -92,7 +94,7 @@ test('user callbacks that throw are recorded, not thrown: filters drop the row, 
 test('another inspector session profiling at the same time: both get their data, no fault', async (t) => {
   const findings = await runUnharmed(t, 'other-session-profile')
   // The spin ran 100 ms; a sampler held up (the other core busy) misplaces a gap at either end.
-  t.true((findings.ours as number) > Math.min(0.09 - 2 * (findings.gap as number), 0.05), `ours: faultSpin ttot ${findings.ours}, longest sample gap ${findings.gap}`)
+  t.true((findings.ours as number) > 0.05 - 2 * (findings.gap as number), `ours: faultSpin ttot ${findings.ours}, longest sample gap ${findings.gap}`)
   t.true((findings.theirSamples as number) > 20, `theirs: ${findings.theirSamples} samples`)
   t.deepEqual(findings.faults, [])
 })
