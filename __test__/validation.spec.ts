@@ -32,6 +32,7 @@ const BAD_START_OPTIONS: [string, unknown, RegExp][] = [
   ['maxRotateIntervalMs', 5, /^maxRotateIntervalMs must be a whole number of milliseconds from 10 to 3600000, not 5$/],
   ['maxRotateIntervalMs', 500, /^maxRotateIntervalMs \(500\) must not be below rotateIntervalMs \(1000\)$/],
   ['deoptimize', 'no', /^deoptimize must be true or false, not "no"$/],
+  ['keepV8Profiler', 1, /^keepV8Profiler must be true or false, not 1$/],
   ['maxMemoryBytes', 1024, /^maxMemoryBytes must be a whole number of bytes from 65536 to \d+, not 1024$/],
   ['maxMemoryBytes', -1, /^maxMemoryBytes .* not -1$/],
   ['maxMemoryBytes', 10n, /^maxMemoryBytes .* not 10n$/],
@@ -50,7 +51,7 @@ test.serial('every option of start() is checked, and the error names it', (t) =>
 test.serial('unknown option names and non-object options are refused', (t) => {
   t.throws(() => yappi.start({ interval: 5 } as yappi.StartOptions), {
     instanceOf: yappi.YappiError,
-    message: /^unknown option "interval"; known options: clock, intervalUs, builtins, rotateIntervalMs, rotationBudget, maxRotateIntervalMs, deoptimize, maxMemoryBytes, threads, counts, stallThresholdMs, maxStalls$/,
+    message: /^unknown option "interval"; known options: clock, intervalUs, builtins, rotateIntervalMs, rotationBudget, maxRotateIntervalMs, deoptimize, keepV8Profiler, maxMemoryBytes, threads, counts, stallThresholdMs, maxStalls$/,
   })
   for (const options of ['fast', 42, null, [1]]) {
     t.throws(() => yappi.start(options as yappi.StartOptions), { instanceOf: yappi.YappiError, message: /^options must be an object/ })

@@ -45,6 +45,15 @@ export interface StartOptions {
    * V8"). Skipped where another tool's precise coverage runs (`NODE_V8_COVERAGE`).
    */
   deoptimize?: boolean
+  /**
+   * At `stop()`, leave V8's profiler running at one sample a second (one sample kept) until
+   * the next `start()`, where Node allows it (handle mode with an interval option: Node ≥ 25).
+   * Default `true`. The next `start()` then costs a few milliseconds instead of V8 logging every
+   * function again (a few hundred on a large application), and needs no `deoptimize`: V8 went
+   * on logging code meanwhile. The price between runs is V8 noting each code object it makes
+   * (see README, "Limits that come from V8"). `false` stops V8's profiler with each run.
+   */
+  keepV8Profiler?: boolean
   /** Memory the stats may use, in bytes. Default 256 MiB. Past it, new data is dropped and counted. */
   maxMemoryBytes?: number
   /**
@@ -80,6 +89,7 @@ export interface ResolvedOptions {
   rotationBudget: number
   maxRotateIntervalMs: number
   deoptimize: boolean
+  keepV8Profiler: boolean
   maxMemoryBytes: number
   threads: boolean
   counts: CountsMode
@@ -95,6 +105,7 @@ export const DEFAULTS: ResolvedOptions = {
   rotationBudget: 0.01,
   maxRotateIntervalMs: 60_000,
   deoptimize: true,
+  keepV8Profiler: true,
   maxMemoryBytes: 256 * 1024 * 1024,
   threads: true,
   counts: 'estimated',
@@ -147,6 +158,7 @@ export function resolveOptions(options: unknown, allowed: readonly string[] = Ob
     throw new YappiError(`maxRotateIntervalMs (${resolved.maxRotateIntervalMs}) must not be below rotateIntervalMs (${resolved.rotateIntervalMs})`)
   }
   if (given.deoptimize !== undefined) resolved.deoptimize = flag('deoptimize', given.deoptimize)
+  if (given.keepV8Profiler !== undefined) resolved.keepV8Profiler = flag('keepV8Profiler', given.keepV8Profiler)
   if (given.maxMemoryBytes !== undefined) {
     resolved.maxMemoryBytes = wholeNumber('maxMemoryBytes', given.maxMemoryBytes, 64 * 1024, Number.MAX_SAFE_INTEGER, 'bytes')
   }

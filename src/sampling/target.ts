@@ -106,6 +106,11 @@ export class Target {
   #beginning: Promise<boolean> = Promise.resolve(false)
   #ending: Promise<void> = Promise.resolve()
   #gone = false
+  /**
+   * The agent's keeper ran since the last run's end: V8 logged code all along, so optimized
+   * code needs no discarding for the next run to name it.
+   */
+  #kept = false
   /** The thread is being torn down: it answers requests with errors until it detaches. */
   #dying = false
 
@@ -175,15 +180,19 @@ export class Target {
     const mode = chooseMode(probe, run.options, this.thread.id)
     this.mode = mode
     const steps: Promise<unknown>[] = []
-    const usesProtocol = mode === 'console' || mode === 'protocol' || run.options.counts === 'exact' || (run.deoptimize && !probe.foreignCoverage)
+    // The keeper is a handle: it kept Node's CpuProfiler logging, not the inspector's.
+    const deoptimize = run.deoptimize && !probe.foreignCoverage && !(this.#kept && mode === 'handle')
+    this.#kept = false
+    const usesProtocol = mode === 'console' || mode === 'protocol' || run.options.counts === 'exact' || deoptimize
     if (usesProtocol) steps.push(this.#channel.post('Profiler.enable'))
     if (mode === 'console' || mode === 'protocol') steps.push(this.#channel.post('Profiler.setSamplingInterval', { interval: run.options.intervalUs }))
     if (run.options.counts === 'exact') {
       steps.push(this.#channel.post('Profiler.startPreciseCoverage', COVERAGE_PARAMS), this.#evaluate(`${AGENT}.canary()`))
-    } else if (run.deoptimize && !probe.foreignCoverage) {
+    } else if (deoptimize) {
       steps.push(this.#channel.post('Profiler.startPreciseCoverage', { callCount: true, detailed: false }), this.#channel.post('Profiler.stopPreciseCoverage'))
     }
-    const start = JSON.stringify({ mode, intervalUs: run.options.intervalUs, exact: run.options.counts === 'exact' })
+    const keepAlive = mode === 'handle' && probe.handleOptions && run.options.keepV8Profiler
+    const start = JSON.stringify({ mode, intervalUs: run.options.intervalUs, exact: run.options.counts === 'exact', keepAlive })
     const begun = this.#evaluate(`${AGENT}.begin(${start})`)
     if (mode === 'protocol') steps.push(this.#channel.post('Profiler.start'))
     steps.push(
@@ -272,10 +281,19 @@ export class Target {
         this.mode === 'protocol'
           ? this.#rotateByProtocol(false).then(async (last) => (await this.#evaluate(`${AGENT}.end()`), last))
           : this.#evaluate(`${AGENT}.end()`).then((answer) => this.#endedBy(answer as Ended | Already))
+      // In the same batch: whether a keeper now runs, whoever ended the profile.
+      const kept = this.#evaluate(`${AGENT}.keeping`).then(
+        (keeping) => {
+          this.#kept = keeping === true
+        },
+        () => {
+          this.#kept = false
+        },
+      )
       const counted = exact ? this.#takeCoverage() : undefined
       // In the same batch, right after the last take: a later begin() cannot come between.
       if (exact) this.#channel.post('Profiler.stopPreciseCoverage').catch(() => {})
-      const [seq] = await Promise.all([ended, counted])
+      const [seq] = await Promise.all([ended, counted, kept])
       return seq
     } finally {
       native.overheadEnd(this.thread.id)
