@@ -190,7 +190,7 @@ test.serial("each worker's CPU time matches its own thread clock, and no thread'
   }
 })
 
-/** Node's handles take options (Node ≥ 25): `stop()` leaves a keeper that keeps V8 logging code. */
+/** Node's handles take options (Node 26): `stop()` leaves a keeper that keeps V8 logging code. */
 const keeperPossible = (() => {
   const start = (v8 as { startCpuProfile?: (options?: object) => unknown }).startCpuProfile
   return typeof start === 'function' && start.length > 0

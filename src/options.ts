@@ -47,7 +47,7 @@ export interface StartOptions {
   deoptimize?: boolean
   /**
    * At `stop()`, leave V8's profiler running at one sample a second (one sample kept) until
-   * the next `start()`, where Node allows it (handle mode with an interval option: Node ≥ 25).
+   * the next `start()`, where Node allows it (`v8.startCpuProfile()` with options: Node 26, not Node 24.22).
    * Default `true`. The next `start()` then costs a few milliseconds instead of V8 logging every
    * function again (a few hundred on a large application), and needs no `deoptimize`: V8 went
    * on logging code meanwhile. The price between runs is V8 noting each code object it makes

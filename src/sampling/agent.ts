@@ -54,7 +54,7 @@ export interface AgentStart {
 
 /**
  * A profile that keeps V8's CpuProfiler alive between runs (Node's handles that take options,
- * Node ≥ 25): one sample a second, one kept. While any profile runs, V8 logs code as it is
+ * Node 26): one sample a second, one kept. While any profile runs, V8 logs code as it is
  * made; when the last one stops it forgets all code, and the next start logs every function of
  * the heap again (115–350 ms on a thread that loaded the TypeScript compiler, against 0.1–7 ms
  * with a keeper), and code V8 optimized on the stack meanwhile is never named (see
