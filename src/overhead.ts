@@ -84,7 +84,12 @@ export interface ThreadOverhead {
  * profiler samples included, times `runTime`) priced at a cost per sample calibrated per Node
  * major version on the reference machine by `benches/sampling-cost.ts` (a loop under 40 frames,
  * thread CPU with the sampler on against off). A machine, a stack depth or a CPU other than the
- * reference's makes the real cost differ: read it as the order of magnitude.
+ * reference's makes the real cost differ: read it as the order of magnitude. The samples include
+ * those V8 records at each deoptimization: a loop that Maglev compiled on the stack from its inner
+ * loop is deoptimized at every exit of that loop, and such a loop added 80–1200 samples in 400 ms
+ * to a 10 ms profile on Node 24 and 26 (`--trace-deopt`: "exit from OSR'd inner loop", about one
+ * sample per deoptimization) at no measurable CPU cost. The estimate prices them as full samples,
+ * so it is high for such a thread.
  */
 export interface V8SamplingEstimate {
   /** Estimated thread time V8's sampling took, seconds. */
