@@ -9,7 +9,7 @@ import * as path from 'node:path'
 import * as yappi from '../index'
 import { InspectorClient } from '../src/attach/inspector-client'
 import { checkVersion } from '../src/attach/process'
-import { COLD_MS, HOT_MS } from './workloads/attach-split'
+import { COLD_MS, COUNTED_CALLS, HOT_MS } from './workloads/attach-split'
 
 const cli = path.join(__dirname, '..', 'src', 'cli.js')
 const server = path.join(__dirname, 'workloads', 'attach-server.js')
@@ -228,6 +228,26 @@ test.serial('attach leaves the engine it loaded empty and stopped, so the next a
   t.truthy(yappi.load(file).find('hotRoute'))
   await load.stop()
   t.deepEqual(load.failures, [])
+})
+
+test.serial('attach --counts exact: a function the target called a known number of times has exactly that ncall, marked exact, printed and saved', async (t) => {
+  const target = await startServer(t)
+  const file = path.join(dir, 'exact.json')
+  const cliRun = attach(t, [String(target.pid), '--duration', '10m', '--counts', 'exact', '--limit', '0', '-o', file])
+  await waitFor('the attachment', 60_000, () => (cliRun.stderr().includes('attached to process') ? true : undefined))
+  t.is(await get(target.port, '/count'), String(COUNTED_CALLS))
+  cliRun.process.kill('SIGINT')
+  t.is(await exitOf(cliRun, 60_000), 0, cliRun.stderr())
+  t.notRegex(cliRun.stderr(), /estimate/)
+  const saved = yappi.load(file).find('countedCall')
+  t.truthy(saved, cliRun.stdout())
+  t.is(saved!.ncall, COUNTED_CALLS)
+  t.true(saved!.callsExact)
+  const row = cliRun.stdout().split('\n').find((line) => line.includes('countedCall'))
+  t.truthy(row, cliRun.stdout())
+  // Unmarked: in a table mixing exact and estimated counts, each estimate carries a `~`.
+  t.true(row!.trim().split(/\s+/).includes(String(COUNTED_CALLS)), row)
+  t.false(await accepting(target.inspectorPort))
 })
 
 test.serial('attach to an ES module that never loaded yappi-node names its function', async (t) => {

@@ -1,13 +1,14 @@
 // An HTTP server with a known split of time for the attach tests: `/hot` spins HOT_MS in
-// `hotRoute`, `/cold` spins COLD_MS in `coldRoute`, and a worker thread spins in `workerSpin`
-// now and then. The server measures each spin itself (`/truth`), so a test knows the true
-// split of whatever load it sent. It never loads yappi-node: `attach` brings it in. With
-// `--with-yappi` it loads yappi-node itself and runs its own profiler, to be joined.
+// `hotRoute`, `/cold` spins COLD_MS in `coldRoute`, `/count` calls `countedCall` exactly
+// COUNTED_CALLS times, and a worker thread spins in `workerSpin` now and then. The server
+// measures each spin itself (`/truth`), so a test knows the true split of whatever load it sent.
+// It never loads yappi-node: `attach` brings it in. With `--with-yappi` it loads yappi-node
+// itself and runs its own profiler, to be joined.
 import * as http from 'node:http'
 import * as path from 'node:path'
 import { Worker, isMainThread } from 'node:worker_threads'
 
-import { COLD_MS, HOT_MS } from './attach-split'
+import { COLD_MS, COUNTED_CALLS, HOT_MS } from './attach-split'
 
 const WORK_BETWEEN_READS = 1000
 let sink = 0
@@ -41,6 +42,11 @@ function coldRoute(): string {
   return 'cold'
 }
 
+let counted = 0
+function countedCall(): void {
+  counted++
+}
+
 function workerSpin(ms: number): void {
   const start = process.hrtime()
   for (;;) {
@@ -65,6 +71,10 @@ if (!isMainThread) {
   const routes: Record<string, () => string> = {
     '/hot': hotRoute,
     '/cold': coldRoute,
+    '/count': () => {
+      for (let i = 0; i < COUNTED_CALLS; i++) countedCall()
+      return String(counted)
+    },
     '/truth': () => JSON.stringify({ hotNs, coldNs }),
     '/yappi': () => JSON.stringify({ running: yappi?.isRunning() ?? null, faults: yappi?.getFaults().faults.map((fault) => fault.message) ?? [] }),
     '/inspector': () => JSON.stringify({ url: require('node:inspector').url() ?? null }),

@@ -6,3 +6,6 @@
  */
 export const HOT_MS = 24
 export const COLD_MS = 8
+
+/** How many times each /count request calls `countedCall`: the truth an exact count must give. */
+export const COUNTED_CALLS = 1000

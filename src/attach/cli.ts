@@ -112,7 +112,6 @@ async function attachCommand(options: AttachOptions): Promise<number> {
         `${begun.joined ? '; joined the profiler already running there' : ''}` +
         `${begun.addsToEarlier ? "; the stats include the application's own from an earlier run" : ''}; profiling for ${options.durationMs / 1000} s, Ctrl-C to stop`,
     )
-    if (options.start.counts === 'exact') say("the target counts calls exactly, but the counts printed here are estimates: the json format the stats cross in carries no exact counts yet")
     const until = performance.now() + options.durationMs
     let last: string | undefined
     let ended: 'time' | 'interrupted' | 'gone' = 'time'

@@ -3,10 +3,12 @@ use std::io::Read;
 
 use super::*;
 use crate::fold::FoldOptions;
+use crate::input::exact_counts::{EXACT_NACTUAL, EXACT_NCALL, Naming};
 use crate::model::budget::Budget;
-use crate::read::query::StatsFilter;
+use crate::model::frame::OwnCode;
+use crate::read::query::{StatsFilter, merged_with_counts};
 use crate::session::engine::{Engine, ThreadRef};
-use crate::testing::profile;
+use crate::testing::{frame, profile};
 
 /// main runs 100 µs itself, calls a (300 µs, of which 200 in b) and b directly (50 µs).
 fn engine_with_known_profile() -> Engine {
@@ -83,6 +85,119 @@ fn damaged_files_are_named_errors() {
     cpu.begin(crate::model::clock::Clock::Cpu, 1 << 20, crate::session::engine::Owner { thread: 0, all_threads: true }).unwrap();
     cpu.ingest(ThreadRef { id: 0, name: "main" }, &profile(&[(&["x"], 5)]), &FoldOptions::default()).unwrap();
     assert!(matches!(cpu.absorb(&report), Err(ReportError::ClockMismatch { .. })));
+}
+
+/// `main` calls `work` on threads 0 and 2; the samples prove one call of `work` on each, which
+/// coverage counts exactly, 1000 on each. Thread 2's coverage is then disturbed: its counts are
+/// estimates, so only reads of thread 0 alone are exact.
+fn engine_with_exact_counts() -> Engine {
+    let engine = Engine::new();
+    engine.select_counts(true).unwrap();
+    let samples: &[(&[&str], i64)] = &[(&["main", "work"], 5), (&["main"], 5), (&["main", "work"], 5)];
+    for (id, name) in [(0, "main"), (2, "worker")] {
+        engine.ingest(ThreadRef { id, name }, &profile(samples), &FoldOptions::default()).unwrap();
+    }
+    // An arrow at the start of the line `testing::frame` gives `work`: coverage and the sampler
+    // both start it there, so its count lands on its sampled row.
+    let (url, line) = ("file:///app/main.js", frame("work").line as usize);
+    let source = format!("{}(x) => x\n", "\n".repeat(line));
+    let own = OwnCode::default();
+    let naming = Naming { own_code: &own, source_maps: None };
+    engine.read(|view| view.session.coverage.add_source(url, Some(&source), view.functions(), view.budget(), naming)).unwrap();
+    let take = format!(
+        r#"{{"id":1,"result":{{"result":[{{"scriptId":"3","url":"{url}","functions":[{{"functionName":"work","ranges":[{{"startOffset":{line},"endOffset":{},"count":1000}}]}}]}}]}}}}"#,
+        line + 8
+    );
+    for thread in [0, 2] {
+        assert_eq!(engine.ingest_coverage(thread, &take, naming).unwrap().counted, 1);
+    }
+    engine.coverage_disturbed(2).unwrap();
+    engine
+}
+
+/// `(name, ncall, nactual, exact-count flags)` of every function a read of `threads` gives.
+fn counted_rows(engine: &Engine, threads: Option<Vec<u32>>) -> Vec<(String, u64, u64, u8)> {
+    engine.read(|view| {
+        let stats = merged_with_counts(view, &StatsFilter { threads }).unwrap();
+        let mut rows: Vec<_> = stats
+            .funcs
+            .iter()
+            .map(|(id, s)| {
+                let flags = stats.exact.iter().find(|(func, _)| func == id).map_or(0, |(_, flags)| *flags);
+                (view.functions().get(*id).unwrap().name.clone(), s.ncall, s.nactual, flags)
+            })
+            .collect();
+        rows.sort();
+        rows
+    })
+}
+
+fn work_row(engine: &Engine, threads: Option<Vec<u32>>) -> (u64, u64, u8) {
+    let rows = counted_rows(engine, threads);
+    rows.iter().find(|row| row.0 == "work").map(|row| (row.1, row.2, row.3)).unwrap()
+}
+
+#[test]
+fn exact_counts_survive_the_json_format_and_files_without_them_load_as_estimates() {
+    let engine = engine_with_exact_counts();
+    // The known truth as the live session reads it: 1000 calls, of which the samples saw one.
+    assert_eq!(work_row(&engine, Some(vec![0])), (1000, 1000, EXACT_NCALL));
+    assert_eq!(work_row(&engine, None), (2, 2, 0), "thread 2's estimates make a read of both an estimate");
+
+    let report = report_of(&engine, None);
+    let bytes = render(&report, Format::Json).unwrap();
+    assert_eq!(Report::from_json(&bytes).unwrap(), report);
+    let work_at = report.functions.iter().position(|f| f.name == "work").unwrap() as u32;
+    let main = report.threads.iter().find(|t| t.id == 0).unwrap();
+    assert_eq!(main.exact_calls, Some(vec![(work_at, 1000)]));
+    assert_eq!(report.threads.iter().find(|t| t.id == 2).unwrap().exact_calls, None, "a disturbed thread's counts are estimates");
+
+    let loaded = Engine::new();
+    loaded.absorb(&Report::from_json(&bytes).unwrap()).unwrap();
+    for threads in [None, Some(vec![0]), Some(vec![2])] {
+        assert_eq!(counted_rows(&loaded, threads.clone()), counted_rows(&engine, threads.clone()), "{threads:?}");
+    }
+    loaded.absorb(&Report::from_json(&bytes).unwrap()).unwrap();
+    assert_eq!(work_row(&loaded, Some(vec![0])), (2000, 2000, EXACT_NCALL), "two exact files add up, exactly");
+
+    // The same file as written before exact counts were saved: no `exact_calls`.
+    let mut old: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let removed = old["threads"].as_array_mut().unwrap().iter_mut().filter_map(|t| t.as_object_mut().unwrap().remove("exact_calls")).count();
+    assert_eq!(removed, 1);
+    let old = Report::from_json(&serde_json::to_vec(&old).unwrap()).unwrap();
+    let estimates = Engine::new();
+    estimates.absorb(&old).unwrap();
+    assert_eq!(work_row(&estimates, Some(vec![0])), (1, 1, 0));
+    assert!(counted_rows(&estimates, None).iter().all(|row| row.3 == 0));
+    // Estimated stats of a thread added to exact ones leave its counts estimates.
+    loaded.absorb(&old).unwrap();
+    assert_eq!(work_row(&loaded, Some(vec![0])), (3, 3, 0));
+    estimates.absorb(&report).unwrap();
+    assert_eq!(work_row(&estimates, Some(vec![0])), (2, 2, 0));
+
+    // One call the samples saw: its nactualcall is exact too.
+    let mut once = report.clone();
+    once.threads.iter_mut().for_each(|t| t.exact_calls = t.exact_calls.take().map(|_| vec![(work_at, 1)]));
+    let single = Engine::new();
+    single.absorb(&once).unwrap();
+    assert_eq!(work_row(&single, Some(vec![0])), (1, 1, EXACT_NCALL | EXACT_NACTUAL));
+}
+
+#[test]
+fn damaged_exact_counts_are_named_errors() {
+    let report = report_of(&engine_with_exact_counts(), None);
+    let main_at = report.threads.iter().position(|t| t.id == 0).unwrap();
+    let reread = |calls: Vec<(u32, u64)>| {
+        let mut edited = report.clone();
+        edited.threads[main_at].exact_calls = Some(calls);
+        Report::from_json(&edited.to_json().unwrap()).map_err(|error| error.to_string())
+    };
+    assert_eq!(reread(vec![(99, 1)]).unwrap_err(), "a damaged yappi-node stats file: thread 0 refers to a function or caller that is not in the file");
+    assert!(reread(vec![(0, (1 << 53) + 1)]).unwrap_err().contains("past 2^53"));
+    let text = String::from_utf8(report.to_json().unwrap()).unwrap();
+    let negative = text.replacen("\"exact_calls\":[[", "\"exact_calls\":[[-1,", 1);
+    assert_ne!(negative, text);
+    assert!(matches!(Report::from_json(negative.as_bytes()), Err(ReportError::NotAReport(_))), "{negative}");
 }
 
 #[test]

@@ -340,6 +340,41 @@ impl Coverage {
         Ok(counted)
     }
 
+    /// `thread`'s exact calls, in no order, for a saved report; `None` when its counts are
+    /// estimates (the session does not count exactly, or the thread's coverage was disturbed or
+    /// never taken), so that the report reads back exact exactly where a read of it here would.
+    pub fn thread_calls(&self, thread: u32, reader: &Budget) -> Result<Option<Vec<(FuncId, u64)>>, Refusal> {
+        let state = lock(&self.state);
+        let Some(ThreadCounts { disturbed: false, calls }) = state.threads.get(&thread).filter(|_| state.exact == Some(true)) else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        reader.grow(&mut out, calls.len())?;
+        out.extend(calls.iter().map(|(&func, &count)| (func, count)));
+        Ok(Some(out))
+    }
+
+    /// Adds the exact calls a saved report holds for `thread` (`None`: its counts were estimates)
+    /// to stats that just absorbed its sampled rows. The sum stays exact only if both sides were:
+    /// estimates on either side make the thread's counts estimates from now on. `had_stats`: the
+    /// thread held stats before this report, whose counts are exact only if they were counted.
+    pub fn absorb(&self, thread: u32, calls: Option<&[(FuncId, u64)]>, had_stats: bool, budget: &Budget) -> Result<(), Refusal> {
+        let mut state = lock(&self.state);
+        if state.exact != Some(true) {
+            return Ok(());
+        }
+        let healthy = state.threads.get(&thread).map_or(!had_stats, |counts| !counts.disturbed);
+        let counts = thread_counts(&mut state, thread, budget)?;
+        let Some(calls) = calls.filter(|_| healthy) else {
+            counts.disturbed = true;
+            return Ok(());
+        };
+        for &(func, count) in calls {
+            add_calls(counts, func, count, budget)?;
+        }
+        Ok(())
+    }
+
     /// Replaces the estimated call counts of `merged` with exact ones where every thread read
     /// counted exactly; adds functions that ran but were never sampled. Sets `merged.exact`.
     pub fn apply(&self, merged: &mut MergedStats, threads: &[u32], reader: &Budget) -> Result<(), Refusal> {
@@ -552,14 +587,18 @@ fn count_entry(
     }
     let maps = naming.source_maps.map(SourceMaps::read);
     let Ok(func) = functions.intern(frame_key(&frame, kind, maps.as_ref()), budget) else { return Ok(false) };
-    let counts = thread_counts(state, entry.thread, budget)?;
+    add_calls(thread_counts(state, entry.thread, budget)?, func, entry.count, budget)?;
+    Ok(true)
+}
+
+fn add_calls(counts: &mut ThreadCounts, func: FuncId, count: u64, budget: &Budget) -> Result<(), Refusal> {
     if !counts.calls.contains_key(&func) {
         counts.calls.try_reserve(1).map_err(|_| Refusal::AllocFailed)?;
         budget.charge(entry_bytes::<FuncId, u64>())?;
     }
     let calls = counts.calls.entry(func).or_insert(0);
-    *calls = calls.saturating_add(entry.count);
-    Ok(true)
+    *calls = calls.saturating_add(count);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -39,17 +39,24 @@ impl<K: std::hash::Hash + Eq + Copy> Dense<K> {
 impl Report {
     /// The stats of the threads `filter` selects, as they are now.
     pub fn from_view(view: &SessionView<'_>, filter: &StatsFilter) -> Result<Report, Refusal> {
-        Report::from_threads(view, view.threads().filter(|(shard, _)| filter.admits(shard.id)))
+        Report::from_threads(view, view.threads().filter(|(shard, _)| filter.admits(shard.id)), true)
     }
 
-    /// What every thread added to its stats since `mark` (see `window.rs`).
+    /// What every thread added to its stats since `mark` (see `window.rs`). Its counts are
+    /// estimates: a mark keeps no exact counts to subtract.
     pub fn since(view: &SessionView<'_>, mark: &Mark) -> Result<Report, Refusal> {
         let added = mark.added(view)?;
-        Report::from_threads(view, added.iter().map(|(shard, snapshot)| (*shard, snapshot)))
+        Report::from_threads(view, added.iter().map(|(shard, snapshot)| (*shard, snapshot)), false)
     }
 
     /// `threads`' stats, their ids renumbered densely; call paths are read from `view`'s table.
-    fn from_threads<'t>(view: &SessionView<'_>, sources: impl Iterator<Item = (&'t ThreadShard, &'t ThreadSnapshot)>) -> Result<Report, Refusal> {
+    /// `with_exact_calls`: the stats are the threads' whole stats, which their exact calls
+    /// (counted since the session began) belong with.
+    fn from_threads<'t>(
+        view: &SessionView<'_>,
+        sources: impl Iterator<Item = (&'t ThreadShard, &'t ThreadSnapshot)>,
+        with_exact_calls: bool,
+    ) -> Result<Report, Refusal> {
         let budget = Budget::new(usize::MAX);
         let table = view.functions();
         let mut functions: Vec<ReportFunction> = Vec::new();
@@ -101,9 +108,23 @@ impl Report {
                     positions.get_or_add(missing, || {})?;
                 }
             }
+            let exact = if with_exact_calls { view.session.coverage.thread_calls(shard.id, &budget)? } else { None };
+            let exact_calls = match exact {
+                Some(calls) => {
+                    let mut rows = Vec::new();
+                    budget.grow(&mut rows, calls.len())?;
+                    for (id, count) in calls {
+                        rows.push((func_index(id, &mut functions)?, count));
+                    }
+                    // Coverage keeps them unordered; sorted, a saved file is the same for the same stats.
+                    rows.sort_unstable();
+                    Some(rows)
+                }
+                None => None,
+            };
             budget.push(
                 &mut threads,
-                ReportThread { id: shard.id, name: shard.name.clone(), totals: snapshot.totals, funcs, edges, stacks },
+                ReportThread { id: shard.id, name: shard.name.clone(), totals: snapshot.totals, funcs, edges, stacks, exact_calls },
             )?;
         }
         let clock = view.clock().unwrap_or(Clock::Wall).name().to_owned();

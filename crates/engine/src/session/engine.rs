@@ -437,6 +437,11 @@ impl Engine {
             return Err(ReportError::ClockMismatch { have, file: report.clock.clone() });
         }
         session.clock.store(clock as u8, Ordering::Relaxed);
+        if report.threads.iter().any(|thread| thread.exact_calls.is_some()) {
+            // Refused when the stats here are estimates of a session that does not count
+            // exactly: then the file's counts are read as estimates too.
+            let _ = session.coverage.select(true, has_data);
+        }
         let budget = &session.budget;
         let mut func_ids = Vec::new();
         budget.grow(&mut func_ids, report.functions.len())?;
@@ -447,6 +452,7 @@ impl Engine {
         let func = |index: u32| func_ids.get(index as usize).copied();
         for thread in &report.threads {
             let shard = session.shard(ThreadRef { id: thread.id, name: &thread.name })?;
+            let had_stats = shard.snapshot(&guard).is_some();
             let mut writer = lock(&shard.writer);
             let delta = ProfileDelta {
                 totals: thread.totals,
@@ -458,6 +464,12 @@ impl Engine {
                 stalls: Vec::new(),
             };
             merge_delta(session, shard, &mut writer, delta, &guard).map_err(|_| ReportError::Refused(Refusal::OverBudget))?;
+            let calls = thread.exact_calls.as_deref().map(|calls| Report::calls(calls, &func_ids, budget)).transpose()?;
+            let absorbed = session.coverage.absorb(thread.id, calls.as_deref(), had_stats, budget);
+            if let Some(calls) = &calls {
+                budget.forget(calls);
+            }
+            absorbed?;
         }
         budget.forget(&func_ids);
         Ok(())

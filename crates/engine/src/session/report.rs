@@ -57,6 +57,12 @@ pub struct ReportThread {
     /// The thread's call tree, callers first: `(caller's position in this list + 1, or 0 for
     /// an outermost frame; function index; stats of the path)`.
     pub stacks: Vec<(u32, u32, CallStats)>,
+    /// `(function index, calls)`, present when the thread counted calls exactly (`counts:
+    /// 'exact'`, its coverage undisturbed): the exact counts, which a read puts in place of the
+    /// estimated `ncall` of `funcs` as the session it was saved from did. Absent (as in files
+    /// written before it existed): the thread's counts are estimates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_calls: Option<Vec<(u32, u64)>>,
 }
 
 impl ReportThread {
@@ -66,7 +72,8 @@ impl ReportThread {
         let totals = [t.wall_ns, t.cpu_ns, t.cpu_estimated_ns, t.samples, t.idle_ns, t.idle_samples, t.profiles, t.dropped_samples];
         let rows = self.funcs.iter().map(|(_, s)| s).chain(self.edges.iter().map(|(_, _, s)| s)).chain(self.stacks.iter().map(|(_, _, s)| s));
         let stats = rows.flat_map(|s| [s.ncall, s.nactual, s.ttot_ns, s.tsub_ns, s.samples, s.samples_total]);
-        totals.into_iter().chain(stats).max()
+        let calls = self.exact_calls.iter().flatten().map(|&(_, calls)| calls);
+        totals.into_iter().chain(stats).chain(calls).max()
     }
 }
 
@@ -152,7 +159,7 @@ impl Report {
         edges.sort_unstable_by_key(|(a, b, _)| (*a, *b));
         let totals = ThreadTotals { wall_ns: stall.duration_ns, cpu_estimated_ns: stall.duration_ns, cpu_ns: stall.duration_ns, samples: stall.samples, profiles: 1, ..ThreadTotals::default() };
         let name = format!("{} stall {}", stall.thread_name, stall.id);
-        let thread = ReportThread { id: stall.thread, name, totals, funcs, edges, stacks };
+        let thread = ReportThread { id: stall.thread, name, totals, funcs, edges, stacks, exact_calls: None };
         let clock = clock.unwrap_or(Clock::Wall).name().to_owned();
         Ok(Report { format: REPORT_FORMAT.to_owned(), version: REPORT_VERSION, clock, functions: report_functions, threads: vec![thread] })
     }
@@ -200,7 +207,8 @@ impl Report {
             let bad_func = thread.funcs.iter().any(|(f, _)| !in_range(*f));
             let bad_edge = thread.edges.iter().any(|(a, b, _)| !in_range(*a) || !in_range(*b));
             let bad_stack = thread.stacks.iter().enumerate().any(|(at, (parent, f, _))| *parent as usize > at || !in_range(*f));
-            if bad_func || bad_edge || bad_stack {
+            let bad_count = thread.exact_calls.iter().flatten().any(|(f, _)| !in_range(*f));
+            if bad_func || bad_edge || bad_stack || bad_count {
                 return Err(ReportError::Inconsistent(format!("thread {} refers to a function or caller that is not in the file", thread.id)));
             }
         }
@@ -229,6 +237,16 @@ impl Report {
             paths.push(PathStat { parent, func, stats });
         }
         Ok(paths)
+    }
+
+    /// A thread's exact calls keyed by session ids.
+    pub fn calls(calls: &[(u32, u64)], func_ids: &[FuncId], budget: &Budget) -> Result<Vec<(FuncId, u64)>, Refusal> {
+        let mut keyed = Vec::new();
+        budget.grow(&mut keyed, calls.len())?;
+        for &(func, count) in calls {
+            keyed.push((*func_ids.get(func as usize).ok_or(Refusal::OverBudget)?, count));
+        }
+        Ok(keyed)
     }
 
     /// Stats rows keyed by session ids, sorted and with equal keys summed.
