@@ -27,7 +27,13 @@ export interface Begun {
 
 /** Everything an attaching client calls; every call is awaited by `Runtime.evaluate` (awaitPromise). */
 export interface AttachSide {
-  begin(options: StartOptions): Promise<Begun>
+  /**
+   * `closeAtExit`: the client opened the inspector. A target that exits with a session
+   * connected may print "Waiting for the debugger to disconnect..." to its stderr before it
+   * has told the client (which then disconnects at once); closed at `exit`, before Node looks,
+   * the inspector has no session.
+   */
+  begin(options: StartOptions, closeAtExit?: boolean): Promise<Begun>
   /** Every thread's stats so far, in the `json` format. */
   read(): Promise<string>
   /** Stops the run if the client started it, then returns the final stats as {@link read} does. */
@@ -40,6 +46,14 @@ export interface AttachSide {
 let ours = false
 let clearAtEnd = false
 
+function closeInspector(): void {
+  try {
+    process.getBuiltinModule('node:inspector').close()
+  } catch {
+    // Exiting anyway: the worst outcome is Node's line on stderr.
+  }
+}
+
 function holdsStats(): boolean {
   return decodeThreadStats(native.threadStats('global')).toArray().length > 0
 }
@@ -50,7 +64,9 @@ async function read(): Promise<string> {
 }
 
 const side: AttachSide = {
-  async begin(options) {
+  async begin(options, closeAtExit = false) {
+    process.removeListener('exit', closeInspector)
+    if (closeAtExit) process.once('exit', closeInspector)
     const joined = native.isRunning()
     const addsToEarlier = !joined && holdsStats()
     if (!joined) {
@@ -62,6 +78,7 @@ const side: AttachSide = {
   },
   read,
   async end() {
+    process.removeListener('exit', closeInspector)
     if (!ours) return read()
     ours = false
     await stopWithoutWaiting('tool')

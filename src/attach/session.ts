@@ -161,7 +161,7 @@ export class Attachment {
     await this.#client.call('NodeRuntime.notifyWhenWaitingForDisconnect', { enabled: true }, CALL_DEADLINE_MS)
     const pid = await this.#client.evaluate<number>('process.pid', CALL_DEADLINE_MS)
     if (pid !== this.target.pid) throw new AttachError(`the inspector on 127.0.0.1:${this.port} belongs to process ${pid}, not ${this.target.pid}`)
-    this.begun = await this.call<Begun>(`begin(${JSON.stringify(options)})`)
+    this.begun = await this.call<Begun>(`begin(${JSON.stringify(options)}, ${this.#opened})`)
     this.timings.attachedAt = performance.now()
   }
 
