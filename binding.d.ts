@@ -213,7 +213,7 @@ export declare function recordTags(threadId: number, names: Array<string>, tags:
 /** The profiler thread says it takes requests (its thread id) or that it is gone (null). */
 export declare function setProfilerThread(threadId?: number | undefined | null): void
 
-/** The stalls recorded (see `stalls::to_json`), as JSON. */
+/** The stalls recorded (see `Engine::stalls_json`), as JSON. */
 export declare function stalls(threads: Array<number> | undefined | null, minDurationMs: number, sinceEpochMs: number | undefined | null, top: number): string
 
 /** Function stats of `start()` counting only samples taken under `tag`. */

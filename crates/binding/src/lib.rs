@@ -8,9 +8,9 @@ use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
 use napi::{Error, Status};
 use napi_derive::napi;
 use yappi_engine::{
-    Budget, COSTS, Clock, Cost, CountsMismatch, EngineError, FaultLog, FlatProfile, FocusFrame, FoldOptions, FoldProgress, IngestOutcome, Mailbox, Mark,
-    Naming, OverheadLedger, Owner, OwnCode, ProfileError, Refusal, Report, ReportError, ScopeError, Scopes, SourceMaps, StallFilter, StatsFilter, TextFormat,
-    ThreadRef, UnknownClock, cpuprofile, encode, stalls,
+    COSTS, Clock, Cost, CountsMismatch, EngineError, FaultLog, FlatParts, FocusFrame, FoldOptions, FoldProgress, IngestOutcome, Mailbox, Mark, Naming,
+    OverheadLedger, Owner, OwnCode, ProfileError, Refusal, ReportError, ScopeError, Scopes, SourceMaps, StallFilter, StatsFilter, TextFormat, ThreadRef,
+    UnknownClock, encode,
 };
 use yappi_engine::export::{self, ExportError, Format};
 
@@ -104,6 +104,7 @@ impl From<EngineError> for Failure {
     fn from(error: EngineError) -> Failure {
         match error {
             EngineError::Profile(error) => error.into(),
+            EngineError::Counts(error) => error.into(),
             EngineError::AlreadyRunning | EngineError::ClockMismatch { .. } => Failure { code: Code::State, message: error.to_string() },
         }
     }
@@ -151,14 +152,7 @@ impl From<UnknownClock> for Failure {
 pub fn begin(clock: String, max_memory_bytes: f64, owner_thread: u32, all_threads: bool, exact_counts: bool) -> Result<()> {
     let clock = Clock::parse(&clock).or_throw()?;
     let owner = Owner { thread: owner_thread, all_threads };
-    let engine = SCOPES.global();
-    engine.begin(clock, max_memory_bytes as usize, owner).or_throw()?;
-    engine
-        .select_counts(exact_counts)
-        .inspect_err(|_| {
-            engine.end();
-        })
-        .or_throw()
+    SCOPES.global().start(clock, max_memory_bytes as usize, owner, exact_counts).or_throw()
 }
 
 /// Records stalls of the event loops of `threshold_ms` and longer (0: none), keeping the newest `capacity`.
@@ -167,15 +161,11 @@ pub fn watch_stalls(threshold_ms: f64, capacity: u32) {
     SCOPES.global().watch_stalls((threshold_ms.max(0.0) * 1e6) as u64, capacity as usize);
 }
 
-/// The stalls recorded (see `stalls::to_json`), as JSON.
+/// The stalls recorded (see `Engine::stalls_json`), as JSON.
 #[napi(catch_unwind)]
 pub fn stalls(threads: Option<Vec<u32>>, min_duration_ms: f64, since_epoch_ms: Option<f64>, top: u32) -> Result<String> {
     let filter = StallFilter { threads, min_duration_ns: (min_duration_ms.max(0.0) * 1e6) as u64, since_epoch_ms };
-    SCOPES
-        .global()
-        .read(|view| stalls::to_json(&view.session.stalls, view.functions(), &filter, top as usize))
-        .map_err(out_of_memory("reading stalls"))
-        .or_throw()
+    SCOPES.global().stalls_json(&filter, top as usize).map_err(out_of_memory("reading stalls")).or_throw()
 }
 
 /// Stall `id` rendered in an export format (its own flame graph), or null when it is no longer held.
@@ -260,6 +250,12 @@ pub struct BindingThread {
     pub name: String,
 }
 
+impl BindingThread {
+    fn engine_ref(&self) -> ThreadRef<'_> {
+        ThreadRef { id: self.id, name: &self.name }
+    }
+}
+
 #[napi(object)]
 pub struct BindingFoldOptions {
     pub show_builtins: bool,
@@ -310,18 +306,6 @@ pub struct BindingIngestOutcome {
     pub stalls: f64,
 }
 
-fn copy<T: Copy>(values: &[T]) -> Result<Vec<T>> {
-    let mut vec = Vec::new();
-    vec.try_reserve_exact(values.len()).or_throw()?;
-    vec.extend_from_slice(values);
-    Ok(vec)
-}
-
-fn ingest(scope: &str, thread: BindingThread, profile: FlatProfile, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let outcome = SCOPES.get(scope).or_throw()?.ingest(ThreadRef { id: thread.id, name: &thread.name }, &profile, &options.into()).or_throw()?;
-    Ok(outcome_of(outcome))
-}
-
 fn outcome_of(outcome: IngestOutcome) -> BindingIngestOutcome {
     BindingIngestOutcome {
         samples: outcome.samples as f64,
@@ -338,7 +322,7 @@ fn outcome_of(outcome: IngestOutcome) -> BindingIngestOutcome {
 fn ingest_text(scope: &str, thread: BindingThread, seq: Option<f64>, text: &str, format: TextFormat, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
     let thread_id = thread.id;
     let outcome = SCOPES.get(scope).map_err(Failure::from).and_then(|engine| {
-        let outcome = engine.ingest_text(ThreadRef { id: thread.id, name: &thread.name }, text, format, &options.into())?;
+        let outcome = engine.ingest_text(thread.engine_ref(), text, format, &options.into())?;
         Ok(outcome_of(outcome))
     });
     if let Some(seq) = seq {
@@ -349,19 +333,17 @@ fn ingest_text(scope: &str, thread: BindingThread, seq: Option<f64>, text: &str,
 
 #[napi(catch_unwind)]
 pub fn ingest_flat(scope: String, thread: BindingThread, profile: BindingFlatProfile, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    // Like a read, the frame list is transient: parsed fallibly but outside the session budget,
-    // so that a full budget still lets the fold see (and count as dropped) the functions it names.
-    let frames = cpuprofile::parse_frames(&profile.frames, &Budget::new(usize::MAX)).or_throw()?;
-    let flat = FlatProfile {
-        frames,
-        node_parent: copy(&profile.node_parent)?,
-        node_frame: copy(&profile.node_frame)?,
-        samples: copy(&profile.samples)?,
-        time_deltas: profile.time_deltas.iter().map(|&delta| delta.round() as i64).collect(),
-        start_time: profile.start_time.round() as i64,
-        end_time: profile.end_time.round() as i64,
+    let parts = FlatParts {
+        frames: &profile.frames,
+        node_parent: &profile.node_parent,
+        node_frame: &profile.node_frame,
+        samples: &profile.samples,
+        time_deltas: &profile.time_deltas,
+        start_time: profile.start_time,
+        end_time: profile.end_time,
     };
-    ingest(&scope, thread, flat, options)
+    let outcome = SCOPES.get(&scope).or_throw()?.ingest_flat(thread.engine_ref(), &parts, &options.into()).or_throw()?;
+    Ok(outcome_of(outcome))
 }
 /// Folds profile `seq` of a thread that arrived as an inspector message (a console profile's
 /// event, an answer to `Profiler.stop`), without the host parsing it.
@@ -403,8 +385,8 @@ pub fn set_profiler_thread(thread_id: Option<u32>) {
 
 #[napi(catch_unwind)]
 pub fn ingest_cpuprofile(scope: String, thread: BindingThread, json: String, options: BindingFoldOptions) -> Result<BindingIngestOutcome> {
-    let flat = SCOPES.get(&scope).or_throw()?.read(|view| cpuprofile::parse(&json, view.budget())).or_throw()?;
-    ingest(&scope, thread, flat, options)
+    let outcome = SCOPES.get(&scope).or_throw()?.ingest_cpuprofile(thread.engine_ref(), &json, &options.into()).or_throw()?;
+    Ok(outcome_of(outcome))
 }
 
 #[napi(object)]
@@ -440,7 +422,7 @@ pub fn export_stats(scope: String, threads: Option<Vec<u32>>, format: String) ->
 /// Adds a saved `json` stats file to `scope` (a fresh `loaded:<n>` scope when none); returns the scope.
 #[napi(catch_unwind)]
 pub fn load_stats(json: Buffer, scope: Option<String>) -> Result<String> {
-    SCOPES.load(&Report::from_json(&json).or_throw()?, scope.as_deref()).or_throw()
+    SCOPES.load_json(&json, scope.as_deref()).or_throw()
 }
 
 /// Frees a `loaded:<n>` scope.

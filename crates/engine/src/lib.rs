@@ -21,8 +21,7 @@ mod host;
 mod testing;
 
 // These stay namespaces: their functions read well only qualified (`cpuprofile::parse`,
-// `v8json::parse_serialized`, `stalls::to_json`, `encode::read_func_stats`).
-pub use fold::stalls;
+// `v8json::parse_serialized`, `encode::read_func_stats`).
 pub use input::{cpuprofile, v8json};
 pub use model::sourcemap;
 pub use read::encode;
@@ -32,6 +31,7 @@ pub use fold::{FocusFrame, FoldOptions};
 pub use host::faults::FaultLog;
 pub use host::mailbox::{FoldProgress, Mailbox};
 pub use host::overhead::{COSTS, Cost, OverheadLedger};
+pub use input::cpuprofile::FlatParts;
 pub use input::exact_counts::{CountsMismatch, Coverage, Naming};
 pub use model::budget::{Budget, Refusal};
 pub use model::clock::{Clock, UnknownClock, thread_cpu_time_ns};
@@ -40,7 +40,7 @@ pub use model::frame::OwnCode;
 pub use model::sourcemap::SourceMaps;
 pub use read::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
 pub use session::engine::{Engine, EngineError, IngestOutcome, Owner, TextFormat, ThreadRef};
-pub use session::report::{Report, ReportError};
+pub use session::report::ReportError;
 pub use session::scopes::{ScopeError, Scopes};
 pub use session::window::Mark;
 pub use tables::function_table::FunctionTable;

@@ -234,6 +234,11 @@ struct Weights<'b> {
 }
 
 impl Weights<'_> {
+    /// What the tag fold and stall detection both read of each sample.
+    fn per_sample(&self) -> SampleWeights<'_> {
+        SampleWeights { ns: &self.ns.vec, wall_ns: &self.wall_ns.vec, idle: &self.idle.vec, times_us: &self.times_us.vec }
+    }
+
     fn cpu_ns(&self, k: usize) -> u64 {
         if self.idle.vec[k] { 0 } else { (self.wall_ns.vec[k] as f64 * self.cpu_scale).round() as u64 }
     }
@@ -551,14 +556,8 @@ pub fn fold_tagged(
     };
     let found = match stalls {
         Some(watch) => {
-            let samples = StallSamples {
-                times_us: &weights.times_us.vec,
-                wall_ns: &weights.wall_ns.vec,
-                idle: &weights.idle.vec,
-                repeated: &weights.repeated.vec,
-                charged: &charged.vec,
-                start_us: profile.start_time,
-            };
+            let samples =
+                StallSamples { weights: weights.per_sample(), repeated: &weights.repeated.vec, charged: &charged.vec, start_us: profile.start_time };
             detect(watch, &samples, &TreeView { parent: &tree.parent.vec, func: &tree.func.vec }, tags, budget)
         }
         None => Vec::new(),
@@ -656,9 +655,7 @@ fn tag_fold(
         charged_to_previous: trace.charged_to_previous,
     }));
     let view = TreeView { parent: &tree.parent.vec, func: &tree.func.vec };
-    let sample_weights =
-        SampleWeights { ns: &weights.ns.vec, wall_ns: &weights.wall_ns.vec, idle: &weights.idle.vec, times_us: &weights.times_us.vec };
-    fold_tags(&view, &resolved.vec, &sample_weights, input, budget)
+    fold_tags(&view, &resolved.vec, &weights.per_sample(), input, budget)
 }
 
 struct PerNode<'a> {

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::model::budget::{Budget, Refusal};
 use crate::tables::function_table::{FuncId, FunctionTable};
 
-use crate::tables::tags::{NO_TAG, TagId, TagInput, TreeView};
+use crate::tables::tags::{NO_TAG, SampleWeights, TagId, TagInput, TreeView};
 
 /// A sample charged to no node of the tree (the profiler's own work, a refused function): busy
 /// time of the stall, but no function's.
@@ -287,9 +287,8 @@ pub struct StallWatch {
 
 /// What `detect` reads of one fold, indexed by sample.
 pub(crate) struct Samples<'a> {
-    pub times_us: &'a [i64],
-    pub wall_ns: &'a [u64],
-    pub idle: &'a [bool],
+    /// The tag fold reads the same columns: one struct, so the two cannot drift apart.
+    pub weights: SampleWeights<'a>,
     pub repeated: &'a [bool],
     /// The effective node each sample is charged to, or [`UNCHARGED`].
     pub charged: &'a [u32],
@@ -459,13 +458,13 @@ fn scan(watch: &mut StallWatch, samples: &Samples<'_>, tree: &TreeView<'_>, tags
     if let Some(open) = watch.open.as_mut() {
         open.profiles += 1;
     }
-    for k in 0..samples.times_us.len() {
+    for k in 0..samples.weights.times_us.len() {
         if samples.repeated[k] {
             continue;
         }
-        let time = samples.times_us[k];
+        let time = samples.weights.times_us[k];
         let tag = cursor.at(time);
-        if samples.idle[k] {
+        if samples.weights.idle[k] {
             if let Some(open) = watch.open.take() {
                 if (time.saturating_sub(open.start_us).max(0) as u64).saturating_mul(1000) >= watch.threshold_ns {
                     found.try_reserve(1)?;
@@ -488,7 +487,7 @@ fn scan(watch: &mut StallWatch, samples: &Samples<'_>, tree: &TreeView<'_>, tags
         };
         open.last_busy_us = time;
         open.samples += 1;
-        let weight = samples.wall_ns[k];
+        let weight = samples.weights.wall_ns[k];
         open.max_gap_ns = open.max_gap_ns.max(weight);
         open.tag(tag, weight)?;
         let node = samples.charged[k];

@@ -219,6 +219,46 @@ pub fn parse_frames(json: &str, budget: &Budget) -> Result<Vec<CallFrame>, Profi
     }
 }
 
+/// A profile the host flattened itself: frames as `parse_frames` tuples, the tree and samples
+/// as the host's typed arrays, times in µs as JavaScript numbers.
+pub struct FlatParts<'a> {
+    pub frames: &'a str,
+    pub node_parent: &'a [u32],
+    pub node_frame: &'a [u32],
+    pub samples: &'a [u32],
+    pub time_deltas: &'a [f64],
+    pub start_time: f64,
+    pub end_time: f64,
+}
+
+impl FlatParts<'_> {
+    /// Like a read, the copy is transient: parsed and copied fallibly but outside the session
+    /// budget, so that a full budget still lets the fold see (and count as dropped) the
+    /// functions it names.
+    pub fn to_profile(&self) -> Result<FlatProfile, ProfileError> {
+        let frames = parse_frames(self.frames, &Budget::new(usize::MAX))?;
+        let mut time_deltas = Vec::new();
+        time_deltas.try_reserve_exact(self.time_deltas.len()).map_err(Refusal::from)?;
+        time_deltas.extend(self.time_deltas.iter().map(|&delta| delta.round() as i64));
+        Ok(FlatProfile {
+            frames,
+            node_parent: copied(self.node_parent)?,
+            node_frame: copied(self.node_frame)?,
+            samples: copied(self.samples)?,
+            time_deltas,
+            start_time: self.start_time.round() as i64,
+            end_time: self.end_time.round() as i64,
+        })
+    }
+}
+
+fn copied<T: Copy>(values: &[T]) -> Result<Vec<T>, Refusal> {
+    let mut vec = Vec::new();
+    vec.try_reserve_exact(values.len())?;
+    vec.extend_from_slice(values);
+    Ok(vec)
+}
+
 struct FramesSeed<'b> {
     budget: &'b Budget,
     refused: &'b Cell<bool>,
@@ -312,6 +352,24 @@ mod tests {
         assert_eq!(frames[0].name, "main");
         assert_eq!(frames[1].script_id, "0");
         assert!(parse_frames(r#"[["x"]]"#, &budget).unwrap_err().to_string().contains("tuples"));
+    }
+
+    #[test]
+    fn host_parts_round_their_times_to_whole_microseconds() {
+        let parts = FlatParts {
+            frames: r#"[["(root)", "", 0, -1, -1], ["main", "file:///a.js", "4", 2, 0]]"#,
+            node_parent: &[NO_PARENT, 0],
+            node_frame: &[0, 1],
+            samples: &[1, 1],
+            time_deltas: &[10.4, 9.6],
+            start_time: 999.5,
+            end_time: 1020.2,
+        };
+        let profile = parts.to_profile().unwrap();
+        assert_eq!(profile.frames[1].name, "main");
+        assert_eq!((profile.node_parent, profile.node_frame, profile.samples), (vec![NO_PARENT, 0], vec![0, 1], vec![1, 1]));
+        assert_eq!((profile.time_deltas, profile.start_time, profile.end_time), (vec![10, 10], 1000, 1020));
+        assert!(FlatParts { frames: "[[1]]", ..parts }.to_profile().unwrap_err().to_string().contains("tuples"));
     }
 
     #[test]

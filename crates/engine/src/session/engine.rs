@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 use hashbrown::HashMap;
 
-use crate::fold::stalls::{StallLog, StallWatch};
+use crate::fold::stalls::{self, StallFilter, StallLog, StallWatch};
 use crate::fold::{Continuation, FoldOptions, ProfileDelta, fold_tagged};
+use crate::input::cpuprofile::{self, FlatParts};
 use crate::input::exact_counts::{Coverage, CountsMismatch, Naming, TakeOutcome};
 use crate::model::budget::{Budget, DEFAULT_MAX_MEMORY_BYTES, Refusal};
 use crate::model::clock::Clock;
@@ -33,6 +34,8 @@ pub enum EngineError {
     AlreadyRunning,
     /// Stats of another clock are present; mixing them would add unlike times.
     ClockMismatch { have: Clock, asked: Clock },
+    /// The counts mode asked at `start` differs from the one the stats so far were taken in.
+    Counts(CountsMismatch),
     Profile(ProfileError),
 }
 
@@ -46,6 +49,7 @@ impl fmt::Display for EngineError {
                 have.name(),
                 asked.name()
             ),
+            EngineError::Counts(error) => error.fmt(f),
             EngineError::Profile(error) => error.fmt(f),
         }
     }
@@ -281,10 +285,25 @@ impl Engine {
         Ok(())
     }
 
+    /// `start()`: begins a run and fixes its counts mode. A mode the stats so far refuse ends
+    /// the run again, so that a failed start leaves nothing running.
+    pub fn start(&self, clock: Clock, max_memory_bytes: usize, owner: Owner, exact_counts: bool) -> Result<(), EngineError> {
+        self.begin(clock, max_memory_bytes, owner)?;
+        self.select_counts(exact_counts).map_err(|mismatch| {
+            self.end();
+            EngineError::Counts(mismatch)
+        })
+    }
+
     /// Records stalls of `threshold_ns` and longer from now on (0: none), keeping the newest `capacity`.
     pub fn watch_stalls(&self, threshold_ns: u64, capacity: usize) {
         self.stall_threshold_ns.store(threshold_ns, Ordering::Relaxed);
         self.stall_capacity.store(capacity, Ordering::Relaxed);
+    }
+
+    /// The stalls recorded that pass `filter`, as JSON (see `stalls::to_json`).
+    pub fn stalls_json(&self, filter: &StallFilter, top: usize) -> Result<String, Refusal> {
+        self.read(|view| stalls::to_json(&view.session.stalls, view.functions(), filter, top))
     }
 
     /// Marks the profiler stopped; false if it was not running.
@@ -397,6 +416,18 @@ impl Engine {
         let stalls = record(found);
         let outcome = merge_delta(session, shard, &mut writer, delta, &guard).unwrap_or_else(|dropped| dropped);
         Ok(IngestOutcome { stalls, ..outcome })
+    }
+
+    /// Folds a profile the host flattened (see [`FlatParts`]).
+    pub fn ingest_flat(&self, thread: ThreadRef<'_>, parts: &FlatParts<'_>, options: &FoldOptions) -> Result<IngestOutcome, EngineError> {
+        self.ingest(thread, &parts.to_profile()?, options)
+    }
+
+    /// Folds a `.cpuprofile` document. Unlike a profile the sampler sent, a file is parsed
+    /// against the session's budget: a file too large for it is refused, not counted as dropped.
+    pub fn ingest_cpuprofile(&self, thread: ThreadRef<'_>, json: &str, options: &FoldOptions) -> Result<IngestOutcome, EngineError> {
+        let profile = self.read(|view| cpuprofile::parse(json, view.budget()))?;
+        self.ingest(thread, &profile, options)
     }
 
     /// Parses a profile that came as text and folds it. A profile that cannot be parsed for want
@@ -750,6 +781,18 @@ mod tests {
         assert_eq!(engine.begin(Clock::Cpu, 1 << 20, OWNER), Err(EngineError::ClockMismatch { have: Clock::Wall, asked: Clock::Cpu }));
         engine.clear();
         engine.begin(Clock::Cpu, 1 << 20, OWNER).unwrap();
+    }
+
+    #[test]
+    fn a_start_in_the_other_counts_mode_leaves_nothing_running() {
+        let engine = Engine::new();
+        engine.start(Clock::Wall, 1 << 20, OWNER, false).unwrap();
+        ingest(&engine, 0, &[(&["a"], 5)]);
+        engine.end();
+        assert!(matches!(engine.start(Clock::Wall, 1 << 20, OWNER, true), Err(EngineError::Counts(_))));
+        assert!(!engine.is_running());
+        assert_eq!(engine.owner(), None);
+        engine.start(Clock::Wall, 1 << 20, OWNER, false).unwrap();
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl Scopes {
     }
 
     /// Adds a saved report to scope `into`, or to a fresh `loaded:<n>` scope; returns the scope.
-    pub fn load(&self, report: &Report, into: Option<&str>) -> Result<String, ScopeError> {
+    fn load(&self, report: &Report, into: Option<&str>) -> Result<String, ScopeError> {
         let Some(into) = into else {
             let id = self.next_loaded.fetch_add(1, Ordering::Relaxed);
             let engine = Arc::new(Engine::new());
@@ -91,6 +91,11 @@ impl Scopes {
         };
         self.get(into)?.absorb(report).map_err(ScopeError::Report)?;
         Ok(into.to_owned())
+    }
+
+    /// Adds a saved `json` stats file to scope `into`, or to a fresh `loaded:<n>` scope; returns the scope.
+    pub fn load_json(&self, json: &[u8], into: Option<&str>) -> Result<String, ScopeError> {
+        self.load(&Report::from_json(json).map_err(ScopeError::Report)?, into)
     }
 
     /// Frees a `loaded:<n>` scope (its users keep it until they let go); other names are ignored.
@@ -121,6 +126,8 @@ mod tests {
         let second = scopes.load(&report, None).unwrap();
         assert_ne!(first, second);
         assert_eq!(scopes.load(&report, Some(&first)).unwrap(), first);
+        assert_eq!(scopes.load_json(&report.to_json().unwrap(), Some(&first)).unwrap(), first);
+        assert!(matches!(scopes.load_json(b"{", None), Err(ScopeError::Report(_))));
         let held = scopes.get(&first).unwrap();
         scopes.drop_loaded(&first);
         assert_eq!(scopes.get(&first).err(), Some(ScopeError::Unknown(first.clone())));
