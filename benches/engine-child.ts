@@ -20,9 +20,11 @@ interface Timings {
   cpu: number[]
 }
 
-function timeBoth(reps: number, fn: () => void): Timings {
+/** Times `fn` `reps` times on both clocks; `before`, untimed, runs ahead of each. */
+function timeBoth(reps: number, fn: () => void, before?: () => void): Timings {
   const timings: Timings = { wall: [], cpu: [] }
   for (let rep = 0; rep < reps; rep++) {
+    before?.()
     const cpuStart = (native.threadCpuTimeNs() ?? NaN)
     timings.wall.push(timeMs(fn))
     timings.cpu.push(((native.threadCpuTimeNs() ?? NaN) - cpuStart) / 1e6)
@@ -110,9 +112,12 @@ const FOLD_OPTIONS: BindingFoldOptions = { showBuiltins: false, ownCodePrefixes:
 
 /** Folds into `profile(fn)`'s engine so the global engine's memory figures stay clean. */
 function ingestTimes(reps: number, ingest: () => void): Timings {
-  native.forgetThread('profile', THREAD.id)
+  const forget = () => native.forgetThread('profile', THREAD.id)
+  forget()
   ingest() // first: interns every function; the rest measure steady-state rotations
-  return timeBoth(reps, ingest)
+  // Forgotten before each: the thread's last profile end is forgotten with it, and a profile
+  // folded again after its own end would skip every sample as already counted.
+  return timeBoth(reps, ingest, forget)
 }
 
 function foldResult(what: string, nodes: number, samples: number, times: Timings, flattenMs?: number): FoldResult {
