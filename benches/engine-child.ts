@@ -304,7 +304,10 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
 async function longRun(size: Size): Promise<LongRunResult> {
   const gc = (globalThis as { gc?: () => void }).gc
   const heads = functionChains(5, 200, 0.5, 'steady')
-  yappi.start({ intervalUs: 100, threads: false })
+  // Stall recording off: each recorded stall keeps the stacks it ran (tens of KB here) until
+  // the ring holds maxStalls, growth that is bounded but would read as a leak over these 1000
+  // rotations (+40 % per function or edge; a loaded machine makes iterations pass 100 ms).
+  yappi.start({ intervalUs: 100, threads: false, stallThresholdMs: 0 })
   // Until every function and edge has been seen, growth is legitimate: warm up first.
   for (let i = 0; i < 50; i++) {
     runAll(heads)
