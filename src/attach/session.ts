@@ -170,13 +170,21 @@ export class Attachment {
    * none. `process.getBuiltinModule` and `createRequire` work in CommonJS and ESM targets alike.
    */
   call<T>(invocation: string): Promise<T> {
-    const expression = `(async () => {
-      const slot = Symbol.for(${JSON.stringify(INSTANCE_KEY)})
-      if (globalThis[slot] === undefined) {
-        const entry = ${JSON.stringify(ENTRY)}
-        process.getBuiltinModule('node:module').createRequire(entry)(entry)
-      }
-      return globalThis[slot].attach.${invocation}
+    // The inspector holds an awaited evaluation's promise weakly: one answer in a CI run was
+    // "Promise was collected" instead of the call's result. Held in the target until it settles.
+    const expression = `(() => {
+      const held = (globalThis[Symbol.for(${JSON.stringify(`${INSTANCE_KEY}.calls`)})] ??= new Set())
+      const call = (async () => {
+        const slot = Symbol.for(${JSON.stringify(INSTANCE_KEY)})
+        if (globalThis[slot] === undefined) {
+          const entry = ${JSON.stringify(ENTRY)}
+          process.getBuiltinModule('node:module').createRequire(entry)(entry)
+        }
+        return globalThis[slot].attach.${invocation}
+      })()
+      held.add(call)
+      call.then(() => held.delete(call), () => held.delete(call))
+      return call
     })()`
     return this.#client.evaluate<T>(expression, CALL_DEADLINE_MS)
   }
