@@ -60,7 +60,7 @@ export interface AgentStart {
  * with a keeper), and code V8 optimized on the stack meanwhile is never named (see
  * `StartOptions.deoptimize`).
  */
-export const KEEPER = { sampleInterval: 1000, maxBufferSize: 1 }
+const KEEPER = { sampleInterval: 1000, maxBufferSize: 1 }
 
 /** What one rotation (or end) produced: profile `seq`, the thread's CPU clock (µs; -1: unknown) at its start and end, and the milliseconds it cost this thread. */
 export type Ended = [seq: number, cpuStartUs: number, cpuEndUs: number, ms: number]
