@@ -110,10 +110,10 @@ const THREAD: BindingThread = { id: 9999, name: 'bench' }
 const THIS_THREAD = 0
 const FOLD_OPTIONS: BindingFoldOptions = { showBuiltins: false, ownCodePrefixes: [], cpuClock: false }
 
-/** Folds into `profile(fn)`'s engine so the global engine's memory figures stay clean. */
 /** `PARSE_BYTES_PER_INPUT_BYTE` of the engine's cpuprofile parser. */
 const PARSE_BYTES_PER_INPUT_BYTE = 20
 
+/** Folds into `profile(fn)`'s engine (by default) so the global engine's memory figures stay clean. */
 function ingestTimes(reps: number, ingest: () => void, scope = 'profile'): Timings {
   const forget = () => native.forgetThread(scope, THREAD.id)
   forget()
