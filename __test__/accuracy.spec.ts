@@ -1,7 +1,7 @@
 import test from 'ava'
 
 import * as yappi from '../index'
-import { sharePointsSlack } from './support/sampling'
+import { callsThroughLostFrames, sharePointsSlack } from './support/sampling'
 import { mixedWorkload } from './workloads/burn'
 
 /** Share of the run, in percent, of a function's ttot and tsub. */
@@ -57,8 +57,10 @@ test.serial('call counts are estimates, labelled so in the stats and the table',
   t.false(a.callsExact)
   // 20 calls of A, each ~9 ms long at a 0.2 ms interval, with ~6 ms of C and D between two of
   // them: (nearly) every return is seen. A sample that loses A's frame (V8 does so in fast API
-  // calls) proves no return, so the estimate never exceeds the real count.
-  t.true(a.ncall <= 20 && a.ncall >= 10, `A ncall ${a.ncall} vs 20 real calls`)
+  // calls) proves no return, so the estimate never exceeds the real count, but for the samples
+  // V8 walked without runSteps' frame.
+  const lost = callsThroughLostFrames(a, ['runSteps'])
+  t.true(a.ncall <= 20 + lost && a.ncall >= 10, `A ncall ${a.ncall} vs 20 real calls (${lost} through samples without runSteps)`)
   const table = stats.format({ limit: 5 })
   t.regex(table, /ncall~/)
   t.regex(table, /estimated from samples/)
