@@ -7,7 +7,7 @@ import { native } from '../native'
 import type { ResolvedOptions } from '../options'
 import { PROFILER_THREAD_NAME } from '../overhead'
 import { callMainSync } from './remote'
-import { waitInSlices } from './wait'
+import { WAKE_CELL, waitInSlices } from './wait'
 
 /**
  * How any thread asks the profiler thread to act: a command over a `BroadcastChannel`, answered
@@ -31,6 +31,11 @@ export type Command =
   | { op: 'rotate'; ticket: number; from: number; threads: number[] | null; deadlineMs: number; maxAgeMs: number }
   | { op: 'settle'; ticket: number; from: number; deadlineMs: number }
   | { op: 'detach'; ticket: number; from: number }
+  /** Only hands over the sender's wake cell (it waits for folds of its own profiles). */
+  | { op: 'wake'; ticket: number; from: number }
+
+/** What goes over the channel: a command with the sender's wake cell (see {@link WAKE_CELL}). */
+export type Sent = Command & { wake: Int32Array }
 
 type Request = Command extends unknown ? DistributiveOmit<Command, 'ticket' | 'from'> : never
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
@@ -48,6 +53,8 @@ const PROFILER_FILE = path.join(__dirname, 'profiler-thread.js')
 
 let channel: BroadcastChannel | undefined
 let spawned: Worker | undefined
+/** The profiler thread that has this thread's wake cell. */
+let wakeCellHeldBy: number | null = null
 
 function send(command: Command): void {
   if (!channel) {
@@ -55,7 +62,14 @@ function send(command: Command): void {
     // Never keeps the application alive.
     channel.unref()
   }
-  channel.postMessage(command)
+  channel.postMessage({ ...command, wake: WAKE_CELL } satisfies Sent)
+  wakeCellHeldBy = native.profilerThread()
+}
+
+/** Hands this thread's wake cell to the profiler thread, if it has not got it yet. */
+export function shareWakeCell(): void {
+  const profiler = native.profilerThread()
+  if (profiler !== null && profiler !== wakeCellHeldBy) send({ op: 'wake', ticket: 0, from: threadId })
 }
 
 /** A copy of the environment without what would make Node profile our own thread too. */

@@ -6,7 +6,7 @@ import { native } from '../native'
 import type { ResolvedOptions } from '../options'
 import { measured, recordCost } from '../overhead'
 import { AGENT_KEY, type Agent } from './agent'
-import { ensureProfilerThread, requestAsync, requestSync, spawnProfilerThread, type Requester } from './control'
+import { ensureProfilerThread, requestAsync, requestSync, shareWakeCell, spawnProfilerThread, type Requester } from './control'
 import { waitInSlices } from './wait'
 
 /**
@@ -54,6 +54,8 @@ export function refreshThisThread(maxAgeMs: number): boolean {
   const agent = existingAgent()
   // No profiler thread (any more: the process is exiting): nothing would fold a new profile.
   if (!agent?.running || native.profilerThread() === null) return true
+  // Before the rotation, so that the fold of its profile can end the wait at once.
+  shareWakeCell()
   if (maxAgeMs > 0 && agent.now() - agent.lastEndedAt <= maxAgeMs) return awaitFold(agent.lastEnded, FRESH_READ_DEADLINE_MS)
   if (agent.mode === 'protocol' || agent.exact) {
     // Only the profiler thread can end this profile (or take its coverage): wait for it in slices.

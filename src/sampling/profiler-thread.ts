@@ -10,11 +10,11 @@ import { native } from '../native'
 import type { ResolvedOptions } from '../options'
 import { decodeThreadStats } from '../stats'
 import { PROFILES_CHANNEL, type Exiting, type PostedProfile } from './agent'
-import { CONTROL_CHANNEL, type Answer, type Command, type Requester } from './control'
+import { CONTROL_CHANNEL, type Answer, type Requester, type Sent } from './control'
 import { injectionFrom } from './injection'
 import { InspectorError, isGone, MainLink, WORKER_EXITED } from './link'
 import { Target, type Channel, type Host, type Probe, type Run } from './target'
-import { withDeadline } from './wait'
+import { wake, withDeadline } from './wait'
 
 /** A worker's last messages (its last profile among them) may come after it detached. */
 const LATE_MESSAGES_MS = 250
@@ -106,12 +106,14 @@ class Hub implements Host {
   /** The last run's threads ending, and threads gone whose last profiles may still come. */
   #ending: Promise<unknown> = Promise.resolve()
   readonly #leaving = new Set<Promise<void>>()
+  /** The wake cell of each thread that sent one: its waits end when we answer or fold for it. */
+  readonly #wakeCells = new Map<number, Int32Array>()
 
   constructor() {
     this.#link = new MainLink((method, message) => this.#guard('event', () => this.#event(method, message)))
     this.#main = new Target({ id: 0, name: 'main' }, this.#link, this)
     this.#targets.set(0, this.#main)
-    this.#control.onmessage = (event: MessageEvent) => this.#guard('control', () => this.#command(event.data as Command))
+    this.#control.onmessage = (event: MessageEvent) => this.#guard('control', () => this.#command(event.data as Sent))
     this.#profiles.onmessage = (event: MessageEvent) => this.#guard('profiles', () => this.#posted(event.data as PostedProfile))
   }
 
@@ -197,6 +199,7 @@ class Hub implements Host {
     const leaving = worker.target.detach(LATE_MESSAGES_MS).finally(() => {
       this.#leaving.delete(leaving)
       if (this.#targets.get(worker.target.thread.id) === worker.target) this.#targets.delete(worker.target.thread.id)
+      this.#wakeCells.delete(worker.target.thread.id)
     })
     this.#leaving.add(leaving)
   }
@@ -211,12 +214,22 @@ class Hub implements Host {
     native.mailboxAnswer(ticket, JSON.stringify(answer))
   }
 
-  #command(command: Command): void {
+  /** Ends the slice that thread `thread` may be waiting in (its wake cell, see wait.ts). */
+  wakeThread(thread: number): void {
+    const cell = this.#wakeCells.get(thread)
+    if (cell) wake(cell)
+  }
+
+  #command(command: Sent): void {
+    if (command.wake instanceof Int32Array) this.#wakeCells.set(command.from, command.wake)
+    if (command.op === 'wake') return
     const reply = (work: Promise<unknown>): void => {
-      work.then(
-        (value) => this.#answer(command.ticket, { ok: true, value }),
-        (error: Error) => this.#answer(command.ticket, { ok: false, error: error.message }),
-      )
+      work
+        .then(
+          (value) => this.#answer(command.ticket, { ok: true, value }),
+          (error: Error) => this.#answer(command.ticket, { ok: false, error: error.message }),
+        )
+        .finally(() => this.wakeThread(command.from))
     }
     if (command.op === 'start') reply(this.#start(command.from, command.options, command.by))
     else if (command.op === 'stop') reply(this.#stop(command.from, command.by))

@@ -36,6 +36,8 @@ export interface Host {
   mainProbe(): Promise<Probe>
   /** Called when a target's rotation cost changed: its next rotation is due after `ms`. */
   schedule(target: Target, ms: number): void
+  /** Called when a profile of `thread` is folded (or given up), which the thread may wait for. */
+  wakeThread(thread: number): void
 }
 
 /** What the agent reports about its thread when installed. */
@@ -349,6 +351,7 @@ export class Target {
 
   #markFolded(seq: number): void {
     this.#folded = Math.max(this.#folded, seq)
+    this.#host.wakeThread(this.thread.id)
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       if (this.#waiters[i].seq <= this.#folded) this.#waiters.splice(i, 1)[0].resolve()
     }
