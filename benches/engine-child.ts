@@ -271,13 +271,19 @@ async function realRotation(size: Size, name: string): Promise<RealRotationResul
   try {
     await session.run() // warm-up: the first profile also holds compilation
     yappi.getFuncStats()
+    // Read after each fresh read: getThreadStats() folds what was sampled too, so a count taken
+    // before the timed read would already hold the run's samples.
+    const samplesSoFar = (): number => yappi.getThreadStats().get(THIS_THREAD)?.samples ?? 0
+    let samplesBefore = samplesSoFar()
     for (let i = 0; i < (size === 'quick' ? 3 : 7); i++) {
       await session.run()
-      const [rotation, fold, samples] = [rotationSeconds(), profilerThreadSeconds(), yappi.getThreadStats().get(THIS_THREAD)?.samples ?? 0]
+      const [rotation, fold] = [rotationSeconds(), profilerThreadSeconds()]
       yappi.getFuncStats()
       parts.rotateMs.push((rotationSeconds() - rotation) * 1000)
       parts.foldMs.push((profilerThreadSeconds() - fold) * 1000)
-      parts.samples.push((yappi.getThreadStats().get(THIS_THREAD)?.samples ?? 0) - samples)
+      const samples = samplesSoFar()
+      parts.samples.push(samples - samplesBefore)
+      samplesBefore = samples
     }
   } finally {
     yappi.stop()
