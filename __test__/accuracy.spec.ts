@@ -58,9 +58,10 @@ test.serial('call counts are estimates, labelled so in the stats and the table',
   // 20 calls of A, each ~9 ms long at a 0.2 ms interval, with ~6 ms of C and D between two of
   // them: (nearly) every return is seen. A sample that loses A's frame (V8 does so in fast API
   // calls) proves no return, so the estimate never exceeds the real count, but for the samples
-  // V8 walked without runSteps' frame.
-  const lost = callsThroughLostFrames(a, ['runSteps'])
-  t.true(a.ncall <= 20 + lost && a.ncall >= 10, `A ncall ${a.ncall} vs 20 real calls (${lost} through samples without runSteps)`)
+  // V8 walked without a middle frame: the one after it counts A again.
+  // V8 walked without runSteps' frame (A under mixedWorkload) or without A's (B under runSteps).
+  const lost = callsThroughLostFrames(a, ['runSteps']) + callsThroughLostFrames(stats.find('B')!, ['A'])
+  t.true(a.ncall <= 20 + lost && a.ncall >= 10, `A ncall ${a.ncall} vs 20 real calls (${lost} through samples without runSteps' or A's frame)`)
   const table = stats.format({ limit: 5 })
   t.regex(table, /ncall~/)
   t.regex(table, /estimated from samples/)

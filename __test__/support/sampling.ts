@@ -14,8 +14,8 @@ export function sharePointsSlack(thread: ThreadStat, intervalUs: number, wallSec
 /**
  * Calls of `stat` that the estimate counted through callers the program never calls it from.
  * V8 sometimes walks a stack without one of its middle frames (seen on Node 24: `mixedWorkload >
- * A` between two samples of `mixedWorkload > runSteps > A`; its symbolizer skips a frame whose
- * code it finds no entry for), and the sample after it, with the frame back, shows A entered
+ * A` between two samples of `mixedWorkload > runSteps > A`, and `runSteps > B` before `runSteps
+ * > A > B`), and the sample after it, with the frame back, shows the frames above it entered
  * again. Each such sample also records a caller edge that does not exist: its calls are how
  * far such samples can carry an estimate past the real count.
  */
