@@ -31,11 +31,8 @@ export type Command =
   | { op: 'rotate'; ticket: number; from: number; threads: number[] | null; deadlineMs: number; maxAgeMs: number }
   | { op: 'settle'; ticket: number; from: number; deadlineMs: number }
   | { op: 'detach'; ticket: number; from: number }
-  /** Only hands over the sender's wake cell (it waits for folds of its own profiles). */
-  | { op: 'wake'; ticket: number; from: number }
-
-/** What goes over the channel: a command with the sender's wake cell (see {@link WAKE_CELL}). */
-export type Sent = Command & { wake: Int32Array }
+  /** Hands over the sender's wake cell (see {@link WAKE_CELL}): sent once, before its first command. */
+  | { op: 'wake'; ticket: number; from: number; cell: Int32Array }
 
 type Request = Command extends unknown ? DistributiveOmit<Command, 'ticket' | 'from'> : never
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
@@ -56,20 +53,29 @@ let spawned: Worker | undefined
 /** The profiler thread that has this thread's wake cell. */
 let wakeCellHeldBy: number | null = null
 
-function send(command: Command): void {
+function post(command: Command): void {
   if (!channel) {
     channel = new BroadcastChannel(CONTROL_CHANNEL)
     // Never keeps the application alive.
     channel.unref()
   }
-  channel.postMessage({ ...command, wake: WAKE_CELL } satisfies Sent)
-  wakeCellHeldBy = native.profilerThread()
+  channel.postMessage(command)
 }
 
-/** Hands this thread's wake cell to the profiler thread, if it has not got it yet. */
+/**
+ * Hands this thread's wake cell to the profiler thread, if that one has not got it yet. Posted
+ * on the same channel as the commands, so it arrives before any that follow it.
+ */
 export function shareWakeCell(): void {
   const profiler = native.profilerThread()
-  if (profiler !== null && profiler !== wakeCellHeldBy) send({ op: 'wake', ticket: 0, from: threadId })
+  if (profiler === null || profiler === wakeCellHeldBy) return
+  post({ op: 'wake', ticket: 0, from: threadId, cell: WAKE_CELL })
+  wakeCellHeldBy = profiler
+}
+
+function send(command: Command): void {
+  shareWakeCell()
+  post(command)
 }
 
 /** A copy of the environment without what would make Node profile our own thread too. */

@@ -10,7 +10,7 @@ import { native } from '../native'
 import type { ResolvedOptions } from '../options'
 import { decodeThreadStats } from '../stats'
 import { PROFILES_CHANNEL, type Exiting, type PostedProfile } from './agent'
-import { CONTROL_CHANNEL, type Answer, type Requester, type Sent } from './control'
+import { CONTROL_CHANNEL, type Answer, type Command, type Requester } from './control'
 import { injectionFrom } from './injection'
 import { InspectorError, isGone, MainLink, WORKER_EXITED } from './link'
 import { Target, type Channel, type Host, type Probe, type Run } from './target'
@@ -113,7 +113,7 @@ class Hub implements Host {
     this.#link = new MainLink((method, message) => this.#guard('event', () => this.#event(method, message)))
     this.#main = new Target({ id: 0, name: 'main' }, this.#link, this)
     this.#targets.set(0, this.#main)
-    this.#control.onmessage = (event: MessageEvent) => this.#guard('control', () => this.#command(event.data as Sent))
+    this.#control.onmessage = (event: MessageEvent) => this.#guard('control', () => this.#command(event.data as Command))
     this.#profiles.onmessage = (event: MessageEvent) => this.#guard('profiles', () => this.#posted(event.data as PostedProfile))
   }
 
@@ -220,9 +220,11 @@ class Hub implements Host {
     if (cell) wake(cell)
   }
 
-  #command(command: Sent): void {
-    if (command.wake instanceof Int32Array) this.#wakeCells.set(command.from, command.wake)
-    if (command.op === 'wake') return
+  #command(command: Command): void {
+    if (command.op === 'wake') {
+      this.#wakeCells.set(command.from, command.cell)
+      return
+    }
     const reply = (work: Promise<unknown>): void => {
       work
         .then(
