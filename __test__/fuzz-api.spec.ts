@@ -410,7 +410,7 @@ test.serial('getFuncStats(), stats.filter() and getTagStats(): any filter; RegEx
         Object.keys(v).every((key) => stallKeys.includes(key)) &&
         isThreads(v.threadId) &&
         (v.minDurationMs === undefined || (typeof v.minDurationMs === 'number' && Number.isFinite(v.minDurationMs) && v.minDurationMs >= 0)) &&
-        isTime(v.since)
+        safely(() => isTime(v.since))
       const stalls = check(valid ? WORKS : REFUSED, () => yappi.getStalls(arg as yappi.StallFilter), 'getStalls') as yappi.Stalls | undefined
       if (stalls && !Array.isArray(stalls)) throw new Error('getStalls did not return an array')
     }),

@@ -3,7 +3,7 @@ import * as fs from 'node:fs'
 import { refreshHere } from '../api'
 import { YappiError, describe } from '../errors'
 import { recordFault } from '../faults'
-import { readPlainObject, resolveThreads } from '../input'
+import { readOrRefuse, readPlainObject, resolveThreads } from '../input'
 import { native } from '../native'
 import { resolveFormat, type SaveFormat } from '../saved'
 import { displayModule, resolveOutput } from '../table'
@@ -182,7 +182,8 @@ export function resolveStallFilter(filter: unknown): ResolvedStallFilter {
   if (typeof minDurationMs !== 'number' || !(minDurationMs >= 0) || !Number.isFinite(minDurationMs)) {
     throw new YappiError(`filter.minDurationMs must be a number of milliseconds >= 0, not ${describe(given.minDurationMs)}`)
   }
-  const since = given.since instanceof Date ? given.since.getTime() : given.since
+  // `instanceof` asks a Proxy for its prototype and `getTime` needs a real Date: either may throw.
+  const since = readOrRefuse('filter.since', () => (given.since instanceof Date ? given.since.getTime() : given.since))
   if (since !== undefined && (typeof since !== 'number' || !Number.isFinite(since))) {
     throw new YappiError(`filter.since must be a time (epoch ms or a Date), not ${describe(given.since)}`)
   }
