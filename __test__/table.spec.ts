@@ -82,7 +82,10 @@ test.serial('the default table has a module column; on a node_modules package it
   t.notRegex(table, /node_modules|\.\.ode|\s\.\.\//)
 })
 
-/** A function that only calls: no sample has it on top, every sample of spinA has it below. */
+/**
+ * A function that only calls: every sample of spinA has it below. V8 may still put it on top
+ * now and then (spinA's frame lost: 16 of 24 samples once, on Node 20 with the other core busy).
+ */
 function onlyCalls(): void {
   spinA(60)
 }
@@ -93,7 +96,10 @@ test.serial('inclusive samples are printed beside self samples, and the legend s
   yappi.stop()
   const stats = yappi.getFuncStats({ name: /^(onlyCalls|spinA)$/ })
   const caller = stats.find('onlyCalls')!
-  t.true(caller.samplesTotal >= stats.find('spinA')!.samples && caller.samplesTotal > 2 * caller.samples, JSON.stringify(caller))
+  const callee = stats.find('spinA')!
+  // Its one callee: the samples anywhere under it are its own and its callee's, exactly.
+  t.is(caller.samplesTotal, caller.samples + callee.samplesTotal, JSON.stringify(caller))
+  t.true(callee.samples > 0, JSON.stringify(callee))
   const table = stats.format()
   t.regex(table, /^samples: with the function on top of the stack \(its self time\); samplesTotal: anywhere on the stack$/m)
   t.regex(table, new RegExp(`^onlyCalls\\s.*\\s${caller.samples}\\s+${caller.samplesTotal}$`, 'm'))
