@@ -107,11 +107,26 @@ test.serial('sort, filter and print', (t) => {
   t.throws(() => stats.format({ columns: ['colour' as 'name'] }), { message: /unknown column "colour"/ })
 })
 
+/**
+ * V8 now and then charges every sample of a short spin to its caller, so the spin ran but is
+ * not named: 1-3 of 60 sessions of a 30 ms spin on Node 20, 22 and 24 (`start`, `spinB(30)`,
+ * `stop`), more with the other core busy; the caller's self time then holds the spin's. Tests
+ * that need a spin named spin again while it is not, up to a deadline, and say so.
+ */
+const NAMED_DEADLINE_MS = 5000
+
 test.serial('profile(fn) returns the stats of fn alone, without touching start() stats', (t) => {
   yappi.start({ intervalUs: 500 })
-  spinB(30)
+  const until = Date.now() + NAMED_DEADLINE_MS
+  let spins = 0
+  do {
+    spinB(30)
+    spins++
+  } while (!yappi.getFuncStats().find('spinB') && Date.now() < until)
   yappi.stop()
-  const before = yappi.getFuncStats().find('spinB')!.ttot
+  if (spins > 1) t.log(`spinB was named after ${spins} spins`)
+  const before = yappi.getFuncStats().find('spinB')?.ttot ?? 0
+  t.true(before > 0, `spinB is named within ${NAMED_DEADLINE_MS} ms of spinning`)
 
   function underTest(): void {
     mixedWorkload(200)
@@ -138,11 +153,18 @@ test.serial('profile(fn) returns the stats of fn alone, without touching start()
 })
 
 test.serial('profile(fn) of an async function waits for it; fn errors pass through', async (t) => {
-  const stats = await yappi.profile(async () => {
-    spinA(30)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-    spinB(30)
-  })
+  const until = Date.now() + NAMED_DEADLINE_MS
+  let stats: yappi.FuncStats
+  let attempts = 0
+  do {
+    stats = await yappi.profile(async () => {
+      spinA(30)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      spinB(30)
+    })
+    attempts++
+  } while (!(stats.find('spinA') && stats.find('spinB')) && Date.now() < until)
+  if (attempts > 1) t.log(`both spins were named in profile ${attempts}`)
   // spinB runs after the await: it is there only if the profile waited for the promise.
   const [a, b] = [stats.find('spinA'), stats.find('spinB')]
   t.truthy(a, 'spinA, before the await')
