@@ -260,12 +260,17 @@ class Hub implements Host {
     for (const target of [this.#main, ...[...this.#workers.values()].map((worker) => worker.target)]) {
       if (run.only === undefined || run.only === target.thread.id) known.push(this.#begin(target, run, false))
     }
-    if (options.threads) {
-      this.#link.post('NodeWorker.enable', { waitForDebuggerOnStart: true }).catch((error) => recordFault('start', error))
-    } else if (from !== 0) {
-      // threads: false in a worker: that worker alone, reached like the others.
-      this.#link.post('NodeWorker.enable', { waitForDebuggerOnStart: false }).catch((error) => recordFault('start', error))
-    }
+    // Awaited with the begins: a worker the application creates once start() has returned must
+    // wait for its profile. Were the enable still on its way to the main thread, the worker
+    // would be reported as already running, and what it ran first lost.
+    const enabling = (waitForDebuggerOnStart: boolean): Promise<void> =>
+      this.#link.post('NodeWorker.enable', { waitForDebuggerOnStart }).then(
+        () => undefined,
+        (error) => recordFault('start', error),
+      )
+    if (options.threads) known.push(enabling(true))
+    // threads: false in a worker: that worker alone, reached like the others.
+    else if (from !== 0) known.push(enabling(false))
     let selfBegun = false
     const started = await withDeadline(Promise.all([begun.then(() => (selfBegun = true)), ...known]), START_DEADLINE_MS)
     this.#beginWaiters.delete(from)
