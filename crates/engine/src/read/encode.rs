@@ -99,7 +99,12 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
     // The order a collection starts in (see `FuncStats` in stats.ts), so the reader need not
     // sort: largest inclusive time first, ties by name as JavaScript's `<` orders strings (in
     // UTF-16 code units), then by id, which its stable sort would have kept.
-    funcs.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then_with(|| utf16_order(a.1, b.1)).then(a.2.cmp(&b.2)));
+    // Times first, by integers (a non-negative f64's bits order as it does): names are
+    // compared only within runs of equal times, call chains whose frames all ran the same.
+    funcs.sort_unstable_by_key(|&(seconds, _, id, _)| (std::cmp::Reverse(seconds.to_bits()), id));
+    for run in funcs.chunk_by_mut(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        run.sort_unstable_by(|a, b| utf16_order(a.1, b.1).then(a.2.cmp(&b.2)));
+    }
     let edges: Vec<_> =
         merged.edges.iter().filter(|((caller, callee), _)| is_listed(view, *caller) && is_listed(view, *callee)).collect();
     let mut numbers = Vec::new();
