@@ -5,6 +5,8 @@
 import test from 'ava'
 
 import type { CallNumbers, FuncStat, SortKey } from '../src/rows'
+import { native } from '../src/native'
+import { decodeFuncStats } from '../src/stats'
 import { recordedFuncStats as decoded, recordedTagStats, recordedThreadStats, recording, type RecordedStats as Stats } from './support/recording'
 
 const { report } = recording
@@ -138,4 +140,23 @@ test('filters keep exactly the rows they match, by name or module, string, RegEx
   t.deepEqual(names(decoded().filter({ module: /record-engine-output/ })), names(all.filter((stat) => /record-engine-output/.test(stat.module))))
   t.deepEqual(names(decoded().filter((stat) => stat.samples > 0)), names(all.filter((stat) => stat.samples > 0)))
   t.is(decoded().filter({ name: 'no such function' }).length, 0)
+})
+
+test('a read starts in the order sort(\'ttot\') gives: equal inclusive times by name, not by when the functions were first seen', (t) => {
+  const thread = { id: 4711, name: 'order' }
+  native.forgetThread('profile', thread.id)
+  // Four leaves of 1 ms each, met in the reverse of their names' order (a surrogate pair sorts
+  // before U+FF5A in UTF-16, after it by code point), and one of 2 ms.
+  const names = ['\uff5a', '\u{1d4e9}', 'zeta', 'alpha', 'longest']
+  const frames = JSON.stringify([['(root)', '', '0', -1, -1], ...names.map((name) => [name, 'file:///order.js', '1', 1, 1])])
+  const nodeParent = Uint32Array.from([0xffffffff, 0, 0, 0, 0, 0])
+  const nodeFrame = Uint32Array.from([0, 1, 2, 3, 4, 5])
+  const samples = Uint32Array.from([1, 2, 3, 4, 5, 5])
+  const timeDeltas = Float64Array.from([0, 1000, 1000, 1000, 1000, 1000])
+  native.ingestFlat('profile', thread, { frames, nodeParent, nodeFrame, samples, timeDeltas, startTime: 0, endTime: 6000 }, { showBuiltins: false, ownCodePrefixes: [], cpuClock: false })
+  const stats = decodeFuncStats(native.funcStats('profile', [thread.id]), undefined, { scope: 'profile', threads: [thread.id] })
+  native.forgetThread('profile', thread.id)
+  const read = stats.toArray().map((f) => f.name)
+  t.deepEqual(read, ['longest', 'alpha', 'zeta', '\u{1d4e9}', '\uff5a'])
+  t.deepEqual(stats.sort('ttot', 'desc').toArray().map((f) => f.name), read)
 })

@@ -238,11 +238,13 @@ export class FuncStats implements Iterable<FuncStat> {
     source: StatsSource,
     /** Samples of the threads read that were dropped because the memory budget was full. */
     readonly droppedSamples = 0,
+    /** The items are in the starting order already (the engine sends them so: see `encode.rs`). */
+    ordered = false,
   ) {
     this.#items = items
     this.#clock = clock
     this.#source = source
-    this.#items.sort(compareBy('ttot', this.#sortOrder))
+    if (!ordered) this.#items.sort(compareBy('ttot', this.#sortOrder))
   }
 
   /** The clock the times were measured on. */
@@ -332,7 +334,8 @@ export class FuncStats implements Iterable<FuncStat> {
       throw new YappiError('filter.threadId and filter.tag select samples when stats are read: use getFuncStats({ threadId, tag })')
     }
     const { keep = () => true } = resolveFilter(given)
-    const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock, this.#source, this.droppedSamples)
+    const ordered = this.#sortKey === 'ttot' && this.#sortOrder === 'desc'
+    const kept = new FuncStats(this.#items.filter((stat) => keep(stat)), this.clock, this.#source, this.droppedSamples, ordered)
     kept.#sortKey = this.#sortKey
     kept.#sortOrder = this.#sortOrder
     return kept.#sortKey === 'custom' ? kept : kept.sort(kept.#sortKey, kept.#sortOrder)
@@ -642,7 +645,7 @@ export function decodeFuncStats({ numbers, text }: BindingEncoded, clock: ClockT
   const rows: DecodedFunc[] = new Array(funcCount)
   const edges = new EdgeIndex(numbers, HEADER_LEN + funcCount * FUNC_FIELDS, edgeCount, rows)
   for (let i = 0, at = HEADER_LEN; i < funcCount; i++, at += FUNC_FIELDS) rows[i] = new DecodedFunc(numbers, text, at, edges)
-  return new FuncStats(rows, clock ?? clockOfCode(numbers[4]), source, numbers[5])
+  return new FuncStats(rows, clock ?? clockOfCode(numbers[4]), source, numbers[5], true)
 }
 
 export function decodeThreadStats({ numbers, text }: BindingEncoded): ThreadStats {

@@ -218,11 +218,14 @@ fn effective_tree<'b>(
     Ok(tree)
 }
 
-/// Per-sample weights in ns: `ns` on the session's clock, `wall_ns` always wall.
+/// Per-sample weights in ns: [`Weights::ns`] on the session's clock, `wall_ns` always wall.
 struct Weights<'b> {
-    ns: Scratch<'b, u64>,
+    /// The CPU clock's weights; empty on the wall clock, whose weights are `wall_ns`.
+    cpu_weights: Scratch<'b, u64>,
     wall_ns: Scratch<'b, u64>,
     idle: Scratch<'b, bool>,
+    /// Each sample's time (µs), kept only for the tag fold and stall detection, which look up
+    /// samples by time: other folds compute it as they go rather than fill 8 bytes a sample.
     times_us: Scratch<'b, i64>,
     /// V8 files GC and VM work under the root even when it interrupted a JS function, so these
     /// samples must not count as that function returning and being called again.
@@ -236,13 +239,28 @@ struct Weights<'b> {
 impl Weights<'_> {
     /// What the tag fold and stall detection both read of each sample.
     fn per_sample(&self) -> SampleWeights<'_> {
-        SampleWeights { ns: &self.ns.vec, wall_ns: &self.wall_ns.vec, idle: &self.idle.vec, times_us: &self.times_us.vec }
+        let ns = if self.cpu_weights.vec.is_empty() { &self.wall_ns.vec } else { &self.cpu_weights.vec };
+        SampleWeights { ns, wall_ns: &self.wall_ns.vec, idle: &self.idle.vec, times_us: &self.times_us.vec }
+    }
+
+    fn ns(&self, k: usize) -> u64 {
+        self.cpu_weights.vec.get(k).copied().unwrap_or(self.wall_ns.vec[k])
     }
 
     fn cpu_ns(&self, k: usize) -> u64 {
-        if self.idle.vec[k] { 0 } else { (self.wall_ns.vec[k] as f64 * self.cpu_scale).round() as u64 }
+        if self.idle.vec[k] {
+            0
+        } else if self.cpu_scale == 1.0 && self.wall_ns.vec[k] <= EXACT_IN_F64 {
+            // The scaled value is the wall time itself: rounding (a libm call) cannot change it.
+            self.wall_ns.vec[k]
+        } else {
+            (self.wall_ns.vec[k] as f64 * self.cpu_scale).round() as u64
+        }
     }
 }
+
+/// Integers up to 2^53 convert to `f64` and back unchanged.
+const EXACT_IN_F64: u64 = 1 << 53;
 
 fn sample_weights<'b>(
     profile: &FlatProfile,
@@ -250,9 +268,10 @@ fn sample_weights<'b>(
     budget: &'b Budget,
     options: &FoldOptions,
     not_before_us: Option<i64>,
+    keep_times: bool,
 ) -> Result<Weights<'b>, ProfileError> {
     let count = profile.samples.len();
-    let stamps = profile.sample_times(budget)?;
+    let stamps = if keep_times { profile.sample_times(budget)? } else { Scratch::empty(budget) };
     let mut wall_ns = Scratch::filled(budget, count, 0u64)?;
     let mut idle = Scratch::filled(budget, count, false)?;
     let mut interruption = Scratch::filled(budget, count, false)?;
@@ -269,16 +288,20 @@ fn sample_weights<'b>(
         None => None,
     };
     let mut first_kept = true;
+    // The same sums as `FlatProfile::sample_times`, taken as the samples go by.
+    let mut time = profile.start_time;
+    let mut next = profile.time_deltas.first().map_or(time, |&delta| time.saturating_add(delta));
     for k in 0..count {
-        if not_before_us.is_some_and(|not_before| stamps.vec[k] <= not_before) {
+        time = next;
+        next = profile.time_deltas.get(k + 1).map_or(profile.end_time, |&delta| time.saturating_add(delta));
+        if not_before_us.is_some_and(|not_before| time <= not_before) {
             repeated.vec[k] = true;
             continue;
         }
-        let next = stamps.vec.get(k + 1).copied().unwrap_or(profile.end_time);
-        let mut gap_us = next.saturating_sub(stamps.vec[k]).max(0);
+        let mut gap_us = next.saturating_sub(time).max(0);
         if first_kept {
             if let Some(start) = start {
-                gap_us = gap_us.saturating_add(stamps.vec[k].saturating_sub(start).max(0));
+                gap_us = gap_us.saturating_add(time.saturating_sub(start).max(0));
             }
             first_kept = false;
         }
@@ -292,81 +315,68 @@ fn sample_weights<'b>(
         Some(cpu_ns) if busy_ns > 0 => cpu_ns as f64 / busy_ns as f64,
         _ => 1.0,
     };
-    let ns = Scratch::filled(budget, count, 0u64)?;
-    let mut weights = Weights { ns, wall_ns, idle, times_us: stamps, interruption, repeated, cpu_scale };
-    for k in 0..count {
-        weights.ns.vec[k] = if options.cpu_clock { weights.cpu_ns(k) } else { weights.wall_ns.vec[k] };
+    let mut weights = Weights { cpu_weights: Scratch::empty(budget), wall_ns, idle, times_us: stamps, interruption, repeated, cpu_scale };
+    if options.cpu_clock {
+        let mut cpu_weights = Scratch::filled(budget, count, 0u64)?;
+        for (k, slot) in cpu_weights.vec.iter_mut().enumerate() {
+            *slot = weights.cpu_ns(k);
+        }
+        weights.cpu_weights = cpu_weights;
     }
     Ok(weights)
 }
 
-/// Union-find root with path halving.
-fn find(up: &mut [u32], mut node: u32) -> u32 {
-    while up[node as usize] != node {
-        let grand = up[up[node as usize] as usize];
-        up[node as usize] = grand;
-        node = grand;
-    }
-    node
+/// Lowest common ancestors in a tree numbered in preorder, each in constant time, so a fold
+/// finds the ancestor of two consecutive stacks as it meets them. When `lo < hi` and `lo` is no
+/// ancestor of `hi`, every node of positions `lo + 1 ..= hi` lies under their common ancestor,
+/// and the shallowest of them is one of its children: a range-minimum query over depths, which
+/// a sparse table answers with two lookups (n log n entries of 4 bytes, under the fold's
+/// estimate of its scratch memory per node for any tree a u32 can number). Tarjan's offline
+/// algorithm, used before, took a fifth of a fold: every pair stored to be answered out of
+/// order, a depth-first walk and a union-find, then the answers read back at random.
+struct CommonAncestors<'b> {
+    /// Level `j` from `j * nodes`: at `i`, the shallowest node of positions `i .. i + 2^j`.
+    table: Scratch<'b, u32>,
+    depth: Scratch<'b, u32>,
+    nodes: usize,
 }
 
-/// Tarjan's offline lowest common ancestors of `(a, b)` pairs in a preorder-numbered tree.
-fn lowest_common_ancestors<'b>(
-    parent: &[u32],
-    pairs: &[(u32, u32)],
-    budget: &'b Budget,
-) -> Result<Scratch<'b, u32>, Refusal> {
-    let nodes = parent.len();
-    let children = Children::of(parent, budget)?;
-    let mut query_start = Scratch::filled(budget, nodes + 1, 0u32)?;
-    for &(a, b) in pairs {
-        query_start.vec[a as usize + 1] += 1;
-        query_start.vec[b as usize + 1] += 1;
-    }
-    for i in 1..=nodes {
-        query_start.vec[i] += query_start.vec[i - 1];
-    }
-    let mut fill = Scratch::filled(budget, nodes, 0u32)?;
-    fill.vec.copy_from_slice(&query_start.vec[..nodes]);
-    let mut queries = Scratch::filled(budget, pairs.len() * 2, 0u32)?;
-    for (q, &(a, b)) in pairs.iter().enumerate() {
-        for end in [a, b] {
-            queries.vec[fill.vec[end as usize] as usize] = q as u32;
-            fill.vec[end as usize] += 1;
+impl<'b> CommonAncestors<'b> {
+    fn new(parent: &[u32], budget: &'b Budget) -> Result<Self, Refusal> {
+        let nodes = parent.len();
+        let mut depth = Scratch::filled(budget, nodes, 0u32)?;
+        for (node, &above) in parent.iter().enumerate().skip(1) {
+            depth.vec[node] = depth.vec[above as usize] + 1;
         }
-    }
-    drop(fill);
-    let mut answers = Scratch::filled(budget, pairs.len(), ROOT)?;
-    let mut up = Scratch::filled(budget, nodes, 0u32)?;
-    for (node, slot) in up.vec.iter_mut().enumerate() {
-        *slot = node as u32;
-    }
-    let mut finished = Scratch::filled(budget, nodes, false)?;
-    let mut stack: Scratch<'b, (u32, u32)> = Scratch::empty(budget);
-    stack.push((ROOT, 0))?;
-    while let Some(top) = stack.vec.last_mut() {
-        let (node, next_child) = *top;
-        if let Some(&child) = children.of_node(node).get(next_child as usize) {
-            top.1 += 1;
-            stack.push((child, 0))?;
-            continue;
+        let levels = (usize::BITS - nodes.leading_zeros()) as usize;
+        let mut table = Scratch::filled(budget, nodes.saturating_mul(levels), 0u32)?;
+        for (node, slot) in table.vec.iter_mut().take(nodes).enumerate() {
+            *slot = node as u32;
         }
-        stack.vec.pop();
-        finished.vec[node as usize] = true;
-        let from = query_start.vec[node as usize] as usize;
-        let to = query_start.vec[node as usize + 1] as usize;
-        for &q in &queries.vec[from..to] {
-            let (a, b) = pairs[q as usize];
-            let other = if a == node { b } else { a };
-            if finished.vec[other as usize] {
-                answers.vec[q as usize] = find(&mut up.vec, other);
+        for level in 1..levels {
+            let half = 1 << (level - 1);
+            let (below, this) = table.vec.split_at_mut(level * nodes);
+            let below = &below[(level - 1) * nodes..];
+            for i in 0..=nodes - (1 << level) {
+                let (a, b) = (below[i], below[i + half]);
+                this[i] = if depth.vec[b as usize] < depth.vec[a as usize] { b } else { a };
             }
         }
-        if let Some(&(above, _)) = stack.vec.last() {
-            up.vec[node as usize] = above;
-        }
+        Ok(CommonAncestors { table, depth, nodes })
     }
-    Ok(answers)
+
+    /// The lowest common ancestor of `a` and `b`, given where each node's subtree ends.
+    fn of(&self, a: u32, b: u32, parent: &[u32], subtree_end: &[u32]) -> u32 {
+        let (lo, hi) = if a < b { (a as usize, b as usize) } else { (b as usize, a as usize) };
+        if hi < subtree_end[lo] as usize {
+            return lo as u32;
+        }
+        let level = (usize::BITS - 1 - (hi - lo).leading_zeros()) as usize;
+        let row = &self.table.vec[level * self.nodes..];
+        let (x, y) = (row[lo + 1], row[hi + 1 - (1 << level)]);
+        let shallowest = if self.depth.vec[y as usize] < self.depth.vec[x as usize] { y } else { x };
+        parent[shallowest as usize]
+    }
 }
 
 /// Memory a fold needs beyond what it interns: kept free while interning, so that a session
@@ -409,7 +419,7 @@ pub fn fold_tagged(
     let (roles, kinds) = roles?;
     let mut tree = effective_tree(profile, &roles, &kinds.vec, budget, options.focus.is_some())?;
     drop(roles);
-    let weights = sample_weights(profile, &kinds.vec, budget, options, continuation.not_before_us)?;
+    let weights = sample_weights(profile, &kinds.vec, budget, options, continuation.not_before_us, tags.is_some() || stalls.is_some())?;
     let builtins = builtins_node(&mut tree, profile, &weights, functions, budget)?;
     let nodes = tree.parent.vec.len();
     let subtree_end = subtree_ends(&tree.parent.vec, budget)?;
@@ -419,11 +429,11 @@ pub fn fold_tagged(
     let mut self_ns = Scratch::filled(budget, nodes, 0u64)?;
     let mut self_samples = Scratch::filled(budget, nodes, 0u64)?;
     let mut entries = Scratch::filled(budget, nodes, 0i64)?;
-    let mut pairs: Scratch<'_, (u32, u32)> = Scratch::empty(budget);
+    let ancestors = CommonAncestors::new(&tree.parent.vec, budget)?;
     let mut previous: Option<u32> = None;
     let mut previous_idle = false;
     let mut anchor = Anchor::PreviousProfile;
-    let mut traced: Scratch<'_, PendingTrace> = Scratch::empty(budget);
+    let mut traced: Scratch<'_, Traced> = Scratch::empty(budget);
     let mut charged = Scratch::filled(budget, if stalls.is_some() { profile.samples.len() } else { 0 }, UNCHARGED)?;
     for (k, &node) in profile.samples.iter().enumerate() {
         if weights.repeated.vec[k] {
@@ -433,11 +443,12 @@ pub fn fold_tagged(
             // The profiler's own work on this thread: not the application's, and the function it
             // interrupted goes on (no call ends or begins here).
             totals.profiler_samples += 1;
-            totals.profiler_ns = totals.profiler_ns.saturating_add(weights.ns.vec[k]);
+            totals.profiler_ns = totals.profiler_ns.saturating_add(weights.ns(k));
             totals.wall_ns = totals.wall_ns.saturating_add(weights.wall_ns.vec[k]);
-            totals.cpu_ns = totals.cpu_ns.saturating_add(weights.cpu_ns(k));
+            let cpu_ns = weights.cpu_ns(k);
+            totals.cpu_ns = totals.cpu_ns.saturating_add(cpu_ns);
             if options.cpu_time_ns.is_none() {
-                totals.cpu_estimated_ns = totals.cpu_estimated_ns.saturating_add(weights.cpu_ns(k));
+                totals.cpu_estimated_ns = totals.cpu_estimated_ns.saturating_add(cpu_ns);
             }
             continue;
         }
@@ -457,14 +468,15 @@ pub fn fold_tagged(
             anchor = Anchor::Node(ROOT);
             continue;
         }
-        let weight = weights.ns.vec[k];
+        let weight = weights.ns(k);
         totals.samples += 1;
         // Times saturate: a profile may claim gaps that no sum of nanoseconds can hold.
         totals.wall_ns = totals.wall_ns.saturating_add(weights.wall_ns.vec[k]);
-        totals.cpu_ns = totals.cpu_ns.saturating_add(weights.cpu_ns(k));
+        let cpu_ns = weights.cpu_ns(k);
+        totals.cpu_ns = totals.cpu_ns.saturating_add(cpu_ns);
         if options.cpu_time_ns.is_none() {
             // Unmeasured: busy wall time stands in for the thread's CPU time.
-            totals.cpu_estimated_ns = totals.cpu_estimated_ns.saturating_add(weights.cpu_ns(k));
+            totals.cpu_estimated_ns = totals.cpu_estimated_ns.saturating_add(cpu_ns);
         }
         if weights.idle.vec[k] {
             totals.idle_samples += 1;
@@ -483,7 +495,7 @@ pub fn fold_tagged(
         }
         if weights.interruption.vec[k] {
             if tags.is_some() {
-                traced.push(PendingTrace { sample: k as u32, node: effective, stop: None, charged_to_previous })?;
+                traced.push(Traced { sample: k as u32, node: effective, stop: None, charged_to_previous })?;
             }
             continue;
         }
@@ -496,10 +508,11 @@ pub fn fold_tagged(
             _ if effective == builtins => None,
             Anchor::Node(before) if is_within(before, effective) => None,
             Anchor::Node(before) => {
+                let common = ancestors.of(before, effective, &tree.parent.vec, &subtree_end.vec);
                 entries.vec[effective as usize] += 1;
-                pairs.push((before, effective))?;
+                entries.vec[common as usize] -= 1;
                 anchor = Anchor::Node(effective);
-                Some(Err(pairs.vec.len() as u32 - 1))
+                Some(common)
             }
             Anchor::PreviousProfile => {
                 let continued = shared_prefix(&tree, effective, previous_stack, budget)?;
@@ -509,26 +522,24 @@ pub fn fold_tagged(
                     entries.vec[effective as usize] += 1;
                     entries.vec[continued as usize] -= 1;
                     anchor = Anchor::Node(effective);
-                    Some(Ok(continued))
+                    Some(continued)
                 }
             }
         };
         if tags.is_some() {
-            traced.push(PendingTrace { sample: k as u32, node: effective, stop, charged_to_previous: false })?;
+            traced.push(Traced { sample: k as u32, node: effective, stop, charged_to_previous: false })?;
         }
     }
 
-    let ancestors = lowest_common_ancestors(&tree.parent.vec, &pairs.vec, budget)?;
-    for &ancestor in &ancestors.vec {
-        entries.vec[ancestor as usize] -= 1;
-    }
+    drop(ancestors);
     let tag_stats = match tags {
-        Some(input) => Some(tag_fold(&tree, &traced.vec, &ancestors.vec, &weights, input, budget)?),
+        Some(input) => {
+            let view = TreeView { parent: &tree.parent.vec, func: &tree.func.vec };
+            Some(fold_tags(&view, &traced.vec, &weights.per_sample(), input, budget)?)
+        }
         None => None,
     };
     drop(traced);
-    drop(ancestors);
-    drop(pairs);
 
     let mut inclusive_ns = Scratch::filled(budget, nodes, 0u64)?;
     inclusive_ns.vec.copy_from_slice(&self_ns.vec);
@@ -626,36 +637,6 @@ fn paths_of(tree: &Tree<'_>, per_node: &PerNode<'_>, budget: &Budget) -> Result<
     }
     budget.forget(&paths);
     Ok(paths)
-}
-
-/// A kept sample for the tag fold, before the lowest common ancestors are known.
-struct PendingTrace {
-    sample: u32,
-    node: u32,
-    /// Where its call entries stop: a node, or `Err(pair)` until that pair's ancestor is known.
-    stop: Option<Result<u32, u32>>,
-    charged_to_previous: bool,
-}
-
-/// Hands the kept samples, with their call entries resolved, to the tag fold.
-fn tag_fold(
-    tree: &Tree<'_>,
-    traced: &[PendingTrace],
-    ancestors: &[u32],
-    weights: &Weights<'_>,
-    input: &TagInput,
-    budget: &Budget,
-) -> Result<TagStats, Refusal> {
-    let mut resolved: Scratch<'_, Traced> = Scratch::empty(budget);
-    budget.grow(&mut resolved.vec, traced.len())?;
-    resolved.vec.extend(traced.iter().map(|trace| Traced {
-        sample: trace.sample,
-        node: trace.node,
-        stop: trace.stop.map(|stop| stop.unwrap_or_else(|pair| ancestors.get(pair as usize).copied().unwrap_or(ROOT))),
-        charged_to_previous: trace.charged_to_previous,
-    }));
-    let view = TreeView { parent: &tree.parent.vec, func: &tree.func.vec };
-    fold_tags(&view, &resolved.vec, &weights.per_sample(), input, budget)
 }
 
 struct PerNode<'a> {

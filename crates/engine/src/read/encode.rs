@@ -63,6 +63,23 @@ fn push_stats(numbers: &mut Vec<f64>, stats: &CallStats) {
     ]);
 }
 
+/// Inclusive time as the reader computes it from the wire (`ttot_ns / 1e9`), so that ties
+/// and order are the ones it would see.
+fn ttot_seconds(stats: &CallStats) -> f64 {
+    stats.ttot_ns as f64 / 1e9
+}
+
+/// `a` against `b` as JavaScript compares strings: by UTF-16 code units. That is code point
+/// order (Rust's) except where a code point past U+FFFF (a surrogate pair, D800–DBFF first)
+/// meets one of U+E000–U+FFFF.
+fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let unit = |c: char| if (c as u32) > 0xFFFF { 0xD800 + ((c as u32 - 0x10000) >> 10) } else { c as u32 };
+    match a.chars().zip(b.chars()).find(|(x, y)| x != y) {
+        Some((x, y)) => unit(x).cmp(&unit(y)).then((x as u32).cmp(&(y as u32))),
+        None => a.len().cmp(&b.len()),
+    }
+}
+
 fn is_listed(view: &SessionView<'_>, func: u32) -> bool {
     view.functions().get(func).is_some_and(|desc| desc.kind != FuncKind::Idle)
 }
@@ -72,10 +89,22 @@ fn is_listed(view: &SessionView<'_>, func: u32) -> bool {
 /// exact-count flags (`coverage::EXACT_*`).
 /// Edge: caller id, callee id, stats.
 pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encoded, Refusal> {
-    let mut funcs: Vec<_> = merged.funcs.iter().filter(|(id, _)| is_listed(view, *id)).collect();
-    // Largest inclusive time first, the order readers sort by unless told otherwise: sorting
-    // an ordered list again costs them one pass.
-    funcs.sort_unstable_by(|(a_id, a), (b_id, b)| b.ttot_ns.cmp(&a.ttot_ns).then(a_id.cmp(b_id)));
+    let mut funcs = Vec::new();
+    funcs.try_reserve_exact(merged.funcs.len())?;
+    for (id, stats) in &merged.funcs {
+        if let Some(desc) = view.functions().get(*id).filter(|desc| desc.kind != FuncKind::Idle) {
+            funcs.push((ttot_seconds(stats), desc.name.as_str(), *id, stats));
+        }
+    }
+    // The order a collection starts in (see `FuncStats` in stats.ts), so the reader need not
+    // sort: largest inclusive time first, ties by name as JavaScript's `<` orders strings (in
+    // UTF-16 code units), then by id, which its stable sort would have kept.
+    // Times first, by integers (a non-negative f64's bits order as it does): names are
+    // compared only within runs of equal times, call chains whose frames all ran the same.
+    funcs.sort_unstable_by_key(|&(seconds, _, id, _)| (std::cmp::Reverse(seconds.to_bits()), id));
+    for run in funcs.chunk_by_mut(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        run.sort_unstable_by(|a, b| utf16_order(a.1, b.1).then(a.2.cmp(&b.2)));
+    }
     let edges: Vec<_> =
         merged.edges.iter().filter(|((caller, callee), _)| is_listed(view, *caller) && is_listed(view, *callee)).collect();
     let mut numbers = Vec::new();
@@ -83,12 +112,12 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
     let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
     numbers.extend_from_slice(&[FORMAT_VERSION, funcs.len() as f64, edges.len() as f64, merged.threads as f64, clock, merged.totals.dropped_samples as f64]);
     let mut text = Text::default();
-    for (id, stats) in funcs {
-        let Some(desc) = view.functions().get(*id) else { continue };
+    for (_, _, id, stats) in funcs {
+        let Some(desc) = view.functions().get(id) else { continue };
         let name = text.add(&desc.name)?;
         let module = text.add(&desc.module)?;
         numbers.extend_from_slice(&[
-            *id as f64,
+            id as f64,
             desc.kind as u8 as f64,
             desc.line as f64,
             desc.column as f64,
@@ -98,7 +127,7 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
             module.1,
         ]);
         push_stats(&mut numbers, stats);
-        let exact = merged.exact.binary_search_by_key(id, |&(func, _)| func).ok().and_then(|at| merged.exact.get(at));
+        let exact = merged.exact.binary_search_by_key(&id, |&(func, _)| func).ok().and_then(|at| merged.exact.get(at));
         numbers.push(exact.map_or(0.0, |&(_, flags)| f64::from(flags)));
     }
     for ((caller, callee), stats) in edges {
@@ -209,6 +238,21 @@ mod tests {
             "CLOCKS": codes(Clock::ALL.iter().map(|&clock| (clock.name(), clock as u8)).collect()),
             "COSTS": codes(Cost::ALL.iter().map(|&cost| (cost.name(), cost as u8)).collect()),
         })
+    }
+
+    #[test]
+    fn names_order_as_javascript_compares_them() {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let js = |a: &str, b: &str| a.encode_utf16().cmp(b.encode_utf16());
+        let names = ["", "a", "ab", "b", "B", "\u{e000}", "\u{ffff}", "\u{10000}", "\u{10400}", "\u{1f600}x", "é", "a\u{10000}", "a\u{ff00}"];
+        for a in names {
+            for b in names {
+                assert_eq!(utf16_order(a, b), js(a, b), "{a:?} against {b:?}");
+            }
+        }
+        assert_eq!(utf16_order("\u{10000}", "\u{ffff}"), Less);
+        assert_eq!(utf16_order("b", "a"), Greater);
+        assert_eq!(utf16_order("x", "x"), Equal);
     }
 
     /// The TypeScript side cannot read these constants, so this test writes them where its test
