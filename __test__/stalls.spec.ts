@@ -87,12 +87,19 @@ function checkStalls(t: ExecutionContext, stalls: yappi.Stalls, truths: Truth[],
     )
     t.is(stall.functions[0]?.name, FUNCTION)
     // V8 charges a sample to the caller now and then (its frame lost in a fast API call, or in
-    // code being optimized on the stack), and the stall's first and last samples straddle the
-    // function's entry and return; on a loaded machine each such sample stands for up to the
-    // sampler's longest gap, which the stall measured.
-    const share = (stall.functions[0]?.selfMs ?? 0) / stall.durationMs
+    // code being optimized on the stack: 45.5 ms of a 304 ms stall once, in a worker on Node 20
+    // with two suites running), and the stall's first and last samples straddle the function's
+    // entry and return; on a loaded machine each such sample stands for up to the sampler's
+    // longest gap, which the stall measured. The caller only calls it and answers: its self
+    // time is the block's too.
+    const caller = stall.heaviestPath.at(-2)
+    const callerSelfMs = stall.functions.find((fn) => caller && fn.name === caller.name && fn.module === caller.module && fn.line === caller.line)?.selfMs ?? 0
+    const share = ((stall.functions[0]?.selfMs ?? 0) + callerSelfMs) / stall.durationMs
     const allowed = 0.9 - (2 * stall.maxGapMs) / stall.durationMs
-    t.true(share >= allowed, `${FUNCTION} has ${(share * 100).toFixed(1)} % of the stall (at least ${(allowed * 100).toFixed(1)} %: 90 % less two ${stall.maxGapMs.toFixed(1)} ms samples)`)
+    t.true(
+      share >= allowed,
+      `${FUNCTION} and its caller have ${(share * 100).toFixed(1)} % of the stall (at least ${(allowed * 100).toFixed(1)} %: 90 % less two ${stall.maxGapMs.toFixed(1)} ms samples)`,
+    )
     t.is(stall.heaviestPath.at(-1)?.name, FUNCTION, 'the heaviest path ends in it')
     t.is(stall.tag, BLOCK_TAG)
     t.is(stall.threadId, truth.threadId)
