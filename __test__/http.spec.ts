@@ -37,6 +37,7 @@ async function withServer(options: yappi.ServeOptions, body: (server: yappi.Yapp
 
 test.serial('options are checked: a non-loopback host needs a token, and each wrong option is named', async (t) => {
   await t.throwsAsync(yappi.serve({ host: '0.0.0.0' }), { instanceOf: yappi.YappiError, message: /host "0\.0\.0\.0" is not a loopback address.*token/ })
+  await t.throwsAsync(yappi.serve({ host: null as never }), { instanceOf: yappi.YappiError, message: /^host must be an address.*not null/ })
   await t.throwsAsync(yappi.serve({ port: 70000 }), { instanceOf: yappi.YappiError, message: /^port must be/ })
   await t.throwsAsync(yappi.serve({ token: 'short' }), { instanceOf: yappi.YappiError, message: /^token must be a string of at least 16/ })
   await t.throwsAsync(yappi.serve({ prot: 1 } as yappi.ServeOptions), { instanceOf: yappi.YappiError, message: /unknown option "prot"/ })

@@ -108,7 +108,7 @@ function handlerPart(given: Record<string, unknown>): ResolvedHandlerOptions {
 export function resolveServeOptions(options: unknown): ResolvedServeOptions {
   const given = checkKeys(options, SERVE_KEYS, 'serve()')
   const resolved = handlerPart(given)
-  const host = given.host ?? '127.0.0.1'
+  const host = given.host === undefined ? '127.0.0.1' : given.host
   if (typeof host !== 'string' || host.length === 0 || /[\s/]/.test(host)) {
     throw new YappiError(`host must be an address or host name such as '127.0.0.1' or '0.0.0.0', not ${describe(host)}`)
   }

@@ -178,7 +178,8 @@ interface ResolvedStallFilter {
 export function resolveStallFilter(filter: unknown): ResolvedStallFilter {
   if (filter === undefined) return { threads: undefined, minDurationMs: 0, since: undefined }
   const given = readPlainObject(filter, { name: 'filter', key: 'filter key', allowed: ['threadId', 'minDurationMs', 'since'] })
-  const minDurationMs = given.minDurationMs ?? 0
+  // Only an absent key means the default: `?? 0` would also let null through.
+  const minDurationMs = given.minDurationMs === undefined ? 0 : given.minDurationMs
   if (typeof minDurationMs !== 'number' || !(minDurationMs >= 0) || !Number.isFinite(minDurationMs)) {
     throw new YappiError(`filter.minDurationMs must be a number of milliseconds >= 0, not ${describe(given.minDurationMs)}`)
   }
