@@ -52,6 +52,8 @@ function run(args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: str
 interface Findings {
   spinMain: number
   spinWorker: number
+  spinMainAndCaller: number
+  spinWorkerAndCaller: number
   gapMain: number
   gapWorkers: number
   faults: unknown[]
@@ -59,12 +61,17 @@ interface Findings {
 
 /**
  * Each spin ran SPIN_MS of wall time (twice in workers). A sampler that the loaded machine
- * did not schedule misses at most the longest gap it left, before and after the spin.
+ * did not schedule misses at most the longest gap it left, before and after the spin. V8 may
+ * charge part of a spin to its caller (a quarter of main's once, Node 20 in CI; 10-20 ms of a
+ * worker's spin often), so the time is checked with the callers' self time, and the spin itself
+ * must still hold most of it.
  */
 function measuredTheSpins(t: ExecutionContext, findings: Findings): void {
   const spin = SPIN_MS / 1000
-  t.true(findings.spinMain >= spin - 2 * findings.gapMain - 0.002, `main: ${JSON.stringify(findings)}`)
-  t.true(findings.spinWorker >= 2 * spin - 2 * findings.gapWorkers - 0.004, `workers: ${JSON.stringify(findings)}`)
+  const found = JSON.stringify(findings)
+  t.true(findings.spinMainAndCaller >= spin - 2 * findings.gapMain - 0.002, `main: ${found}`)
+  t.true(findings.spinWorkerAndCaller >= 2 * spin - 2 * findings.gapWorkers - 0.004, `workers: ${found}`)
+  t.true(findings.spinMain >= spin / 2 && findings.spinWorker >= spin, `the spins are named: ${found}`)
 }
 
 function scratch(t: { teardown(fn: () => void): void }): string {

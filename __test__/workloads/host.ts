@@ -34,6 +34,18 @@ function progress(step: string): void {
   process.stdout.write(`${JSON.stringify({ progress: step })}\n`)
 }
 
+/**
+ * A function's total time and its callers' self time: V8 charges a sample now and then to the
+ * caller of the running function (its frame lost in a fast API call, or in code being optimized
+ * on the stack), and here the callers only call the spins.
+ */
+function withCallersSelf(stats: yappi.FuncStats, name: string): number {
+  const row = stats.find(name)
+  if (!row) return 0
+  const rows = stats.toArray()
+  return row.ttot + row.callers.reduce((sum, edge) => sum + (rows.find((caller) => caller.id === edge.id)?.tsub ?? 0), 0)
+}
+
 const exited = (worker: Worker): Promise<number> => new Promise((resolve) => worker.once('exit', resolve))
 
 const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
@@ -48,11 +60,18 @@ const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
     await Promise.all(workers.map(exited))
     const stats = await yappi.snapshot()
     yappi.stop()
-    const gaps = [...yappi.getThreadStats()].map((thread) => ({ id: thread.id, gap: thread.maxSampleGap }))
+    const threads = [...yappi.getThreadStats()]
+    const gaps = threads.map((thread) => ({ id: thread.id, gap: thread.maxSampleGap }))
     return {
       sum,
+      // Where each thread's time went, for a failure's message: its heaviest rows (self/total).
+      rows: Object.fromEntries(
+        threads.map((thread) => [thread.id, [...yappi.getFuncStats({ threadId: thread.id }).sort('tsub', 'desc')].slice(0, 4).map((row) => `${row.name} ${row.tsub.toFixed(3)}/${row.ttot.toFixed(3)}`)]),
+      ),
       spinMain: stats.find('spinMain')?.ttot ?? 0,
       spinWorker: stats.find('spinWorker')?.ttot ?? 0,
+      spinMainAndCaller: withCallersSelf(stats, 'spinMain'),
+      spinWorkerAndCaller: withCallersSelf(stats, 'spinWorker'),
       gapMain: gaps.find(({ id }) => id === 0)?.gap ?? 0,
       gapWorkers: gaps.filter(({ id }) => id !== 0).reduce((sum, { gap }) => sum + gap, 0),
     }
