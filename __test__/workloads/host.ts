@@ -4,6 +4,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 
 import * as yappi from '../../index'
+import { withCallersSelf } from '../helpers/callers'
 
 export function counted(i: number): number {
   return (i * 7) % 13
@@ -32,18 +33,6 @@ export const SPIN_MS = 300
  */
 function progress(step: string): void {
   process.stdout.write(`${JSON.stringify({ progress: step })}\n`)
-}
-
-/**
- * A function's total time and its callers' self time: V8 charges a sample now and then to the
- * caller of the running function (its frame lost in a fast API call, or in code being optimized
- * on the stack), and here the callers only call the spins.
- */
-function withCallersSelf(stats: yappi.FuncStats, name: string): number {
-  const row = stats.find(name)
-  if (!row) return 0
-  const rows = stats.toArray()
-  return row.ttot + row.callers.reduce((sum, edge) => sum + (rows.find((caller) => caller.id === edge.id)?.tsub ?? 0), 0)
 }
 
 const exited = (worker: Worker): Promise<number> => new Promise((resolve) => worker.once('exit', resolve))
