@@ -168,6 +168,9 @@ export declare function mailboxAnswer(ticket: number, answer: string): boolean
 
 export declare function mailboxForget(ticket: number): void
 
+/** The stats encoded for the answer to `ticket` (see [`parcel_func_stats`]), once. */
+export declare function mailboxTakeParcel(ticket: number): BindingEncoded | null
+
 export declare function mailboxTicket(): number
 
 /**
@@ -197,6 +200,13 @@ export declare function overheadReset(): void
 
 /** The thread that started the running profiler, if any. */
 export declare function owner(): BindingOwner | null
+
+/**
+ * Encodes `start()`'s function stats (the selected threads; only samples under `tag` if given)
+ * as a parcel for the asker of `ticket`, on the calling thread (the profiler thread); false if
+ * nobody waits for it any more or too many parcels wait.
+ */
+export declare function parcelFuncStats(ticket: number, threads?: Array<number> | undefined | null, tag?: string | undefined | null): boolean
 
 /** The profiler thread's Node thread id once it takes requests, or null. */
 export declare function profilerThread(): number | null

@@ -154,6 +154,42 @@ test.serial("snapshot() from a worker while main is blocked in a synchronous tas
   }
 })
 
+
+/** What a read shows of each row, callers and callees included, in a fixed order. */
+function rowsOf(stats: yappi.FuncStats): unknown[] {
+  return stats.toArray().map((row) => ({ ...row, callers: row.callers, callees: row.callees }))
+}
+
+test.serial('snapshot() has the profiler thread encode: the very stats a read encoded on the calling thread shows, for every filter', async (t) => {
+  yappi.start({ intervalUs: 200 })
+  const worker = runWorker('json', 300)
+  try {
+    // Tagged work on main, and untagged, so that a tag filter selects a part of main's rows.
+    await yappi.withTag('tagged', async () => {
+      await new Promise((resolve) => setImmediate(resolve))
+      runLibrary('marked', 150)
+    })
+    runLibrary('acorn', 150)
+    await within(worker.report, 20_000, "the worker's run")
+    await within(worker.exited, 10_000, "the worker's exit")
+  } finally {
+    await worker.worker.terminate()
+  }
+  yappi.stop()
+  await yappi.snapshot()
+  const filters: yappi.FuncFilter[] = [{}, { threadId: 0 }, { threadId: worker.threadId }, { tag: 'tagged' }, { threadId: [0, worker.threadId], module: /acorn/ }]
+  const counts: number[] = []
+  for (const filter of filters) {
+    const away = await yappi.snapshot(filter)
+    const here = yappi.getFuncStats(filter)
+    t.deepEqual(rowsOf(away), rowsOf(here), JSON.stringify(filter))
+    t.is(away.droppedSamples, here.droppedSamples)
+    counts.push(away.length)
+  }
+  t.true(counts.every((count) => count > 0), `every filter selects rows: ${counts.join(', ')}`)
+  t.true(counts[1] < counts[0] && counts[2] < counts[0] && counts[3] < counts[1], `the filters select parts: ${counts.join(', ')}`)
+  t.deepEqual(yappi.getFaults().faults, [], 'no read fell back to encoding on the calling thread')
+})
 test.serial('reads that accept data up to an age rotate no thread whose data is that recent; fresh reads rotate', async (t) => {
   // No scheduled rotation in the test's time: only reads fold.
   yappi.start({ rotateIntervalMs: 600_000, maxRotateIntervalMs: 600_000 })

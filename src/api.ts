@@ -4,7 +4,8 @@ import { native } from './native'
 import { measured } from './overhead'
 import { resolveOptions, type StartOptions } from './options'
 import { refreshEverywhere, refreshThisThread, startEverywhere, stopEverywhere } from './sampling/local'
-import { spawnProfilerThread } from './sampling/control'
+import type { BindingEncoded } from '../binding'
+import { requestEncodedStats, spawnProfilerThread } from './sampling/control'
 import type { RemoteAnswer, RemoteOp } from './sampling/remote'
 import {
   decodeFuncStats,
@@ -82,12 +83,41 @@ export function refreshHere(maxAgeMs = 0): void {
   }
 }
 
-function readFuncStats({ threads, tag, keep }: ResolvedFilter): FuncStats {
+/** How long `snapshot()` waits for the profiler thread to encode the stats before it does. */
+const ENCODE_DEADLINE_MS = 5000
+
+/** `encoded`: the stats as the profiler thread encoded them; without, this thread encodes them. */
+function readFuncStats({ threads, tag, keep }: ResolvedFilter, encoded?: BindingEncoded): FuncStats {
   const stats = measured('read', () => {
-    const encoded = tag === undefined ? native.funcStats('global', threads) : native.tagFuncStats(threads, tag)
+    encoded ??= tag === undefined ? native.funcStats('global', threads) : native.tagFuncStats(threads, tag)
     return decodeFuncStats(encoded, undefined, { scope: 'global', threads })
   })
   return keep ? stats.filter(keep) : stats
+}
+
+/**
+ * The stats `resolved` selects, merged and encoded on the profiler thread while this one goes
+ * on with its event loop (it only decodes them); encoded here when the profiler thread cannot.
+ */
+async function readFuncStatsAway(resolved: ResolvedFilter, what: string): Promise<FuncStats> {
+  const encoded =
+    native.profilerThread() === null
+      ? undefined
+      : await requestEncodedStats(resolved.threads, resolved.tag, ENCODE_DEADLINE_MS).catch((error: unknown) => {
+          recordFault(what, error)
+          return undefined
+        })
+  return readFuncStats(resolved, encoded)
+}
+
+/**
+ * {@link getFuncStats} for a caller that can wait (the HTTP endpoint): the same read, fresh
+ * for the calling thread, with the merge and encoding off it.
+ */
+export function getFuncStatsAway(filter?: FuncFilter | FuncPredicate): Promise<FuncStats> {
+  const resolved = resolveFilter(filter)
+  refreshHere(resolved.maxAgeMs)
+  return readFuncStatsAway(resolved, 'read')
 }
 
 /**
@@ -132,7 +162,8 @@ export function getThreadStats(options?: ThreadStatsOptions): ThreadStats {
 
 /**
  * Folds every profiled thread first (a worker busy in a synchronous loop answers by interrupt),
- * then returns the stats, as {@link getFuncStats} does: fresh data from all threads.
+ * then returns the stats, as {@link getFuncStats} does: fresh data from all threads. The stats
+ * are merged and encoded on the profiler thread; the calling thread only decodes them.
  */
 export async function snapshot(filter?: FuncFilter | FuncPredicate): Promise<FuncStats> {
   const resolved = resolveFilter(filter)
@@ -141,7 +172,7 @@ export async function snapshot(filter?: FuncFilter | FuncPredicate): Promise<Fun
     return []
   })
   if (late.length > 0) recordFault('snapshot', new YappiError(`threads ${late.join(', ')} did not answer in time: their stats are older (see getThreadStats() ages)`))
-  return readFuncStats(resolved)
+  return readFuncStatsAway(resolved, 'snapshot')
 }
 
 /** Carries out a worker's request on the main thread; see `src/sampling/remote.ts`. Never throws. */

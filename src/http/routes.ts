@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 
-import { clearStats, getFuncStats, getTagStats, getThreadStats, isRunning, start, stop } from '../api'
+import { clearStats, getFuncStatsAway, getTagStats, getThreadStats, isRunning, start, stop } from '../api'
 import { YappiError } from '../errors'
 import { getFaults } from '../faults'
 import { getMemUsage } from '../memory'
@@ -41,12 +41,12 @@ function sortOf(params: Params): [string, string] {
   return [key, order]
 }
 
-function serveStats(params: Params, res: ServerResponse): void {
+async function serveStats(params: Params, res: ServerResponse): Promise<void> {
   params.only(['sort', 'order', 'limit', 'thread', 'tag', 'name', 'module', 'format'])
   const [key, order] = sortOf(params)
   const limit = params.whole('limit', 0, STATS_LIMIT.max, STATS_LIMIT.fallback)
   const format = params.oneOf('format', ['json', 'text'], 'json')
-  const stats = getFuncStats({ ...selection(params), name: params.string('name'), module: params.string('module') }).sort(key, order)
+  const stats = (await getFuncStatsAway({ ...selection(params), name: params.string('name'), module: params.string('module') })).sort(key, order)
   if (format === 'text') return sendText(res, 200, stats.format({ limit }))
   sendJson(res, {
     clock: stats.clock,
@@ -59,11 +59,11 @@ function serveStats(params: Params, res: ServerResponse): void {
 }
 
 /** One function with its callers and callees: what the page shows when a row is clicked. */
-function serveFunction(params: Params, res: ServerResponse): void {
+async function serveFunction(params: Params, res: ServerResponse): Promise<void> {
   params.only(['id', 'thread', 'tag'])
   if (params.string('id') === undefined) throw bad('id', 'is required: the id of a function row from stats')
   const id = params.whole('id', 0, 2 ** 32, 0)
-  const stat = getFuncStats(selection(params)).toArray().find((candidate) => candidate.id === id)
+  const stat = (await getFuncStatsAway(selection(params))).toArray().find((candidate) => candidate.id === id)
   if (!stat) throw new HttpError(404, `no function with id ${id} in these stats (ids last until the stats are cleared)`)
   sendJson(res, { ...row(stat), callers: stat.callers, callees: stat.callees })
 }

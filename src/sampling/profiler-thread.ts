@@ -238,6 +238,7 @@ class Hub implements Host {
     else if (command.op === 'rotate') reply(this.#rotate(command.threads, command.deadlineMs, command.maxAgeMs))
     else if (command.op === 'settle') reply(this.#settle(command.deadlineMs))
     else if (command.op === 'detach') reply(Promise.resolve(this.#detach()))
+    else if (command.op === 'encode') reply(Promise.resolve().then(() => native.parcelFuncStats(command.ticket, command.threads, command.tag)))
   }
 
   async #start(from: number, options: ResolvedOptions, by: Requester): Promise<void> {

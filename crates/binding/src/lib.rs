@@ -19,8 +19,9 @@ use yappi_engine::export::{self, ExportError, Format};
 static SCOPES: Scopes = Scopes::new();
 /// What profiling costs each thread, since the last `start()`.
 static OVERHEAD: OverheadLedger = OverheadLedger::new();
-/// Where threads wait for the profiler thread (or the main thread) to answer their requests.
-static MAILBOX: std::sync::LazyLock<Mailbox> = std::sync::LazyLock::new(Mailbox::default);
+/// Where threads wait for the profiler thread (or the main thread) to answer their requests,
+/// and take the stats it encoded for them.
+static MAILBOX: std::sync::LazyLock<Mailbox<encode::Encoded>> = std::sync::LazyLock::new(Mailbox::default);
 /// How far each thread's profiles are folded, for reads that wait for their own.
 static FOLD_PROGRESS: std::sync::LazyLock<FoldProgress> = std::sync::LazyLock::new(FoldProgress::default);
 /// The profiler thread's Node thread id once it can take requests, or `NO_PROFILER_THREAD`.
@@ -482,6 +483,25 @@ pub fn mailbox_wait(ticket: f64, timeout_ms: u32) -> Option<String> {
 #[napi(catch_unwind)]
 pub fn mailbox_forget(ticket: f64) {
     MAILBOX.forget(ticket as u64);
+}
+
+/// Encodes `start()`'s function stats (the selected threads; only samples under `tag` if given)
+/// as a parcel for the asker of `ticket`, on the calling thread (the profiler thread); false if
+/// nobody waits for it any more or too many parcels wait.
+#[napi(catch_unwind)]
+pub fn parcel_func_stats(ticket: f64, threads: Option<Vec<u32>>, tag: Option<String>) -> Result<bool> {
+    let filter = StatsFilter { threads };
+    let encoded = match tag {
+        Some(tag) => encode::read_tag_func_stats(SCOPES.global(), &filter, &tag),
+        None => encode::read_func_stats(SCOPES.global(), &filter),
+    };
+    Ok(MAILBOX.put_parcel(ticket as u64, encoded.map_err(out_of_memory("reading stats")).or_throw()?))
+}
+
+/// The stats encoded for the answer to `ticket` (see [`parcel_func_stats`]), once.
+#[napi(catch_unwind)]
+pub fn mailbox_take_parcel(ticket: f64) -> Option<BindingEncoded> {
+    MAILBOX.take_parcel(ticket as u64).map(BindingEncoded::from)
 }
 
 /// Records tag switches of a thread for its next fold: switch `i` happened at `times_us[i]` (µs
