@@ -138,7 +138,8 @@ export declare function foldWait(threadId: number, seq: number, timeoutMs: numbe
 /** Forgets one thread's stats in a scope (used to reset a `profile(fn)` thread). */
 export declare function forgetThread(scope: string, threadId: number): void
 
-export declare function funcStats(scope: string, threads?: Array<number> | undefined | null): BindingEncoded
+/** The function stats of `scope` (the selected threads); with `tag`, only samples taken under it. */
+export declare function funcStats(scope: string, threads?: Array<number> | undefined | null, tag?: string | undefined | null): BindingEncoded
 
 /** Adds a precise-coverage take (the inspector's answer as JSON) of a thread to `start()`'s stats. */
 export declare function ingestCoverage(threadId: number, json: string, ownCodePrefixes: Array<string>): BindingTakeOutcome
@@ -225,9 +226,6 @@ export declare function setProfilerThread(threadId?: number | undefined | null):
 
 /** The stalls recorded (see `Engine::stalls_json`), as JSON. */
 export declare function stalls(threads: Array<number> | undefined | null, minDurationMs: number, sinceEpochMs: number | undefined | null, top: number): string
-
-/** Function stats of `start()` counting only samples taken under `tag`. */
-export declare function tagFuncStats(threads: Array<number> | undefined | null, tag: string): BindingEncoded
 
 /** Per-tag totals of `start()`. */
 export declare function tagStats(threads?: Array<number> | undefined | null): BindingEncoded

@@ -875,7 +875,6 @@ module.exports.recordFault = nativeBinding.recordFault
 module.exports.recordTags = nativeBinding.recordTags
 module.exports.setProfilerThread = nativeBinding.setProfilerThread
 module.exports.stalls = nativeBinding.stalls
-module.exports.tagFuncStats = nativeBinding.tagFuncStats
 module.exports.tagStats = nativeBinding.tagStats
 module.exports.threadCpuTimeNs = nativeBinding.threadCpuTimeNs
 module.exports.threadStats = nativeBinding.threadStats

@@ -89,7 +89,7 @@ const ENCODE_DEADLINE_MS = 5000
 /** `encoded`: the stats as the profiler thread encoded them; without, this thread encodes them. */
 function readFuncStats({ threads, tag, keep }: ResolvedFilter, encoded?: BindingEncoded): FuncStats {
   const stats = measured('read', () => {
-    encoded ??= tag === undefined ? native.funcStats('global', threads) : native.tagFuncStats(threads, tag)
+    encoded ??= native.funcStats('global', threads, tag)
     return decodeFuncStats(encoded, undefined, { scope: 'global', threads })
   })
   return keep ? stats.filter(keep) : stats

@@ -402,10 +402,11 @@ impl From<encode::Encoded> for BindingEncoded {
     }
 }
 
+/// The function stats of `scope` (the selected threads); with `tag`, only samples taken under it.
 #[napi(catch_unwind)]
-pub fn func_stats(scope: String, threads: Option<Vec<u32>>) -> Result<BindingEncoded> {
+pub fn func_stats(scope: String, threads: Option<Vec<u32>>, tag: Option<String>) -> Result<BindingEncoded> {
     let filter = StatsFilter { threads };
-    encode::read_func_stats(&*SCOPES.get(&scope).or_throw()?, &filter).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
+    encode::read_func_stats(&*SCOPES.get(&scope).or_throw()?, &filter, tag.as_deref()).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 #[napi(catch_unwind)]
@@ -490,11 +491,7 @@ pub fn mailbox_forget(ticket: f64) {
 /// nobody waits for it any more or too many parcels wait.
 #[napi(catch_unwind)]
 pub fn parcel_func_stats(ticket: f64, threads: Option<Vec<u32>>, tag: Option<String>) -> Result<bool> {
-    let filter = StatsFilter { threads };
-    let encoded = match tag {
-        Some(tag) => encode::read_tag_func_stats(SCOPES.global(), &filter, &tag),
-        None => encode::read_func_stats(SCOPES.global(), &filter),
-    };
+    let encoded = encode::read_func_stats(SCOPES.global(), &StatsFilter { threads }, tag.as_deref());
     Ok(MAILBOX.put_parcel(ticket as u64, encoded.map_err(out_of_memory("reading stats")).or_throw()?))
 }
 
@@ -516,13 +513,6 @@ pub fn record_tags(thread_id: u32, names: Vec<String>, tags: Uint32Array, times_
     switches.try_reserve_exact(tags.len()).or_throw()?;
     switches.extend(times_us.iter().zip(tags.iter()).map(|(&time, &tag)| (time.round() as i64, tag)));
     Ok(SCOPES.global().record_tags(thread_id, &names, &switches) as f64)
-}
-
-/// Function stats of `start()` counting only samples taken under `tag`.
-#[napi(catch_unwind)]
-pub fn tag_func_stats(threads: Option<Vec<u32>>, tag: String) -> Result<BindingEncoded> {
-    let filter = StatsFilter { threads };
-    encode::read_tag_func_stats(SCOPES.global(), &filter, &tag).map(BindingEncoded::from).map_err(out_of_memory("reading stats")).or_throw()
 }
 
 /// Per-tag totals of `start()`.

@@ -193,14 +193,16 @@ pub fn tag_stats(view: &SessionView<'_>, totals: &[(TagId, TagTotals)]) -> Resul
     Ok(Encoded { numbers, text: text.text })
 }
 
-/// The function stats of the threads `filter` selects, exact counts applied, encoded.
-pub fn read_func_stats(engine: &Engine, filter: &StatsFilter) -> Result<Encoded, Refusal> {
-    engine.read(|view| func_stats(view, &merged_with_counts(view, filter)?))
-}
-
-/// [`read_func_stats`] counting only samples taken under `tag`.
-pub fn read_tag_func_stats(engine: &Engine, filter: &StatsFilter, tag: &str) -> Result<Encoded, Refusal> {
-    engine.read(|view| func_stats(view, &merged_for_tag(view, filter, tag)?))
+/// The function stats of the threads `filter` selects, encoded: exact counts applied, or with a
+/// `tag`, counting only the samples taken under it.
+pub fn read_func_stats(engine: &Engine, filter: &StatsFilter, tag: Option<&str>) -> Result<Encoded, Refusal> {
+    engine.read(|view| {
+        let merged = match tag {
+            Some(tag) => merged_for_tag(view, filter, tag)?,
+            None => merged_with_counts(view, filter)?,
+        };
+        func_stats(view, &merged)
+    })
 }
 
 /// Per-tag totals of the threads `filter` selects, encoded.
