@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads'
 
 import * as yappi from '../index'
 import { native } from '../src/native'
-import { TAGGED_WORKER_FILE, awaitChain, halfAsleep, halfAsleepAgain, interleave, invoke, routeA, routeB, type TaggedTask } from './workloads/tagged'
+import { TAGGED_WORKER_FILE, alternate, awaitChain, halfAsleep, halfAsleepAgain, interleave, invoke, routeA, routeB, stepOne, stepTwo, type TaggedTask } from './workloads/tagged'
 
 test.afterEach.always(() => {
   yappi.stop()
@@ -131,6 +131,28 @@ test.serial('tags survive await chains through timers, file I/O, immediates and 
   // sample weighs the gap until the next one, so each switch may move up to one gap (long on
   // a loaded machine) to the neighbouring tag.
   t.true(otherTime > 0.7 * bystanderRan, `the bystander's slices are under 'other': ${otherTime} s of ${bystanderRan} s`)
+})
+
+test.serial('two tags alternating at promise continuations alone each get their own steps', async (t) => {
+  yappi.start({ intervalUs: 200 })
+  const steps = 12
+  await Promise.all([yappi.withTag('long', () => alternate(stepOne, steps, 10)), yappi.withTag('short', () => alternate(stepTwo, steps, 5))])
+  const long = yappi.getFuncStats({ tag: 'long' })
+  const short = yappi.getFuncStats({ tag: 'short' })
+  const all = yappi.getFuncStats()
+  yappi.stop()
+  // A sample is tagged by the time it was taken: each of the 2 × steps switches may put at
+  // most the one sample that straddles it under the neighbouring tag, whatever its weight.
+  // Were promise continuations not seen, each tag would keep only its first step.
+  const switches = 2 * steps
+  for (const [step, own, other] of [['stepOne', long, short], ['stepTwo', short, long]] as const) {
+    const total = all.find(step)?.samplesTotal ?? 0
+    const mine = own.find(step)?.samplesTotal ?? 0
+    const leaked = other.find(step)?.samplesTotal ?? 0
+    t.true(total > 2 * switches, `${step} got ${total} samples`)
+    t.true(mine >= total - switches, `${step}: ${mine} of its ${total} samples under its own tag (up to ${switches} may move)`)
+    t.true(leaked <= switches, `${step}: ${leaked} samples under the other tag (up to ${switches} may move)`)
+  }
 })
 
 test.serial('a throwing tag callback is contained, reported once, and its time left untagged', async (t) => {

@@ -74,6 +74,18 @@ export async function awaitChain(ms: number, file: string): Promise<void> {
   invoke(stepThree, ms)
 }
 
+/**
+ * `steps` calls of `fn` for `ms` each, an await of a settled promise after each: started
+ * beside another such task, the two alternate at promise continuations alone (no timer, no
+ * I/O in between).
+ */
+export async function alternate(fn: (ms: number) => void, steps: number, ms: number): Promise<void> {
+  for (let step = 0; step < steps; step++) {
+    invoke(fn, ms)
+    await null
+  }
+}
+
 /** Runs `bystander` in slices on timers until `until` resolves (work another tag must not get); returns the seconds it ran. */
 export async function interleave(sliceMs: number, until: Promise<unknown>): Promise<number> {
   let done = false
