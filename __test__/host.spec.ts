@@ -40,11 +40,12 @@ function run(args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: str
       silence = setTimeout(() => kill(`silent for ${SILENCE_MS} ms`), SILENCE_MS)
     })
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(silence)
       clearTimeout(cap)
       const last = stdout.trimEnd().split('\n').at(-1) ?? ''
-      resolve({ code, stdout: last, stderr: killedWhy ? `killed, ${killedWhy}, after ${last}\n${stderr}` : stderr })
+      const death = killedWhy ? `killed, ${killedWhy}` : signal ? `died of ${signal}` : ''
+      resolve({ code, stdout: last, stderr: death ? `${death}, after ${last}\n${stderr}` : stderr })
     })
   })
 }

@@ -38,15 +38,25 @@ function progress(step: string): void {
 const exited = (worker: Worker): Promise<number> => new Promise((resolve) => worker.once('exit', resolve))
 
 const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
-  /** Profiled with two workers while another tool watches; ends by `process.exit` when asked. */
+  /**
+   * Profiled with two workers while another tool watches; ends by `process.exit` when asked.
+   * Beside another tool, Node < 24.12 rotates through the protocol, which restarts V8's profiler
+   * and loses the name of a loop running across the rotation (README, Limits): the read comes
+   * once the workers have spun, and no timed rotation falls within the spins.
+   */
   async 'beside-tools'() {
-    yappi.start()
-    const workers = [0, 1].map(() => new Worker(__filename, { workerData: { spin: SPIN_MS } }))
+    yappi.start({ rotateIntervalMs: 60_000 })
+    const workers = [0, 1].map(() => new Worker(__filename, { workerData: { spin: SPIN_MS, hold: true } }))
+    const spun = workers.map((worker) => new Promise((resolve) => worker.once('message', resolve)))
+    const exits = workers.map(exited)
     let sum = 0
     for (let i = 0; i < COUNTED_CALLS; i++) sum += counted(i)
     spinMain(SPIN_MS)
+    // A worker that fails before it spins exits: the wait ends with it.
+    await Promise.all(spun.map((told, i) => Promise.race([told, exits[i]])))
     yappi.getFuncStats()
-    await Promise.all(workers.map(exited))
+    for (const worker of workers) worker.postMessage('leave')
+    await Promise.all(exits)
     const stats = await yappi.snapshot()
     yappi.stop()
     const threads = [...yappi.getThreadStats()]
@@ -247,5 +257,8 @@ if (isMainThread && require.main === module) void main()
 if (!isMainThread && workerData?.servant) servant()
 if (!isMainThread && workerData?.spin) {
   spinWorker(workerData.spin as number)
-  parentPort?.close()
+  if (workerData.hold) {
+    parentPort?.postMessage('spun')
+    parentPort?.once('message', () => parentPort?.close())
+  } else parentPort?.close()
 }
