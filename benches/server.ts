@@ -8,6 +8,7 @@
 //   none            no profiler
 //   yappi 1ms       yappi-node start({ intervalUs: 1000 }) before the server listens
 //   yappi 10ms      start({ intervalUs: 10000 }), the production peers' rate
+//   yappi 10ms untagged  the same without a tag source or the routes' storage
 //   --cpu-prof      node --cpu-prof (every thread, 1 ms)
 //   @datadog/pprof  pprof.time.start({ intervalMicros: 10000 }) (main thread)
 //
@@ -35,7 +36,8 @@ import { native } from '../src/native'
 import { unitOfWork } from './busy-unit'
 import { median, percentile } from './measure'
 
-export const SERVER_MODES = ['none', 'yappi 1ms', 'yappi 10ms', '--cpu-prof', '@datadog/pprof'] as const
+/** 'yappi 10ms untagged' sets no tag source and no route storage: the tagging's share of 'yappi 10ms'. */
+export const SERVER_MODES = ['none', 'yappi 1ms', 'yappi 10ms', 'yappi 10ms untagged', '--cpu-prof', '@datadog/pprof'] as const
 export const DEOPT_MODES = ['restart none', 'deoptimize on', 'deoptimize off'] as const
 type Mode = (typeof SERVER_MODES)[number] | (typeof DEOPT_MODES)[number]
 
@@ -110,6 +112,11 @@ function startProfiler(mode: Mode): (() => void) | undefined {
     yappi.setTagCallback(() => routes.getStore())
     yappi.start({ intervalUs: mode === 'yappi 1ms' ? 1000 : 10_000 })
     tagStorage = routes
+    return () => yappi.stop()
+  }
+  if (mode === 'yappi 10ms untagged') {
+    const yappi = loadYappi()
+    yappi.start({ intervalUs: 10_000 })
     return () => yappi.stop()
   }
   if (mode === '@datadog/pprof') {
@@ -358,7 +365,7 @@ export function serverSection(runs: ServerRun[][], load: string): string {
   return [
     '## Server under load (issue 10)',
     '',
-    `Load average ${load}; ${runs.length} repetitions, Node ${process.version}. fastify, three routes tagged by route through setTagCallback, ${WORKERS} busy workers; ${CONNECTIONS} keep-alive loopback clients in the parent send ${REQUESTS} requests after ${WARMUP} of warm-up. Fresh process per run, modes interleaved; ratios are medians of paired ratios to \`none\` (min to max). @datadog/pprof samples main only, at 10 ms. Requests/s and p99 are on the wall clock and follow the machine's load (other tenants); the main thread's CPU per request (its thread clock over the measured load) barely does, and is the cost to read when they disagree. Reproduce: \`npm run bench -- --only=server --reps=${runs.length}\`.`,
+    `Load average ${load}; ${runs.length} repetitions, Node ${process.version}. fastify, three routes tagged by route through setTagCallback (but in 'yappi 10ms untagged', which sets no tag source: the difference is the tagging's price), ${WORKERS} busy workers; ${CONNECTIONS} keep-alive loopback clients in the parent send ${REQUESTS} requests after ${WARMUP} of warm-up. Fresh process per run, modes interleaved; ratios are medians of paired ratios to \`none\` (min to max). @datadog/pprof samples main only, at 10 ms. Requests/s and p99 are on the wall clock and follow the machine's load (other tenants); the main thread's CPU per request (its thread clock over the measured load) barely does, and is the cost to read when they disagree. Reproduce: \`npm run bench -- --only=server --reps=${runs.length}\`.`,
     '',
     '| mode | requests/s | vs none | p99 ms | vs none | main thread CPU per request | vs none | failed |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
