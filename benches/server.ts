@@ -106,17 +106,14 @@ function worker(): void {
 }
 
 function startProfiler(mode: Mode): (() => void) | undefined {
-  if (mode === 'yappi 1ms' || mode === 'yappi 10ms') {
+  if (mode === 'yappi 1ms' || mode === 'yappi 10ms' || mode === 'yappi 10ms untagged') {
     const yappi = loadYappi()
-    const routes = new AsyncLocalStorage<string>()
-    yappi.setTagCallback(() => routes.getStore())
+    if (mode !== 'yappi 10ms untagged') {
+      const routes = new AsyncLocalStorage<string>()
+      yappi.setTagCallback(() => routes.getStore())
+      tagStorage = routes
+    }
     yappi.start({ intervalUs: mode === 'yappi 1ms' ? 1000 : 10_000 })
-    tagStorage = routes
-    return () => yappi.stop()
-  }
-  if (mode === 'yappi 10ms untagged') {
-    const yappi = loadYappi()
-    yappi.start({ intervalUs: 10_000 })
     return () => yappi.stop()
   }
   if (mode === '@datadog/pprof') {
