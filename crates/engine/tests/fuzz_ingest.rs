@@ -127,3 +127,34 @@ fn extreme_time_gaps_saturate() {
     let wall = engine.read(|view| view.threads().map(|(_, snapshot)| snapshot.totals.wall_ns).sum::<u64>());
     assert_eq!(wall, u64::MAX);
 }
+
+/// The same gaps under an async tag: the per-tag sums (totals, self and inclusive times up the
+/// tree, function and edge rows) saturate as the untagged ones do.
+#[test]
+fn extreme_time_gaps_saturate_in_tag_sums() {
+    let frame = |name: &str| CallFrame { name: name.into(), url: "file:///app/a.js".into(), script_id: "3".into(), line: 1, column: 1 };
+    let profile = FlatProfile {
+        frames: vec![frame("main"), frame("work")],
+        node_parent: vec![NO_PARENT, 0],
+        node_frame: vec![0, 1],
+        samples: vec![1, 1, 1, 0],
+        time_deltas: vec![0, i64::MAX, i64::MAX, i64::MAX],
+        start_time: i64::MIN,
+        end_time: i64::MAX,
+    };
+    let engine = Engine::new();
+    engine.begin(Clock::Wall, 1 << 30, Owner { thread: 0, all_threads: true }).unwrap();
+    let thread = ThreadRef { id: 0, name: "t" };
+    for _ in 0..3 {
+        engine.record_tags(thread.id, &["a".to_string()], &[(i64::MIN, 0)]);
+        engine.ingest(thread, &profile, &FoldOptions::default()).unwrap();
+    }
+    engine.read(|view| {
+        let totals = tag_totals(view, &StatsFilter::default()).unwrap();
+        assert_eq!(totals.len(), 1);
+        assert_eq!(totals[0].1.wall_ns, u64::MAX);
+        let stats = merged_for_tag(view, &StatsFilter::default(), "a").unwrap();
+        let encoded = encode::func_stats(view, &stats);
+        assert!(encoded.is_ok());
+    });
+}

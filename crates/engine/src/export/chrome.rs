@@ -50,7 +50,7 @@ pub fn render(report: &Report, thread: &ReportThread) -> Result<Vec<u8>, ExportE
             let now_us = (elapsed_ns / 1000) as i64;
             time_deltas.push(now_us - stamped_us);
             stamped_us = now_us;
-            elapsed_ns += stats.tsub_ns;
+            elapsed_ns = elapsed_ns.saturating_add(stats.tsub_ns);
         }
     }
     let profile = json!({

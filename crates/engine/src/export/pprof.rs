@@ -122,8 +122,8 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
         let label = strings.id(label);
         longest_ns = longest_ns.max(thread.totals.wall_ns);
         for (path, stats) in self_paths(report, thread) {
-            all_samples += stats.samples;
-            all_ns += stats.tsub_ns;
+            all_samples = all_samples.saturating_add(stats.samples);
+            all_ns = all_ns.saturating_add(stats.tsub_ns);
             profile.message(PROFILE_SAMPLE, |m| {
                 // Leaf first; location ids are function indices plus one (0 is reserved).
                 m.packed(SAMPLE_LOCATION_ID, path.iter().rev().map(|&f| u64::from(f) + 1));

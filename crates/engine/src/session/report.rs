@@ -135,21 +135,20 @@ impl Report {
             let stats = CallStats { ncall: 0, nactual: 0, ttot_ns, tsub_ns: node.self_ns, samples: node.samples, samples_total };
             stacks.push((node.parent, func, stats));
             let outermost = !stall.has_ancestor_running(at, node.func);
+            // Through CallStats' saturating `+=`: a stall's times come from a profile's claims.
+            let own = CallStats { ttot_ns: 0, samples_total: 0, ..stats };
+            let inclusive = CallStats { ttot_ns, samples_total, ..CallStats::default() };
             let row = funcs.entry(func).or_default();
-            row.tsub_ns += stats.tsub_ns;
-            row.samples += stats.samples;
+            *row += own;
             if outermost {
-                row.ttot_ns += stats.ttot_ns;
-                row.samples_total += stats.samples_total;
+                *row += inclusive;
             }
             if let Some(caller) = stall.caller_of(at) {
                 let caller = index_of(caller, &mut report_functions)?;
                 let edge = edges.entry((caller, func)).or_default();
-                edge.tsub_ns += stats.tsub_ns;
-                edge.samples += stats.samples;
+                *edge += own;
                 if outermost {
-                    edge.ttot_ns += stats.ttot_ns;
-                    edge.samples_total += stats.samples_total;
+                    *edge += inclusive;
                 }
             }
         }

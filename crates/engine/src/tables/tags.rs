@@ -39,11 +39,12 @@ pub struct TagTotals {
     pub samples: u64,
 }
 
+/// Saturating, like [`CallStats`]: a profile that claims impossible gaps must not wrap around.
 impl AddAssign for TagTotals {
     fn add_assign(&mut self, other: TagTotals) {
-        self.ns += other.ns;
-        self.wall_ns += other.wall_ns;
-        self.samples += other.samples;
+        self.ns = self.ns.saturating_add(other.ns);
+        self.wall_ns = self.wall_ns.saturating_add(other.wall_ns);
+        self.samples = self.samples.saturating_add(other.samples);
     }
 }
 
@@ -348,7 +349,7 @@ pub(crate) fn fold_tags(
         let (ns, wall_ns) = (weights.ns[k], weights.wall_ns[k]);
         *totals.entry_or(tag, TagTotals::default)? += TagTotals { ns, wall_ns, samples: 1 };
         let acc = nodes.entry_or((tag, sample.node), NodeAcc::default)?;
-        acc.self_ns += ns;
+        acc.self_ns = acc.self_ns.saturating_add(ns);
         acc.self_samples += 1;
         if let Some(stop) = sample.stop {
             acc.entries += 1;
@@ -369,29 +370,23 @@ pub(crate) fn fold_tags(
         let index = node as usize;
         let entries = acc.entries.max(0) as u64;
         let func = tree.func[index];
+        // Sums through CallStats' saturating `+=`, as in the untagged fold.
+        let outer = outer_func[index];
+        let own = CallStats { ncall: entries, nactual: if outer { entries } else { 0 }, tsub_ns: acc.self_ns, samples: acc.self_samples, ..CallStats::default() };
+        let inclusive = CallStats { ttot_ns: acc.incl_ns, samples_total: acc.incl_samples, ..CallStats::default() };
         let stats = funcs.entry_or((tag, func), CallStats::default)?;
-        stats.ncall += entries;
-        stats.tsub_ns += acc.self_ns;
-        stats.samples += acc.self_samples;
-        if outer_func[index] {
-            stats.nactual += entries;
-            stats.ttot_ns += acc.incl_ns;
-            stats.samples_total += acc.incl_samples;
+        *stats += own;
+        if outer {
+            *stats += inclusive;
         }
         let parent = tree.parent[index];
         if parent == ROOT {
             continue;
         }
         let edge = edges.entry_or((tag, (tree.func[parent as usize], func)), CallStats::default)?;
-        edge.ncall += entries;
-        edge.tsub_ns += acc.self_ns;
-        edge.samples += acc.self_samples;
-        if outer_func[index] {
-            edge.nactual += entries;
-        }
+        *edge += own;
         if outer_edge[index] {
-            edge.ttot_ns += acc.incl_ns;
-            edge.samples_total += acc.incl_samples;
+            *edge += inclusive;
         }
     }
     budget.forget(&outer_func);
@@ -416,7 +411,7 @@ fn subtree_sums(nodes: &mut BudgetMap<'_, (TagId, u32), NodeAcc>, parent: &[u32]
         }
         while let Some((node, tag)) = order.pop() {
             let Some(acc) = nodes.map.get_mut(&(tag, node)) else { continue };
-            acc.incl_ns += acc.self_ns;
+            acc.incl_ns = acc.incl_ns.saturating_add(acc.self_ns);
             acc.incl_samples += acc.self_samples;
             if node == ROOT {
                 continue;
@@ -426,7 +421,7 @@ fn subtree_sums(nodes: &mut BudgetMap<'_, (TagId, u32), NodeAcc>, parent: &[u32]
             let fresh = !nodes.map.contains_key(&(tag, above));
             // The parent's own self time is added when it is popped; only the subtree's comes here.
             let up = nodes.entry_or((tag, above), NodeAcc::default)?;
-            up.incl_ns += incl_ns;
+            up.incl_ns = up.incl_ns.saturating_add(incl_ns);
             up.incl_samples += incl_samples;
             up.entries += entries;
             if fresh {
