@@ -20,7 +20,7 @@
 #![allow(clippy::indexing_slicing)] // offsets are checked against the text before indexing
 
 use std::borrow::Cow;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
 use serde::Deserialize;
@@ -432,7 +432,7 @@ impl Coverage {
                 }
             }
         }
-        merged.funcs = table;
+        merged.funcs = Arc::new(table);
         merged.exact = flags;
         Ok(())
     }

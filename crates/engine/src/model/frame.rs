@@ -159,6 +159,9 @@ pub struct FuncDesc {
     pub name: String,
     /// The file path (file URLs are turned into paths) or URL; empty for natives.
     pub module: String,
+    /// The same for every function of one `module`, counted from 0 in the order modules were
+    /// first seen: readers tell modules apart without touching their strings.
+    pub module_id: u32,
     pub line: u32,
     pub column: u32,
     pub kind: FuncKind,

@@ -7,9 +7,10 @@
 use hashbrown::HashMap;
 
 use crate::model::budget::Refusal;
-use crate::model::frame::FuncKind;
+use crate::model::frame::{FuncDesc, FuncKind};
 use crate::read::query::{StatsFilter, merged_for_tag, merged_with_counts, tag_totals};
 use crate::session::engine::{Engine, SessionView};
+use crate::tables::function_table::FuncId;
 use crate::tables::merged::MergedStats;
 use crate::tables::stats::CallStats;
 use crate::tables::tags::{TagId, TagTotals};
@@ -34,6 +35,9 @@ struct Text<'a> {
     text: String,
     utf16_len: usize,
     seen: HashMap<&'a str, (f64, f64)>,
+    /// Places of modules by `FuncDesc::module_id`: found without hashing or comparing the
+    /// strings, which lie each in its own allocation (a cache miss per function otherwise).
+    modules: Vec<Option<(f64, f64)>>,
 }
 
 impl<'a> Text<'a> {
@@ -41,13 +45,35 @@ impl<'a> Text<'a> {
         if let Some(&place) = self.seen.get(value) {
             return Ok(place);
         }
+        let place = self.append(value)?;
+        self.seen.try_reserve(1).map_err(|_| Refusal::AllocFailed)?;
+        self.seen.insert(value, place);
+        Ok(place)
+    }
+
+    fn module(&mut self, desc: &FuncDesc) -> Result<(f64, f64), Refusal> {
+        let at = desc.module_id as usize;
+        if at >= self.modules.len() {
+            self.modules.try_reserve(at + 1 - self.modules.len())?;
+            self.modules.resize(at + 1, None);
+        }
+        if let Some(Some(place)) = self.modules.get(at) {
+            return Ok(*place);
+        }
+        let place = self.append(&desc.module)?;
+        if let Some(slot) = self.modules.get_mut(at) {
+            *slot = Some(place);
+        }
+        Ok(place)
+    }
+
+    /// `value` without looking for it first: for strings seldom repeated, such as function names.
+    fn append(&mut self, value: &str) -> Result<(f64, f64), Refusal> {
         let units = if value.is_ascii() { value.len() } else { value.encode_utf16().count() };
         let place = (self.utf16_len as f64, units as f64);
         self.text.try_reserve(value.len())?;
         self.text.push_str(value);
         self.utf16_len += units;
-        self.seen.try_reserve(1).map_err(|_| Refusal::AllocFailed)?;
-        self.seen.insert(value, place);
         Ok(place)
     }
 }
@@ -89,33 +115,37 @@ fn is_listed(view: &SessionView<'_>, func: u32) -> bool {
 /// exact-count flags (`coverage::EXACT_*`).
 /// Edge: caller id, callee id, stats.
 pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encoded, Refusal> {
-    let mut funcs = Vec::new();
+    // (inclusive seconds as bits, function id, row in `merged.funcs`): small, since a read's
+    // cost is mostly the kernel handing it fresh pages.
+    let mut funcs: Vec<(u64, FuncId, u32)> = Vec::new();
     funcs.try_reserve_exact(merged.funcs.len())?;
-    for (id, stats) in &merged.funcs {
-        if let Some(desc) = view.functions().get(*id).filter(|desc| desc.kind != FuncKind::Idle) {
-            funcs.push((ttot_seconds(stats), desc.name.as_str(), *id, stats));
+    for (row, (id, stats)) in merged.funcs.iter().enumerate() {
+        if is_listed(view, *id) {
+            funcs.push((ttot_seconds(stats).to_bits(), *id, row as u32));
         }
     }
+    let name = |id: FuncId| view.functions().get(id).map_or("", |desc| desc.name.as_str());
     // The order a collection starts in (see `FuncStats` in stats.ts), so the reader need not
     // sort: largest inclusive time first, ties by name as JavaScript's `<` orders strings (in
     // UTF-16 code units), then by id, which its stable sort would have kept.
     // Times first, by integers (a non-negative f64's bits order as it does): names are
     // compared only within runs of equal times, call chains whose frames all ran the same.
-    funcs.sort_unstable_by_key(|&(seconds, _, id, _)| (std::cmp::Reverse(seconds.to_bits()), id));
+    funcs.sort_unstable_by_key(|&(seconds, id, _)| (std::cmp::Reverse(seconds), id));
     for run in funcs.chunk_by_mut(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
-        run.sort_unstable_by(|a, b| utf16_order(a.1, b.1).then(a.2.cmp(&b.2)));
+        run.sort_unstable_by(|a, b| utf16_order(name(a.1), name(b.1)).then(a.1.cmp(&b.1)));
     }
-    let edges: Vec<_> =
-        merged.edges.iter().filter(|((caller, callee), _)| is_listed(view, *caller) && is_listed(view, *callee)).collect();
+    let edges = || merged.edges.iter().filter(|((caller, callee), _)| is_listed(view, *caller) && is_listed(view, *callee));
+    let edge_count = edges().count();
     let mut numbers = Vec::new();
-    numbers.try_reserve_exact(HEADER_LEN + funcs.len() * FUNC_FIELDS + edges.len() * EDGE_FIELDS)?;
+    numbers.try_reserve_exact(HEADER_LEN + funcs.len() * FUNC_FIELDS + edge_count * EDGE_FIELDS)?;
     let clock = view.clock().map_or(0.0, |clock| clock as u8 as f64);
-    numbers.extend_from_slice(&[FORMAT_VERSION, funcs.len() as f64, edges.len() as f64, merged.threads as f64, clock, merged.totals.dropped_samples as f64]);
+    numbers.extend_from_slice(&[FORMAT_VERSION, funcs.len() as f64, edge_count as f64, merged.threads as f64, clock, merged.totals.dropped_samples as f64]);
     let mut text = Text::default();
-    for (_, _, id, stats) in funcs {
-        let Some(desc) = view.functions().get(id) else { continue };
-        let name = text.add(&desc.name)?;
-        let module = text.add(&desc.module)?;
+    text.modules.try_reserve_exact(view.functions().module_count())?;
+    for (_, id, row) in funcs {
+        let (Some(desc), Some((_, stats))) = (view.functions().get(id), merged.funcs.get(row as usize)) else { continue };
+        let name = text.append(&desc.name)?;
+        let module = text.module(desc)?;
         numbers.extend_from_slice(&[
             id as f64,
             desc.kind as u8 as f64,
@@ -130,7 +160,7 @@ pub fn func_stats(view: &SessionView<'_>, merged: &MergedStats) -> Result<Encode
         let exact = merged.exact.binary_search_by_key(&id, |&(func, _)| func).ok().and_then(|at| merged.exact.get(at));
         numbers.push(exact.map_or(0.0, |&(_, flags)| f64::from(flags)));
     }
-    for ((caller, callee), stats) in edges {
+    for ((caller, callee), stats) in edges() {
         numbers.extend_from_slice(&[*caller as f64, *callee as f64]);
         push_stats(&mut numbers, stats);
     }

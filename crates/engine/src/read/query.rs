@@ -1,9 +1,11 @@
 //! Reading stats: threads selected, merged into one table of functions and one of edges.
 
+use std::sync::Arc;
+
 use crate::model::budget::{Budget, Refusal};
 use crate::session::engine::SessionView;
 use crate::tables::merged::MergedStats;
-use crate::tables::stats::{ThreadTotals, merge_sorted};
+use crate::tables::stats::{ThreadTotals, merge_all, merge_sorted};
 use crate::tables::tags::{TagId, TagTotals};
 
 /// Which threads to read; `None` reads them all.
@@ -27,14 +29,28 @@ fn reader_budget() -> Budget {
 pub fn merged(view: &SessionView<'_>, filter: &StatsFilter) -> Result<MergedStats, Refusal> {
     let budget = reader_budget();
     let mut result = MergedStats::default();
+    let mut selected = Vec::new();
     for (shard, snapshot) in view.threads().filter(|(shard, _)| filter.admits(shard.id)) {
         result.totals += snapshot.totals;
         result.threads += 1;
         budget.push(&mut result.thread_ids, shard.id)?;
-        result.funcs = merge_sorted(&result.funcs, &snapshot.funcs, &budget)?;
-        result.edges = merge_sorted(&result.edges, &snapshot.edges, &budget)?;
+        budget.push(&mut selected, snapshot)?;
     }
+    if let [only] = selected[..] {
+        result.funcs = Arc::clone(&only.funcs);
+        result.edges = Arc::clone(&only.edges);
+        return Ok(result);
+    }
+    result.funcs = Arc::new(merge_all(&tables(selected.iter().map(|snapshot| snapshot.funcs.as_slice()), &budget)?, &budget)?);
+    result.edges = Arc::new(merge_all(&tables(selected.iter().map(|snapshot| snapshot.edges.as_slice()), &budget)?, &budget)?);
     Ok(result)
+}
+
+fn tables<'s, T>(tables: impl ExactSizeIterator<Item = &'s [T]>, budget: &Budget) -> Result<Vec<&'s [T]>, Refusal> {
+    let mut collected = Vec::new();
+    budget.grow(&mut collected, tables.len())?;
+    collected.extend(tables);
+    Ok(collected)
 }
 
 /// The rows of one tag in a table sorted by (tag, key), with the tag taken off.
@@ -54,6 +70,7 @@ pub fn merged_for_tag(view: &SessionView<'_>, filter: &StatsFilter, tag: &str) -
     let budget = reader_budget();
     let mut result = MergedStats::default();
     let Some(tag) = view.session.tags.table.id(tag) else { return Ok(result) };
+    let (mut funcs, mut edges) = (Vec::new(), Vec::new());
     for (_, snapshot) in view.threads().filter(|(shard, _)| filter.admits(shard.id)) {
         result.threads += 1;
         if let Ok(at) = snapshot.tags.totals.binary_search_by_key(&tag, |(t, _)| *t)
@@ -61,9 +78,11 @@ pub fn merged_for_tag(view: &SessionView<'_>, filter: &StatsFilter, tag: &str) -
         {
             result.totals += thread_totals_of(totals);
         }
-        result.funcs = merge_sorted(&result.funcs, &rows_of(&snapshot.tags.funcs, tag, &budget)?, &budget)?;
-        result.edges = merge_sorted(&result.edges, &rows_of(&snapshot.tags.edges, tag, &budget)?, &budget)?;
+        budget.push(&mut funcs, rows_of(&snapshot.tags.funcs, tag, &budget)?)?;
+        budget.push(&mut edges, rows_of(&snapshot.tags.edges, tag, &budget)?)?;
     }
+    result.funcs = Arc::new(merge_all(&tables(funcs.iter().map(Vec::as_slice), &budget)?, &budget)?);
+    result.edges = Arc::new(merge_all(&tables(edges.iter().map(Vec::as_slice), &budget)?, &budget)?);
     Ok(result)
 }
 

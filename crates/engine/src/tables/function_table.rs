@@ -2,7 +2,7 @@
 
 use std::hash::BuildHasher;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use hashbrown::HashTable;
 use hashbrown::DefaultHashBuilder;
@@ -16,9 +16,18 @@ use crate::tables::append_vec::AppendVec;
 pub type FuncId = u32;
 
 #[derive(Default)]
+struct Index {
+    funcs: HashTable<FuncId>,
+    /// The first function of each module, by the module's hash.
+    modules: HashTable<FuncId>,
+}
+
+#[derive(Default)]
 pub struct FunctionTable {
     entries: AppendVec<FuncDesc>,
-    index: Mutex<HashTable<FuncId>>,
+    index: Mutex<Index>,
+    /// Modules seen so far (`FuncDesc::module_id` is below it).
+    modules: AtomicU32,
     hasher: DefaultHashBuilder,
     /// Times a new function could not be interned for want of memory (its samples are dropped).
     refused: AtomicU64,
@@ -37,6 +46,10 @@ impl FunctionTable {
         self.entries.get(id as usize)
     }
 
+    pub fn module_count(&self) -> usize {
+        self.modules.load(Ordering::Acquire) as usize
+    }
+
     fn hash(&self, key: &FuncKey<'_>) -> u64 {
         self.hasher.hash_one(key)
     }
@@ -52,7 +65,7 @@ impl FunctionTable {
         let hash = self.hash(&key);
         let index = lock(&self.index);
         let entries = &self.entries;
-        if index.find(hash, |&id| entries.get(id as usize).is_some_and(|desc| desc.key() == key)).is_none() {
+        if index.funcs.find(hash, |&id| entries.get(id as usize).is_some_and(|desc| desc.key() == key)).is_none() {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -71,19 +84,28 @@ impl FunctionTable {
         let mut index = lock(&self.index);
         let entries = &self.entries;
         let matches = |&id: &FuncId| entries.get(id as usize).is_some_and(|desc| desc.key() == key);
-        if let Some(&id) = index.find(hash, matches) {
+        if let Some(&id) = index.funcs.find(hash, matches) {
             return Ok(id);
         }
+        let module_hash = self.hasher.hash_one(key.module);
+        let same_module = |&id: &FuncId| entries.get(id as usize).is_some_and(|desc| desc.module == key.module);
+        let known_module = index.modules.find(module_hash, same_module).and_then(|&first| entries.get(first as usize)).map(|desc| desc.module_id);
+        let module_id = known_module.unwrap_or_else(|| self.modules.load(Ordering::Relaxed));
         let desc = FuncDesc {
             name: budget.string(key.name)?,
             module: budget.string(key.module)?,
+            module_id,
             line: key.line,
             column: key.column,
             kind: key.kind,
             script_id: budget.string(key.script_id)?,
         };
         let string_bytes = desc.name.len() + desc.module.len() + desc.script_id.len();
-        let pushed = self.reserve_index(&mut index, budget).and_then(|()| entries.push(desc, budget));
+        let new_module = known_module.is_none();
+        let pushed = self
+            .reserve(&mut index.funcs, budget, |desc| self.hash(&desc.key()))
+            .and_then(|()| if new_module { self.reserve(&mut index.modules, budget, |desc| self.hasher.hash_one(&desc.module)) } else { Ok(()) })
+            .and_then(|()| entries.push(desc, budget));
         let position = match pushed {
             Ok(position) => position,
             Err(refusal) => {
@@ -92,20 +114,24 @@ impl FunctionTable {
             }
         };
         let id = FuncId::try_from(position).map_err(|_| Refusal::OverBudget)?;
-        let hasher = |&id: &FuncId| entries.get(id as usize).map_or(0, |desc| self.hash(&desc.key()));
-        index.insert_unique(hash, id, hasher);
+        index.funcs.insert_unique(hash, id, |&id| entries.get(id as usize).map_or(0, |desc| self.hash(&desc.key())));
+        if new_module {
+            index.modules.insert_unique(module_hash, id, |&id| entries.get(id as usize).map_or(0, |desc| self.hasher.hash_one(&desc.module)));
+            self.modules.store(module_id + 1, Ordering::Release);
+        }
         Ok(id)
     }
 
-    fn reserve_index(&self, index: &mut HashTable<FuncId>, budget: &Budget) -> Result<(), Refusal> {
-        if index.len() < index.capacity() {
+    /// Room for one more id in `table`, whose ids hash as `hash_of` their function.
+    fn reserve(&self, table: &mut HashTable<FuncId>, budget: &Budget, hash_of: impl Fn(&FuncDesc) -> u64) -> Result<(), Refusal> {
+        if table.len() < table.capacity() {
             return Ok(());
         }
-        let growth = index.capacity().max(16);
+        let growth = table.capacity().max(16);
         budget.charge(growth * (size_of::<FuncId>() + 1))?;
         let entries = &self.entries;
-        let hasher = |&id: &FuncId| entries.get(id as usize).map_or(0, |desc| self.hash(&desc.key()));
-        index.try_reserve(growth, hasher).map_err(|_| Refusal::AllocFailed)
+        let hasher = |&id: &FuncId| entries.get(id as usize).map_or(0, &hash_of);
+        table.try_reserve(growth, hasher).map_err(|_| Refusal::AllocFailed)
     }
 }
 
@@ -131,6 +157,27 @@ mod tests {
         }
         assert_eq!(table.len(), 1002);
         assert_eq!(table.get(b).unwrap().name, "b");
+    }
+
+    #[test]
+    fn functions_of_one_module_share_its_id() {
+        let budget = Budget::new(usize::MAX);
+        let table = FunctionTable::default();
+        fn in_module<'a>(name: &'a str, module: &'a str) -> FuncKey<'a> {
+            FuncKey { module, ..key(name) }
+        }
+        let ids: Vec<FuncId> = [("a", "/a.js"), ("b", "/b.js"), ("c", "/a.js"), ("d", ""), ("e", "/b.js")]
+            .iter()
+            .map(|&(name, module)| table.intern(in_module(name, module), &budget).unwrap())
+            .collect();
+        let module_ids: Vec<u32> = ids.iter().map(|&id| table.get(id).unwrap().module_id).collect();
+        assert_eq!(module_ids, [0, 1, 0, 2, 1]);
+        assert_eq!(table.module_count(), 3);
+        for i in 0..100 {
+            let name = format!("f{i}");
+            table.intern(in_module(&name, if i % 2 == 0 { "/a.js" } else { "/c.js" }), &budget).unwrap();
+        }
+        assert_eq!(table.module_count(), 4);
     }
 
     #[test]

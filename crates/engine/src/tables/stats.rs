@@ -1,5 +1,7 @@
 //! Aggregated statistics: per function, per caller→callee edge, per thread.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ops::AddAssign;
 
 use serde::{Deserialize, Serialize};
@@ -167,6 +169,37 @@ pub fn merge_sorted<K: Ord + Copy, V: Copy + AddAssign>(
     Ok(merged)
 }
 
+/// Merges sorted tables into one new sorted table, adding the values of equal keys. One
+/// allocation for them all: merging them two at a time would copy the first tables again for
+/// each later one, and a read's cost is mostly fresh memory.
+pub fn merge_all<K: Ord + Copy, V: Copy + AddAssign>(tables: &[&[(K, V)]], budget: &Budget) -> Result<Vec<(K, V)>, Refusal> {
+    let mut rest: Vec<&[(K, V)]> = Vec::new();
+    rest.try_reserve_exact(tables.len())?;
+    rest.extend(tables.iter().filter(|table| !table.is_empty()));
+    // One or two tables (a single-threaded application) merge faster in one sequential pass.
+    if let [one] | [one, _] = rest[..] {
+        return merge_sorted(one, rest.get(1).copied().unwrap_or_default(), budget);
+    }
+    let mut merged = Vec::new();
+    budget.grow(&mut merged, rest.iter().map(|table| table.len()).sum())?;
+    let mut heads = BinaryHeap::new();
+    heads.try_reserve_exact(rest.len())?;
+    heads.extend(rest.iter().enumerate().filter_map(|(at, table)| table.first().map(|&(key, _)| Reverse((key, at)))));
+    while let Some(Reverse((key, at))) = heads.pop() {
+        let Some(table) = rest.get_mut(at) else { continue };
+        let Some((&(_, value), after)) = table.split_first() else { continue };
+        *table = after;
+        if let Some(&(next, _)) = after.first() {
+            heads.push(Reverse((next, at)));
+        }
+        match merged.last_mut() {
+            Some((last, sum)) if *last == key => *sum += value,
+            _ => merged.push((key, value)),
+        }
+    }
+    Ok(merged)
+}
+
 /// The rows of `later` less those of `earlier` (the same sorted table at an earlier time),
 /// without the rows that did not change.
 pub fn subtract_sorted<K: Ord + Copy>(later: &[(K, CallStats)], earlier: &[(K, CallStats)], budget: &Budget) -> Result<StatsTable<K>, Refusal> {
@@ -200,6 +233,23 @@ mod tests {
         let merged = merge_sorted(&left, &right, &budget).unwrap();
         let calls: Vec<_> = merged.iter().map(|(k, s)| (*k, s.ncall)).collect();
         assert_eq!(calls, vec![(1, 1), (2, 20), (3, 33), (5, 5), (9, 90)]);
+    }
+
+    #[test]
+    fn merges_many_tables_as_pairwise_merges_would() {
+        let budget = Budget::new(usize::MAX);
+        let tables: Vec<Vec<(u32, CallStats)>> = (0..7u64)
+            .map(|t| (0..40u32).filter(|k| (u64::from(*k) * 7 + t) % (t + 2) != 0).map(|k| (k, stats(u64::from(k) * 100 + t))).collect())
+            .collect();
+        let mut pairwise = Vec::new();
+        for table in &tables {
+            pairwise = merge_sorted(&pairwise, table, &budget).unwrap();
+        }
+        let slices: Vec<&[(u32, CallStats)]> = tables.iter().map(Vec::as_slice).collect();
+        assert_eq!(merge_all(&slices, &budget).unwrap(), pairwise);
+        assert_eq!(merge_all(&slices[..1], &budget).unwrap(), tables[0]);
+        assert!(merge_all::<u32, CallStats>(&[], &budget).unwrap().is_empty());
+        assert!(merge_all::<u32, CallStats>(&[&[], &[]], &budget).unwrap().is_empty());
     }
 
     #[test]
