@@ -25,6 +25,7 @@ export declare function begin(clock: string, maxMemoryBytes: number, ownerThread
 
 export interface BindingEncoded {
   numbers: Float64Array
+  ints: Uint32Array
   text: string
 }
 

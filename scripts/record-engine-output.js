@@ -1,6 +1,6 @@
 // Records what the engine returns for a short profiled run, once, into
-// __test__/fixtures/engine-output.json: the encoded function, thread and tag stats (numbers and
-// text, as the binding hands them to TypeScript) and the same session's `json` export, which the
+// __test__/fixtures/engine-output.json: the encoded function, thread and tag stats (numbers,
+// integers and text, as the binding hands them to TypeScript) and the same session's `json` export, which the
 // engine writes by another path. __test__/stats.spec.ts and table.spec.ts decode, sort, filter
 // and print the recording without profiling, and check the decoding against the export.
 // Run after `npm run build`: node scripts/record-engine-output.js
@@ -32,7 +32,7 @@ function recordedRecursive(depth, ms) {
   return depth === 0 ? burn(ms) : recordedRecursive(depth - 1, ms)
 }
 
-const encoded = ({ numbers, text }) => ({ numbers: Array.from(numbers), text })
+const encoded = ({ numbers, ints, text }) => ({ numbers: Array.from(numbers), ints: Array.from(ints), text })
 
 yappi.clearStats()
 yappi.start({ threads: false, intervalUs: 500 })

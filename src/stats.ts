@@ -10,10 +10,12 @@ import type { CallEdge, CallNumbers, FuncKind, FuncStat, SortKey, SortOrder, Thr
 import {
   CLOCK_CODES,
   EDGE_FIELDS,
+  EDGE_INTS,
   EXACT_NACTUAL,
   EXACT_NCALL,
   FORMAT_VERSION,
   FUNC_FIELDS,
+  FUNC_INTS,
   FUNC_KIND_CODES,
   HEADER_LEN,
   TAG_FIELDS,
@@ -516,16 +518,21 @@ function callEdge(other: FuncStat, numbers: Float64Array, at: number): CallEdge 
  */
 class EdgeIndex {
   readonly #numbers: Float64Array
+  readonly #ints: Uint32Array
   readonly #start: number
+  readonly #intStart: number
   readonly #count: number
   readonly #rows: DecodedFunc[]
   #byId: Map<number, DecodedFunc> | undefined
   #callers: Map<number, number[]> | undefined
   #callees: Map<number, number[]> | undefined
 
-  constructor(numbers: Float64Array, start: number, count: number, rows: DecodedFunc[]) {
+  /** Edge `i` has its stats at `start + i * EDGE_FIELDS` and its ends at `intStart + i * EDGE_INTS`. */
+  constructor(numbers: Float64Array, start: number, ints: Uint32Array, intStart: number, count: number, rows: DecodedFunc[]) {
     this.#numbers = numbers
+    this.#ints = ints
     this.#start = start
+    this.#intStart = intStart
     this.#count = count
     this.#rows = rows
   }
@@ -540,12 +547,12 @@ class EdgeIndex {
       if (list) list.push(at)
       else map.set(id, [at])
     }
-    for (let i = 0, at = this.#start; i < this.#count; i++, at += EDGE_FIELDS) {
-      const caller = this.#numbers[at]
-      const callee = this.#numbers[at + 1]
+    for (let i = 0, at = this.#intStart; i < this.#count; i++, at += EDGE_INTS) {
+      const caller = this.#ints[at]
+      const callee = this.#ints[at + 1]
       if (!byId.has(caller) || !byId.has(callee)) continue
-      add(callees, caller, at)
-      add(callers, callee, at)
+      add(callees, caller, i)
+      add(callers, callee, i)
     }
     this.#byId = byId
     this.#callers = callers
@@ -555,8 +562,9 @@ class EdgeIndex {
 
   edges(id: number, side: 'callers' | 'callees'): CallEdge[] {
     const [byId, callers, callees] = this.#group()
-    const offsets = (side === 'callers' ? callers : callees).get(id) ?? []
-    return offsets.map((at) => callEdge(byId.get(this.#numbers[side === 'callers' ? at : at + 1])!, this.#numbers, at + 2))
+    const indices = (side === 'callers' ? callers : callees).get(id) ?? []
+    const other = side === 'callers' ? 0 : 1
+    return indices.map((i) => callEdge(byId.get(this.#ints[this.#intStart + i * EDGE_INTS + other])!, this.#numbers, this.#start + i * EDGE_FIELDS))
   }
 }
 
@@ -585,24 +593,25 @@ class DecodedFunc implements FuncStat {
   #callees: CallEdge[] | undefined
   #order: EdgeOrder | undefined
 
-  constructor(numbers: Float64Array, text: string, at: number, edges: EdgeIndex) {
-    this.id = numbers[at]
-    this.kind = KINDS[numbers[at + 1]] ?? 'user'
-    this.line = numbers[at + 2]
-    this.column = numbers[at + 3]
-    this.name = text.substr(numbers[at + 4], numbers[at + 5])
-    this.module = text.substr(numbers[at + 6], numbers[at + 7])
-    const exactFlags = numbers[at + 14]
-    this.ncall = numbers[at + 8]
-    this.nactualcall = numbers[at + 9]
+  /** Its stats are at `at` in `numbers`, the rest at `intAt` in `ints`. */
+  constructor(numbers: Float64Array, at: number, ints: Uint32Array, intAt: number, text: string, edges: EdgeIndex) {
+    this.id = ints[intAt]
+    this.kind = KINDS[ints[intAt + 1]] ?? 'user'
+    this.line = ints[intAt + 2]
+    this.column = ints[intAt + 3]
+    this.name = text.substr(ints[intAt + 4], ints[intAt + 5])
+    this.module = text.substr(ints[intAt + 6], ints[intAt + 7])
+    const exactFlags = ints[intAt + 8]
+    this.ncall = numbers[at]
+    this.nactualcall = numbers[at + 1]
     this.callsExact = (exactFlags & EXACT_NCALL) !== 0
     this.nactualcallExact = (exactFlags & EXACT_NACTUAL) !== 0
-    this.ttot = numbers[at + 10] / NS_PER_SECOND
-    this.tsub = numbers[at + 11] / NS_PER_SECOND
+    this.ttot = numbers[at + 2] / NS_PER_SECOND
+    this.tsub = numbers[at + 3] / NS_PER_SECOND
     this.tavg = this.ncall > 0 ? this.ttot / this.ncall : 0
     this.tavgExact = this.callsExact
-    this.samples = numbers[at + 12]
-    this.samplesTotal = numbers[at + 13]
+    this.samples = numbers[at + 4]
+    this.samplesTotal = numbers[at + 5]
     this.#edges = edges
   }
 
@@ -638,13 +647,15 @@ class DecodedFunc implements FuncStat {
 }
 
 /** Decodes the engine's function stats: functions, then edges linked to both ends. */
-export function decodeFuncStats({ numbers, text }: BindingEncoded, clock: ClockType | undefined, source: StatsSource): FuncStats {
+export function decodeFuncStats({ numbers, ints, text }: BindingEncoded, clock: ClockType | undefined, source: StatsSource): FuncStats {
   checkVersion(numbers)
   const funcCount = numbers[1]
   const edgeCount = numbers[2]
   const rows: DecodedFunc[] = new Array(funcCount)
-  const edges = new EdgeIndex(numbers, HEADER_LEN + funcCount * FUNC_FIELDS, edgeCount, rows)
-  for (let i = 0, at = HEADER_LEN; i < funcCount; i++, at += FUNC_FIELDS) rows[i] = new DecodedFunc(numbers, text, at, edges)
+  const edges = new EdgeIndex(numbers, HEADER_LEN + funcCount * FUNC_FIELDS, ints, funcCount * FUNC_INTS, edgeCount, rows)
+  for (let i = 0, at = HEADER_LEN, intAt = 0; i < funcCount; i++, at += FUNC_FIELDS, intAt += FUNC_INTS) {
+    rows[i] = new DecodedFunc(numbers, at, ints, intAt, text, edges)
+  }
   return new FuncStats(rows, clock ?? clockOfCode(numbers[4]), source, numbers[5], true)
 }
 

@@ -6,15 +6,19 @@
  */
 
 /** Checked at run time too: a binary of another version is refused, not misread. */
-export const FORMAT_VERSION = 3
+export const FORMAT_VERSION = 4
 export const HEADER_LEN = 6
-export const FUNC_FIELDS = 15
-export const EDGE_FIELDS = 8
+/** Numbers per function and per edge (their stats), after the header. */
+export const FUNC_FIELDS = 6
+export const EDGE_FIELDS = 6
+/** Integers per function (id, kind, line, column, name and module places, exact flags) and per edge (caller, callee). */
+export const FUNC_INTS = 9
+export const EDGE_INTS = 2
 export const THREAD_HEADER_LEN = 3
 export const THREAD_FIELDS = 15
 export const TAG_HEADER_LEN = 3
 export const TAG_FIELDS = 5
-/** Flags of the last function field: which counts are exact (precise coverage). */
+/** Flags of the last integer of a function: which counts are exact (precise coverage). */
 export const EXACT_NCALL = 1
 export const EXACT_NACTUAL = 2
 /** Codes of the kinds a function row can have (the engine's other kinds never reach a row). */

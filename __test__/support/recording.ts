@@ -18,6 +18,7 @@ export interface RecordedStats {
 
 interface Encoded {
   numbers: number[]
+  ints: number[]
   text: string
 }
 
@@ -35,7 +36,7 @@ export interface Recording {
 
 export const recording = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../__test__/fixtures/engine-output.json'), 'utf8')) as Recording
 
-const encoded = ({ numbers, text }: Encoded): BindingEncoded => ({ numbers: Float64Array.from(numbers), text })
+const encoded = ({ numbers, ints, text }: Encoded): BindingEncoded => ({ numbers: Float64Array.from(numbers), ints: Uint32Array.from(ints), text })
 
 /** A fresh collection each call: sorting and filtering change the one they are called on. */
 export const recordedFuncStats = (): FuncStats => decodeFuncStats(encoded(recording.funcStats), undefined, { scope: 'global' })

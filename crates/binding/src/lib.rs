@@ -393,12 +393,13 @@ pub fn ingest_cpuprofile(scope: String, thread: BindingThread, json: String, opt
 #[napi(object)]
 pub struct BindingEncoded {
     pub numbers: Float64Array,
+    pub ints: Uint32Array,
     pub text: String,
 }
 
 impl From<encode::Encoded> for BindingEncoded {
     fn from(encoded: encode::Encoded) -> Self {
-        BindingEncoded { numbers: Float64Array::new(encoded.numbers), text: encoded.text }
+        BindingEncoded { numbers: Float64Array::new(encoded.numbers), ints: Uint32Array::new(encoded.ints), text: encoded.text }
     }
 }
 
