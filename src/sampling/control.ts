@@ -166,8 +166,8 @@ export function requestAsync(request: Request, deadlineMs: number): Promise<unkn
 /**
  * Function stats (`start()`'s, the selected threads, `tag`'s samples only if given) encoded by
  * the profiler thread rather than by this one, which meanwhile goes on with its event loop: the
- * merge and encoding of every function and call edge are most of a read's cost (3.3 of 5.2 ms
- * with 12.7k functions, `benches/RESULTS.md`). Rejects when the profiler thread could not (no
+ * merge and encoding of every function and call edge are most of a read's cost (3.0 of 3.9 ms
+ * with 12.5k functions, `benches/RESULTS.md`). Rejects when the profiler thread could not (no
  * memory, too many parcels untaken): the caller encodes itself then.
  */
 export async function requestEncodedStats(threads: number[] | undefined, tag: string | undefined, deadlineMs: number): Promise<BindingEncoded> {
