@@ -117,7 +117,7 @@ impl FunctionTable {
         index.funcs.insert_unique(hash, id, |&id| entries.get(id as usize).map_or(0, |desc| self.hash(&desc.key())));
         if new_module {
             index.modules.insert_unique(module_hash, id, |&id| entries.get(id as usize).map_or(0, |desc| self.hasher.hash_one(&desc.module)));
-            self.modules.store(module_id + 1, Ordering::Release);
+            self.modules.store(module_id.saturating_add(1), Ordering::Release);
         }
         Ok(id)
     }
